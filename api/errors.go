@@ -1,0 +1,58 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/chatsys/chat/apperr"
+)
+
+// status is the one place where error kinds become HTTP statuses.
+func status(k apperr.Kind) int {
+	switch k {
+	case apperr.KindNotFound:
+		return http.StatusNotFound
+	case apperr.KindInvalid:
+		return http.StatusBadRequest
+	case apperr.KindValidation:
+		return http.StatusUnprocessableEntity
+	case apperr.KindTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case apperr.KindUnsupportedMedia:
+		return http.StatusUnsupportedMediaType
+	case apperr.KindConflict:
+		return http.StatusConflict
+	case apperr.KindUnavailable, apperr.KindOverloaded:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// writeError answers with err's status and body. Internal errors are logged
+// with their cause and shown to clients only as "internal".
+func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := apperr.As(err)
+	if e == nil {
+		e = &apperr.Error{Kind: apperr.KindInternal, Slug: "internal", Message: "internal error", Err: err}
+	}
+	code := status(e.Kind)
+	switch {
+	case code >= 500:
+		s.log.Error("request failed", "request_id", requestID(r.Context()), "method", r.Method, "path", r.URL.Path, "status", code, "err", err)
+	default:
+		s.log.Debug("request refused", "request_id", requestID(r.Context()), "status", code, "err", err)
+	}
+	if code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, code, errorBody{errorDetail{Code: e.Slug, Message: e.Message}})
+}

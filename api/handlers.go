@@ -1,0 +1,280 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/chatsys/chat/apperr"
+	"github.com/chatsys/chat/commands"
+	"github.com/chatsys/chat/projections"
+)
+
+type nameBody struct {
+	Name     optString `json:"name"`
+	AppToken optString `json:"app_token"`
+}
+
+type messageBody struct {
+	Body       optString  `json:"body"`
+	ChatNumber flexNumber `json:"chat_number"`
+	AppToken   optString  `json:"app_token"`
+}
+
+func (s *server) createApplication(w http.ResponseWriter, r *http.Request) {
+	var b nameBody
+	if err := decode(w, r, &b, false); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	app, err := s.cmd.CreateApplication(r.Context(), commands.CreateApplication{Name: b.Name.Value})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", applicationPath(app.Token))
+	writeJSON(w, http.StatusCreated, applicationOut(projections.Application{
+		Token: app.Token, Name: app.Name, CreatedAt: app.CreatedAt, UpdatedAt: app.UpdatedAt,
+	}))
+}
+
+func (s *server) getApplication(w http.ResponseWriter, r *http.Request) {
+	token := chi.URLParam(r, "token")
+	if !commands.ValidToken(token) {
+		s.writeError(w, r, apperr.NotFound("application not found"))
+		return
+	}
+	app, err := s.q.Application(r.Context(), token)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, applicationOut(app))
+}
+
+func (s *server) renameApplication(w http.ResponseWriter, r *http.Request) {
+	var b nameBody
+	if err := decode(w, r, &b, false); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	token := chi.URLParam(r, "token")
+	res, err := s.cmd.RenameApplication(r.Context(), commands.RenameApplication{Token: token, Name: b.Name.Value})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	// The rest of the resource comes from the read side; if it lags behind
+	// the create, the answer falls back to what the command knows.
+	app, err := s.q.Application(r.Context(), token)
+	if err != nil {
+		app = projections.Application{Token: token, CreatedAt: res.UpdatedAt}
+	}
+	app.Name, app.UpdatedAt = res.Name, res.UpdatedAt
+	writeJSON(w, http.StatusOK, applicationOut(app))
+}
+
+func (s *server) listChats(w http.ResponseWriter, r *http.Request) {
+	p, err := page(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	token := chi.URLParam(r, "token")
+	if !commands.ValidToken(token) {
+		s.writeError(w, r, apperr.NotFound("application not found"))
+		return
+	}
+	list, err := s.q.Chats(r.Context(), token, p)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]chatJSON, len(list.Items))
+	for i, c := range list.Items {
+		out[i] = chatOut(c)
+	}
+	writeList(w, r, p, list.Total, list.Last, out)
+}
+
+func (s *server) createChat(w http.ResponseWriter, r *http.Request) {
+	var b nameBody
+	if err := decode(w, r, &b, true); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.doCreateChat(w, r, chi.URLParam(r, "token"), b)
+}
+
+func (s *server) doCreateChat(w http.ResponseWriter, r *http.Request, token string, b nameBody) {
+	chat, err := s.cmd.CreateChat(r.Context(), commands.CreateChat{Token: token, Name: b.Name.Value, HasName: b.Name.Set})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", chatPath(token, chat.Number))
+	writeJSON(w, http.StatusCreated, chatOut(projections.Chat{
+		Number: chat.Number, Name: chat.Name, CreatedAt: chat.CreatedAt, UpdatedAt: chat.UpdatedAt,
+	}))
+}
+
+func (s *server) getChat(w http.ResponseWriter, r *http.Request) {
+	s.doGetChat(w, r, chi.URLParam(r, "token"))
+}
+
+func (s *server) doGetChat(w http.ResponseWriter, r *http.Request, token string) {
+	if !commands.ValidToken(token) {
+		s.writeError(w, r, apperr.NotFound("application not found"))
+		return
+	}
+	number, err := pathNumber(chi.URLParam(r, "chat"), "chat")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	chat, err := s.q.Chat(r.Context(), token, number)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, chatOut(chat))
+}
+
+func (s *server) renameChat(w http.ResponseWriter, r *http.Request) {
+	var b nameBody
+	if err := decode(w, r, &b, false); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.doRenameChat(w, r, chi.URLParam(r, "token"), b)
+}
+
+func (s *server) doRenameChat(w http.ResponseWriter, r *http.Request, token string, b nameBody) {
+	number, err := pathNumber(chi.URLParam(r, "chat"), "chat")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res, err := s.cmd.RenameChat(r.Context(), commands.RenameChat{Token: token, Number: number, Name: b.Name.Value})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	chat, err := s.q.Chat(r.Context(), token, number)
+	if err != nil {
+		chat = projections.Chat{Number: number, CreatedAt: res.UpdatedAt}
+	}
+	chat.Name, chat.UpdatedAt = res.Name, res.UpdatedAt
+	writeJSON(w, http.StatusOK, chatOut(chat))
+}
+
+func (s *server) listMessages(w http.ResponseWriter, r *http.Request) {
+	p, err := page(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	token := chi.URLParam(r, "token")
+	if !commands.ValidToken(token) {
+		s.writeError(w, r, apperr.NotFound("application not found"))
+		return
+	}
+	chat, err := pathNumber(chi.URLParam(r, "chat"), "chat")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	list, err := s.q.Messages(r.Context(), token, chat, p)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]messageJSON, len(list.Items))
+	for i, m := range list.Items {
+		out[i] = messageOut(m)
+	}
+	writeList(w, r, p, list.Total, list.Last, out)
+}
+
+func (s *server) createMessage(w http.ResponseWriter, r *http.Request) {
+	var b messageBody
+	if err := decode(w, r, &b, false); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	chat, err := pathNumber(chi.URLParam(r, "chat"), "chat")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.doCreateMessage(w, r, chi.URLParam(r, "token"), chat, b)
+}
+
+func (s *server) doCreateMessage(w http.ResponseWriter, r *http.Request, token string, chat int64, b messageBody) {
+	msg, err := s.cmd.CreateMessage(r.Context(), commands.CreateMessage{Token: token, ChatNumber: chat, Body: b.Body.Value})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", messagePath(token, chat, msg.Number))
+	writeJSON(w, http.StatusCreated, messageOut(projections.Message{
+		ChatNumber: chat, Number: msg.Number, Body: msg.Body, CreatedAt: msg.CreatedAt, UpdatedAt: msg.UpdatedAt,
+	}))
+}
+
+func (s *server) getMessage(w http.ResponseWriter, r *http.Request) {
+	token := chi.URLParam(r, "token")
+	if !commands.ValidToken(token) {
+		s.writeError(w, r, apperr.NotFound("application not found"))
+		return
+	}
+	chat, err := pathNumber(chi.URLParam(r, "chat"), "chat")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	number, err := pathNumber(chi.URLParam(r, "message"), "message")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	msg, err := s.q.Message(r.Context(), token, chat, number)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, messageOut(msg))
+}
+
+func (s *server) editMessage(w http.ResponseWriter, r *http.Request) {
+	var b messageBody
+	if err := decode(w, r, &b, false); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	chat, err := pathNumber(chi.URLParam(r, "chat"), "chat")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.doEditMessage(w, r, chi.URLParam(r, "token"), chat, b)
+}
+
+func (s *server) doEditMessage(w http.ResponseWriter, r *http.Request, token string, chat int64, b messageBody) {
+	number, err := pathNumber(chi.URLParam(r, "message"), "message")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res, err := s.cmd.EditMessage(r.Context(), commands.EditMessage{Token: token, ChatNumber: chat, Number: number, Body: b.Body.Value})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	msg, err := s.q.Message(r.Context(), token, chat, number)
+	if err != nil {
+		msg = projections.Message{ChatNumber: chat, Number: number, CreatedAt: res.UpdatedAt}
+	}
+	msg.Body, msg.UpdatedAt = res.Body, res.UpdatedAt
+	writeJSON(w, http.StatusOK, messageOut(msg))
+}

@@ -1,0 +1,138 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/chatsys/chat/apperr"
+)
+
+// MaxBodyBytes is the largest request body accepted.
+const MaxBodyBytes = 1 << 20
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// decode reads a JSON object into dst. An absent body decodes as {} when
+// optional is true. Errors carry the slugs of SPEC: invalid_json (400),
+// payload_too_large (413), unsupported_media_type (415).
+func decode(w http.ResponseWriter, r *http.Request, dst any, optional bool) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
+			return &apperr.Error{Kind: apperr.KindUnsupportedMedia, Slug: "unsupported_media_type", Message: "the body must be JSON (Content-Type: application/json)"}
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return &apperr.Error{Kind: apperr.KindTooLarge, Slug: "payload_too_large", Message: fmt.Sprintf("the request body is over %d bytes", MaxBodyBytes)}
+		}
+		return apperr.InvalidJSON("the request body could not be read")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		if optional {
+			return nil
+		}
+		return apperr.InvalidJSON("the request body is empty; a JSON object is expected")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(dst); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			return apperr.InvalidJSON("field %q must be a %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()))
+		}
+		var numErr *numberError
+		if errors.As(err, &numErr) {
+			return apperr.InvalidJSON("%s", numErr.Error())
+		}
+		return apperr.InvalidJSON("the request body is not a valid JSON object: %v", err)
+	}
+	if dec.More() {
+		return apperr.InvalidJSON("the request body holds more than one JSON value")
+	}
+	return nil
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "string"
+	case "int64", "int", "float64":
+		return "number"
+	case "struct", "map":
+		return "object"
+	}
+	return goKind
+}
+
+// optString is a JSON string field that remembers whether it was present.
+type optString struct {
+	Set   bool
+	Value string
+}
+
+func (o *optString) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	if err := json.Unmarshal(b, &o.Value); err != nil {
+		return err
+	}
+	o.Set = true
+	return nil
+}
+
+// flexNumber is a whole number sent as a JSON number or a numeric string, as
+// the seed's clients send chat_number.
+type flexNumber struct {
+	Set   bool
+	Value int64
+}
+
+type numberError struct{ text string }
+
+func (e *numberError) Error() string { return e.text }
+
+func (f *flexNumber) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if s == "null" {
+		return nil
+	}
+	if unq, err := strconv.Unquote(s); err == nil {
+		s = unq
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil {
+		return &numberError{fmt.Sprintf("chat_number must be a whole number, got %s", b)}
+	}
+	f.Set, f.Value = true, n
+	return nil
+}
+
+// pathNumber parses a number from the path; anything else names nothing.
+func pathNumber(s, what string) (int64, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 1 {
+		return 0, apperr.NotFound("%s not found", what)
+	}
+	return n, nil
+}
+
+func required(name string, o optString) error {
+	if !o.Set {
+		return apperr.Validation("%s is required", name)
+	}
+	return nil
+}

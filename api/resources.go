@@ -1,0 +1,111 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chatsys/chat/apperr"
+	"github.com/chatsys/chat/projections"
+)
+
+// The JSON shapes of SPEC §3.
+type applicationJSON struct {
+	Token      string `json:"token"`
+	Name       string `json:"name"`
+	ChatsCount int64  `json:"chats_count"`
+	CreatedAt  string `json:"created_at"`
+	UpdatedAt  string `json:"updated_at"`
+}
+
+type chatJSON struct {
+	Number        int64  `json:"number"`
+	Name          string `json:"name"`
+	MessagesCount int64  `json:"messages_count"`
+	CreatedAt     string `json:"created_at"`
+	UpdatedAt     string `json:"updated_at"`
+}
+
+type messageJSON struct {
+	Number     int64  `json:"number"`
+	ChatNumber int64  `json:"chat_number"`
+	Body       string `json:"body"`
+	CreatedAt  string `json:"created_at"`
+	UpdatedAt  string `json:"updated_at"`
+}
+
+func ts(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func applicationOut(a projections.Application) applicationJSON {
+	return applicationJSON{a.Token, a.Name, a.ChatsCount, ts(a.CreatedAt), ts(a.UpdatedAt)}
+}
+
+func chatOut(c projections.Chat) chatJSON {
+	return chatJSON{c.Number, c.Name, c.MessagesCount, ts(c.CreatedAt), ts(c.UpdatedAt)}
+}
+
+func messageOut(m projections.Message) messageJSON {
+	return messageJSON{m.Number, m.ChatNumber, m.Body, ts(m.CreatedAt), ts(m.UpdatedAt)}
+}
+
+func applicationPath(token string) string { return "/applications/" + token }
+func chatPath(token string, chat int64) string {
+	return fmt.Sprintf("/applications/%s/chats/%d", token, chat)
+}
+func messagePath(token string, chat, number int64) string {
+	return fmt.Sprintf("/applications/%s/chats/%d/messages/%d", token, chat, number)
+}
+
+const (
+	defaultPerPage = 50
+	maxPerPage     = 1000
+	maxPage        = 1 << 32
+)
+
+// page reads page and per_page from the query string.
+func page(r *http.Request) (projections.Page, error) {
+	p := projections.Page{Number: 1, PerPage: defaultPerPage}
+	for _, f := range []struct {
+		name   string
+		dst    *int64
+		lo, hi int64
+	}{{"page", &p.Number, 1, maxPage}, {"per_page", &p.PerPage, 1, maxPerPage}} {
+		v := r.URL.Query().Get(f.name)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < f.lo || n > f.hi {
+			return p, apperr.Validation("%s must be a whole number from %d to %d", f.name, f.lo, f.hi)
+		}
+		*f.dst = n
+	}
+	return p, nil
+}
+
+// writeList answers one page with X-Total-Count and a Link header.
+func writeList[T any](w http.ResponseWriter, r *http.Request, p projections.Page, total, last int64, items []T) {
+	pages := max((last+p.PerPage-1)/p.PerPage, 1)
+	link := func(n int64, rel string) string {
+		q := url.Values{}
+		for k, v := range r.URL.Query() {
+			q[k] = v
+		}
+		q.Set("page", strconv.FormatInt(n, 10))
+		q.Set("per_page", strconv.FormatInt(p.PerPage, 10))
+		return fmt.Sprintf(`<%s?%s>; rel="%s"`, r.URL.Path, q.Encode(), rel)
+	}
+	links := []string{link(1, "first"), link(pages, "last")}
+	if p.Number > 1 {
+		links = append(links, link(min(p.Number-1, pages), "prev"))
+	}
+	if p.Number < pages {
+		links = append(links, link(p.Number+1, "next"))
+	}
+	w.Header().Set("Link", strings.Join(links, ", "))
+	w.Header().Set("X-Total-Count", strconv.FormatInt(total, 10))
+	writeJSON(w, http.StatusOK, items)
+}

@@ -1,0 +1,160 @@
+// Package api serves the HTTP API: commands go to the command handlers,
+// reads go to the projections.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/chatsys/chat/apperr"
+	"github.com/chatsys/chat/commands"
+	"github.com/chatsys/chat/projections"
+)
+
+// Check is one readiness check: a named dependency and how to ping it.
+type Check struct {
+	Name string
+	Ping func(ctx context.Context) error
+}
+
+// Deps is what the API needs.
+type Deps struct {
+	Commands    *commands.Handlers
+	Queries     *projections.Queries
+	Checks      []Check
+	Registry    *prometheus.Registry
+	Log         *slog.Logger
+	MaxInFlight int
+}
+
+type server struct {
+	cmd      *commands.Handlers
+	q        *projections.Queries
+	checks   []Check
+	log      *slog.Logger
+	inFlight chan struct{}
+	metrics  httpMetrics
+}
+
+type httpMetrics struct {
+	requests *prometheus.HistogramVec
+}
+
+// NewHandler returns the API's HTTP handler.
+func NewHandler(d Deps) http.Handler {
+	s := &server{
+		cmd:      d.Commands,
+		q:        d.Queries,
+		checks:   d.Checks,
+		log:      d.Log,
+		inFlight: make(chan struct{}, d.MaxInFlight),
+		metrics: httpMetrics{requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "chat_http_request_seconds",
+			Help:    "HTTP requests by route pattern, method and status, with their latency.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 15),
+		}, []string{"route", "method", "status"})},
+	}
+	d.Registry.MustRegister(s.metrics.requests)
+
+	r := chi.NewRouter()
+	r.Use(s.recoverer, s.requestID, s.observe)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, apperr.NotFound("no route for %s %s", r.Method, r.URL.Path))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, errorBody{errorDetail{Code: "method_not_allowed", Message: r.Method + " is not allowed on " + r.URL.Path}})
+	})
+
+	r.Get("/healthz", s.healthz)
+	r.Get("/readyz", s.readyz)
+	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
+
+	// Canonical routes.
+	r.Route("/applications", func(r chi.Router) {
+		r.With(s.limit).Post("/", s.createApplication)
+		r.Route("/{token}", func(r chi.Router) {
+			r.Get("/", s.getApplication)
+			r.With(s.limit).Patch("/", s.renameApplication)
+			r.Route("/chats", func(r chi.Router) {
+				r.Get("/", s.listChats)
+				r.With(s.limit).Post("/", s.createChat)
+				r.Route("/{chat}", func(r chi.Router) {
+					r.Get("/", s.getChat)
+					r.With(s.limit).Patch("/", s.renameChat)
+					r.Route("/messages", func(r chi.Router) {
+						r.Get("/", s.listMessages)
+						r.With(s.limit).Post("/", s.createMessage)
+						r.Get("/{message}", s.getMessage)
+						r.With(s.limit).Patch("/{message}", s.editMessage)
+					})
+				})
+			})
+		})
+	})
+
+	// The seed's routes, kept for its existing clients.
+	r.Get("/chats/{chat}", s.seedGetChat)
+	r.With(s.limit).Post("/chats", s.seedCreateChat)
+	r.With(s.limit).Patch("/chats/{chat}", s.seedRenameChat)
+	r.Get("/chats/{token}/{chat}/messages", s.listMessages)
+	r.Get("/messages/{token}/{chat}/{message}", s.getMessage)
+	r.With(s.limit).Post("/messages", s.seedCreateMessage)
+	r.With(s.limit).Patch("/messages/{message}", s.seedEditMessage)
+	return r
+}
+
+// limit bounds the commands in flight: past the bound a request is refused
+// at once with 503 rather than queued without end.
+func (s *server) limit(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case s.inFlight <- struct{}{}:
+			defer func() { <-s.inFlight }()
+			next.ServeHTTP(w, r)
+		default:
+			s.writeError(w, r, apperr.Overloaded("too many requests in flight; retry shortly"))
+		}
+	})
+}
+
+func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	results := map[string]string{}
+	code := http.StatusOK
+	for _, c := range s.checks {
+		if err := c.Ping(ctx); err != nil {
+			results[c.Name] = err.Error()
+			code = http.StatusServiceUnavailable
+		} else {
+			results[c.Name] = "ok"
+		}
+	}
+	st := "ok"
+	if code != http.StatusOK {
+		st = "unavailable"
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, code, map[string]any{"status": st, "checks": results})
+}
+
+// NewOpsHandler serves only /healthz, /readyz and /metrics, for processes
+// that run workers without the API.
+func NewOpsHandler(checks []Check, reg *prometheus.Registry) http.Handler {
+	s := &server{checks: checks}
+	r := chi.NewRouter()
+	r.Get("/healthz", s.healthz)
+	r.Get("/readyz", s.readyz)
+	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return r
+}

@@ -1,0 +1,89 @@
+// Package apperr holds the errors that cross package boundaries: each carries
+// a kind (what went wrong, for status mapping) and a stable slug (what clients
+// see in the error body).
+package apperr
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Kind classifies an error for the one place that maps errors to HTTP statuses.
+type Kind int
+
+const (
+	KindInternal    Kind = iota // a bug or an unexpected failure
+	KindNotFound                // the addressed resource does not exist
+	KindInvalid                 // the input is malformed (cannot be parsed)
+	KindValidation              // the input parses but breaks a rule
+	KindTooLarge                // the request body is over the limit
+	KindUnavailable             // a dependency is down; retrying later may work
+	KindConflict                // the request collides with existing state
+	KindOverloaded              // too many requests in flight; retry soon
+	KindUnsupportedMedia        // the body is not JSON
+)
+
+// Error is an error with a kind and a stable slug. Message is safe to show to
+// clients; Err (optional) is the cause, kept for logs and errors.Is.
+type Error struct {
+	Kind    Kind
+	Slug    string
+	Message string
+	Err     error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Slug + ": " + e.Message + ": " + e.Err.Error()
+	}
+	return e.Slug + ": " + e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// NotFound reports that the named resource does not exist.
+func NotFound(format string, args ...any) *Error {
+	return &Error{Kind: KindNotFound, Slug: "not_found", Message: fmt.Sprintf(format, args...)}
+}
+
+// InvalidJSON reports a body that is not the JSON the endpoint takes.
+func InvalidJSON(format string, args ...any) *Error {
+	return &Error{Kind: KindInvalid, Slug: "invalid_json", Message: fmt.Sprintf(format, args...)}
+}
+
+// Validation reports input that parses but breaks a rule.
+func Validation(format string, args ...any) *Error {
+	return &Error{Kind: KindValidation, Slug: "validation_failed", Message: fmt.Sprintf(format, args...)}
+}
+
+// Unavailable reports a dependency that is down; cause is kept for the logs.
+func Unavailable(cause error, format string, args ...any) *Error {
+	return &Error{Kind: KindUnavailable, Slug: "unavailable", Message: fmt.Sprintf(format, args...), Err: cause}
+}
+
+// Overloaded reports that the service refuses work to protect itself.
+func Overloaded(format string, args ...any) *Error {
+	return &Error{Kind: KindOverloaded, Slug: "overloaded", Message: fmt.Sprintf(format, args...)}
+}
+
+// Conflict reports a request that collides with existing state.
+func Conflict(format string, args ...any) *Error {
+	return &Error{Kind: KindConflict, Slug: "conflict", Message: fmt.Sprintf(format, args...)}
+}
+
+// As returns the *Error in err's chain, or nil.
+func As(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return nil
+}
+
+// KindOf returns the kind of err, KindInternal when it carries none.
+func KindOf(err error) Kind {
+	if e := As(err); e != nil {
+		return e.Kind
+	}
+	return KindInternal
+}

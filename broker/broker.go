@@ -1,0 +1,277 @@
+// Package broker carries event records over RabbitMQ through Watermill: the
+// topology, the Watermill configuration, and the mapping between records and
+// Watermill messages.
+package broker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v2/pkg/amqp"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/chatsys/chat/events"
+)
+
+// Topics (Watermill's word) are AMQP routing keys on the namespace's one
+// topic exchange: "event.<Type>" for events, "dead.<consumer>" for parked ones.
+const (
+	eventTopicPrefix = "event."
+	deadTopicPrefix  = "dead."
+	// EventsTopic is what the event store writer subscribes to: every event.
+	EventsTopic = "event.#"
+	// DeadTopic is where the event store writer parks what it cannot store.
+	DeadTopic = "dead.eventstore"
+)
+
+// Metadata keys of an event message. correlation_id is Watermill's own key,
+// so its CorrelationID middleware carries it onto messages we publish.
+const (
+	keyType          = "event_type"
+	keySchemaVersion = "schema_version"
+	keyStreamID      = "stream_id"
+	keyStreamVersion = "stream_version"
+	keyOccurredAt    = "occurred_at"
+	keyCorrelationID = "correlation_id"
+)
+
+// Names are the AMQP object names of one namespace.
+type Names struct {
+	Exchange  string
+	Store     string // the event store writer's queue
+	DeadStore string // where undecodable or conflicting events are parked
+}
+
+// NamesFor returns the object names of a namespace.
+func NamesFor(namespace string) Names {
+	return Names{
+		Exchange:  namespace + ".events",
+		Store:     namespace + ".eventstore",
+		DeadStore: namespace + ".eventstore.dead",
+	}
+}
+
+// TopicFor is the topic (routing key) an event record is published under.
+func TopicFor(r events.Record) string { return eventTopicPrefix + r.Type }
+
+func (n Names) queueFor(topic string) string {
+	if strings.HasPrefix(topic, deadTopicPrefix) {
+		return n.DeadStore
+	}
+	return n.Store
+}
+
+func bindingFor(topic string) string {
+	if strings.HasPrefix(topic, deadTopicPrefix) {
+		return deadTopicPrefix + "#"
+	}
+	return eventTopicPrefix + "#"
+}
+
+// WatermillConfig is the one AMQP configuration of publishers and
+// subscribers: a durable topic exchange, durable queues, persistent
+// delivery, publisher confirms over a pool of channels, bounded prefetch.
+func WatermillConfig(amqpURL string, names Names, publishChannels int, prefetch int) wamqp.Config {
+	return wamqp.Config{
+		Connection: wamqp.ConnectionConfig{
+			AmqpURI: amqpURL,
+			Reconnect: &wamqp.ReconnectConfig{
+				BackoffInitialInterval:     100 * time.Millisecond,
+				BackoffRandomizationFactor: 0.5,
+				BackoffMultiplier:          1.5,
+				BackoffMaxInterval:         5 * time.Second,
+			},
+		},
+		Marshaler: marshaler{},
+		Exchange: wamqp.ExchangeConfig{
+			GenerateName: func(string) string { return names.Exchange },
+			Type:         "topic",
+			Durable:      true,
+		},
+		Queue: wamqp.QueueConfig{
+			GenerateName: names.queueFor,
+			Durable:      true,
+		},
+		QueueBind: wamqp.QueueBindConfig{GenerateRoutingKey: bindingFor},
+		Publish: wamqp.PublishConfig{
+			GenerateRoutingKey: func(topic string) string { return topic },
+			ConfirmDelivery:    true,
+			ChannelPoolSize:    publishChannels,
+		},
+		Consume: wamqp.ConsumeConfig{
+			Qos: wamqp.QosConfig{PrefetchCount: prefetch},
+		},
+		TopologyBuilder: &wamqp.DefaultTopologyBuilder{},
+	}
+}
+
+// DeclareTopology declares the exchange, every queue and their bindings, so
+// that no publish is ever unroutable: a confirmed but unroutable message is
+// dropped by the broker.
+func DeclareTopology(ctx context.Context, amqpURL string, names Names) error {
+	conn, err := amqp.DialConfig(amqpURL, amqp.Config{Dial: amqp.DefaultDial(5 * time.Second)})
+	if err != nil {
+		return fmt.Errorf("connect to RabbitMQ: %w", err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("open channel: %w", err)
+	}
+	defer ch.Close()
+	if err := ch.ExchangeDeclare(names.Exchange, "topic", true, false, false, false, nil); err != nil {
+		return fmt.Errorf("declare exchange %s: %w", names.Exchange, err)
+	}
+	for _, q := range []struct{ name, key string }{
+		{names.Store, bindingFor(EventsTopic)},
+		{names.DeadStore, bindingFor(DeadTopic)},
+	} {
+		if _, err := ch.QueueDeclare(q.name, true, false, false, false, nil); err != nil {
+			return fmt.Errorf("declare queue %s: %w", q.name, err)
+		}
+		if err := ch.QueueBind(q.name, q.key, names.Exchange, false, nil); err != nil {
+			return fmt.Errorf("bind queue %s: %w", q.name, err)
+		}
+	}
+	return ctx.Err()
+}
+
+// QueueDepth returns how many messages wait in a queue.
+func QueueDepth(amqpURL, queue string) (int, error) {
+	conn, err := amqp.DialConfig(amqpURL, amqp.Config{Dial: amqp.DefaultDial(5 * time.Second)})
+	if err != nil {
+		return 0, fmt.Errorf("connect to RabbitMQ: %w", err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return 0, err
+	}
+	defer ch.Close()
+	q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+	if err != nil {
+		return 0, err
+	}
+	return q.Messages, nil
+}
+
+// DeleteTopology removes a namespace's exchange and queues (tests use it).
+func DeleteTopology(amqpURL string, names Names) error {
+	conn, err := amqp.Dial(amqpURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	for _, q := range []string{names.Store, names.DeadStore} {
+		if _, err := ch.QueueDelete(q, false, false, false); err != nil {
+			return err
+		}
+	}
+	return ch.ExchangeDelete(names.Exchange, false, false)
+}
+
+// ToMessage maps a record onto a Watermill message: the event id is the
+// message UUID, envelope facts travel as metadata, the payload as the body.
+func ToMessage(r events.Record) *message.Message {
+	msg := message.NewMessage(r.EventID.String(), r.Data)
+	msg.Metadata.Set(keyType, r.Type)
+	msg.Metadata.Set(keySchemaVersion, strconv.Itoa(r.SchemaVersion))
+	msg.Metadata.Set(keyStreamID, r.StreamID)
+	msg.Metadata.Set(keyStreamVersion, strconv.FormatInt(r.StreamVersion, 10))
+	msg.Metadata.Set(keyOccurredAt, r.OccurredAt.UTC().Format(time.RFC3339Nano))
+	if r.CorrelationID != "" {
+		msg.Metadata.Set(keyCorrelationID, r.CorrelationID)
+	}
+	return msg
+}
+
+// FromMessage reads a record back from a Watermill message. Errors wrap
+// events.ErrUndecodable: a message that fails here never will succeed.
+func FromMessage(msg *message.Message) (events.Record, error) {
+	bad := func(format string, args ...any) (events.Record, error) {
+		return events.Record{}, fmt.Errorf("%w: %s", events.ErrUndecodable, fmt.Sprintf(format, args...))
+	}
+	id, err := uuid.Parse(msg.UUID)
+	if err != nil {
+		return bad("message id %q is not a UUID", msg.UUID)
+	}
+	sv, err := strconv.Atoi(msg.Metadata.Get(keySchemaVersion))
+	if err != nil {
+		return bad("schema_version %q", msg.Metadata.Get(keySchemaVersion))
+	}
+	ver, err := strconv.ParseInt(msg.Metadata.Get(keyStreamVersion), 10, 64)
+	if err != nil {
+		return bad("stream_version %q", msg.Metadata.Get(keyStreamVersion))
+	}
+	at, err := time.Parse(time.RFC3339Nano, msg.Metadata.Get(keyOccurredAt))
+	if err != nil {
+		return bad("occurred_at %q", msg.Metadata.Get(keyOccurredAt))
+	}
+	r := events.Record{
+		EventID:       id,
+		Type:          msg.Metadata.Get(keyType),
+		SchemaVersion: sv,
+		StreamID:      msg.Metadata.Get(keyStreamID),
+		StreamVersion: ver,
+		OccurredAt:    at.UTC(),
+		CorrelationID: msg.Metadata.Get(keyCorrelationID),
+		Data:          msg.Payload,
+	}
+	if r.Type == "" || r.StreamID == "" {
+		return bad("event_type or stream_id missing")
+	}
+	return r, nil
+}
+
+// marshaler is Watermill's default mapping made total: a header that is not
+// a string (from a foreign publisher) is rendered as text instead of failing,
+// because a failed unmarshal is nacked and redelivered forever, before any
+// handler could park it.
+type marshaler struct{}
+
+func (marshaler) Marshal(msg *message.Message) (amqp.Publishing, error) {
+	p, err := wamqp.DefaultMarshaler{}.Marshal(msg)
+	if err != nil {
+		return p, err
+	}
+	p.ContentType = "application/json"
+	p.MessageId = msg.UUID
+	return p, nil
+}
+
+func (marshaler) Unmarshal(d amqp.Delivery) (*message.Message, error) {
+	id, _ := d.Headers[wamqp.DefaultMessageUUIDHeaderKey].(string)
+	if id == "" {
+		id = d.MessageId
+	}
+	msg := message.NewMessage(id, d.Body)
+	for k, v := range d.Headers {
+		if k == wamqp.DefaultMessageUUIDHeaderKey {
+			continue
+		}
+		if s, ok := v.(string); ok {
+			msg.Metadata.Set(k, s)
+		} else {
+			msg.Metadata.Set(k, fmt.Sprint(v))
+		}
+	}
+	return msg, nil
+}
+
+// Logger adapts slog to Watermill. Watermill logs every subscription's
+// start at info, which is noise at our consumer counts, so info becomes debug.
+func Logger(l *slog.Logger) watermill.LoggerAdapter {
+	return watermill.NewSlogLoggerWithLevelMapping(l, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+}

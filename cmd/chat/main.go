@@ -1,0 +1,85 @@
+// Command chat runs the chat system: the HTTP API, the event store writer and
+// projectors, and the tools around them.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/chatsys/chat/config"
+)
+
+const usage = `usage: chat <command>
+
+commands:
+  serve     run the HTTP API (commands and queries)
+  work      run the event store writer and the projectors
+  all       run serve and work in one process
+  migrate   create the database if needed and apply schema migrations
+  env       list the environment variables read, with their defaults
+
+Configuration comes from the environment; see 'chat env'.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr))
+}
+
+// run executes one subcommand and returns the process exit code.
+func run(ctx context.Context, args []string, lookup func(string) (string, bool), stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, usage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	if args[0] == "env" {
+		for _, v := range config.Variables() {
+			fmt.Fprintf(stdout, "%-24s %-48s %s\n", v.Name, v.Default, v.Help)
+		}
+		return 0
+	}
+	cfg, err := config.Load(lookup)
+	if err != nil {
+		fmt.Fprintf(stderr, "chat: configuration: %v\n", err)
+		return 2
+	}
+	log := newLogger(cfg, stderr)
+	var runErr error
+	switch args[0] {
+	case "serve":
+		runErr = runProcess(ctx, cfg, log, true, false)
+	case "work":
+		runErr = runProcess(ctx, cfg, log, false, true)
+	case "all":
+		runErr = runProcess(ctx, cfg, log, true, true)
+	case "migrate":
+		runErr = migrate(ctx, cfg, log)
+	default:
+		fmt.Fprintf(stderr, "chat: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if runErr != nil {
+		log.Error("chat "+args[0]+" failed", "err", runErr)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

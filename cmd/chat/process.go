@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/chatsys/chat/api"
+	"github.com/chatsys/chat/broker"
+	"github.com/chatsys/chat/commands"
+	"github.com/chatsys/chat/config"
+	"github.com/chatsys/chat/events"
+	"github.com/chatsys/chat/eventstore"
+	"github.com/chatsys/chat/mysqldb"
+	"github.com/chatsys/chat/numbering"
+	"github.com/chatsys/chat/projections"
+)
+
+// publishTimeout bounds the wait for a broker confirm in a request.
+const publishTimeout = 5 * time.Second
+
+// storePrefetch is each event store subscription's prefetch: the next message
+// is on its way while the current one commits.
+const storePrefetch = 2
+
+func migrate(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	if err := mysqldb.CreateDatabase(ctx, cfg.MySQLDSN); err != nil {
+		return fmt.Errorf("create database: %w", err)
+	}
+	db, err := mysqldb.Open(cfg.MySQLDSN, 2)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	n, err := mysqldb.Migrate(ctx, db, cfg.Namespace)
+	if err != nil {
+		return err
+	}
+	log.Info("migrations applied", "namespace", cfg.Namespace, "applied", n)
+	return nil
+}
+
+// process is one running process: its HTTP server, its worker loops, and
+// the connections they share.
+type process struct {
+	cfg     config.Config
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	db      *sql.DB
+	rdb     *redis.Client
+	pub     *broker.Publisher
+	handler http.Handler
+	workers []func(context.Context) error
+}
+
+// runProcess runs the API, the worker or both until ctx ends, then shuts
+// down in order: stop taking requests and let those in flight finish, close
+// the publisher, let the writer finish its batch and acknowledge, close.
+func runProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve, work bool) error {
+	p, err := newProcess(ctx, cfg, log, serve, work)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	return p.run(ctx, ln)
+}
+
+func newProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve, work bool) (p *process, err error) {
+	p = &process{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
+	defer func() {
+		if err != nil {
+			p.close()
+		}
+	}()
+	p.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	if p.db, err = mysqldb.Open(cfg.MySQLDSN, cfg.MySQLMaxConns); err != nil {
+		return nil, err
+	}
+	p.reg.MustRegister(collectors.NewDBStatsCollector(p.db, "chat"))
+	checkCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := mysqldb.CheckMigrated(checkCtx, p.db, cfg.Namespace); err != nil {
+		return nil, fmt.Errorf("MySQL: %w", err)
+	}
+	names := broker.NamesFor(cfg.Namespace)
+	if err := broker.DeclareTopology(checkCtx, cfg.AMQPURL, names); err != nil {
+		return nil, err
+	}
+	amqpCfg := broker.WatermillConfig(cfg.AMQPURL, names, cfg.PublishChannels, storePrefetch)
+	codec := events.NewCodec()
+	wlog := broker.Logger(log)
+	checks := []api.Check{{Name: "mysql", Ping: p.db.PingContext}}
+
+	if serve {
+		opts, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("CHAT_REDIS_URL: %w", err)
+		}
+		opts.PoolSize = 64
+		p.rdb = redis.NewClient(opts)
+		if p.pub, err = broker.NewPublisher(amqpCfg, wlog, publishTimeout, p.reg); err != nil {
+			return nil, err
+		}
+		numbers := numbering.New(p.rdb, cfg.Namespace)
+		checks = append(checks,
+			api.Check{Name: "redis", Ping: numbers.Ping},
+			api.Check{Name: "rabbitmq", Ping: func(context.Context) error {
+				if !p.pub.Connected() {
+					return errors.New("not connected")
+				}
+				return nil
+			}})
+		p.handler = api.NewHandler(api.Deps{
+			Commands:    commands.New(numbers, p.pub, codec, log),
+			Queries:     projections.NewQueries(p.db, cfg.Namespace),
+			Checks:      checks,
+			Registry:    p.reg,
+			Log:         log,
+			MaxInFlight: cfg.MaxInFlight,
+		})
+	}
+	if work {
+		store := eventstore.New(p.db, cfg.Namespace)
+		runner := projections.NewRunner(projections.NewMySQL(cfg.Namespace), store, codec, p.db, cfg.Namespace, projections.NewRunnerMetrics(p.reg), log)
+		writer := eventstore.NewWriter(store, codec, eventstore.WriterConfig{Consumers: cfg.StoreConsumers, AMQP: amqpCfg}, log, p.reg, runner.Notify)
+		p.workers = append(p.workers, writer.Run, runner.Run)
+		if !serve {
+			p.handler = api.NewOpsHandler(checks, p.reg)
+		}
+	}
+	return p, nil
+}
+
+func (p *process) run(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           p.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	p.log.Info("listening", "addr", ln.Addr().String(), "namespace", p.cfg.Namespace)
+
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	var wg sync.WaitGroup
+	for _, w := range p.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w(workCtx); err != nil {
+				p.log.Error("worker stopped", "err", err)
+			}
+		}()
+	}
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+	}
+	p.log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
+	defer cancel()
+	if shutErr := srv.Shutdown(shutdownCtx); shutErr != nil {
+		p.log.Error("HTTP shutdown", "err", shutErr)
+	}
+	if p.pub != nil {
+		_ = p.pub.Close()
+		p.pub = nil
+	}
+	stopWork()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-shutdownCtx.Done():
+		p.log.Error("workers did not stop in time")
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func (p *process) close() {
+	if p.pub != nil {
+		_ = p.pub.Close()
+	}
+	if p.rdb != nil {
+		_ = p.rdb.Close()
+	}
+	if p.db != nil {
+		_ = p.db.Close()
+	}
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chatsys/chat/config"
+	"github.com/chatsys/chat/internal/testenv"
+)
+
+// system is a running process of the binary, started in-process.
+type system struct {
+	URL  string
+	stop func()
+}
+
+// start runs `chat serve`, `chat work` or `chat all` (by serve and work) with
+// cfg until the test ends or stop is called.
+func start(t *testing.T, cfg config.Config, serve, work bool) *system {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	p, err := newProcess(ctx, cfg, testenv.Logger(t, slog.LevelWarn), serve, work)
+	if err != nil {
+		cancel()
+		t.Fatalf("start: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer p.close()
+		if err := p.run(ctx, ln); err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	s := &system{URL: "http://" + ln.Addr().String()}
+	stopped := false
+	s.stop = func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			<-done
+		}
+	}
+	t.Cleanup(s.stop)
+	return s
+}
+
+// response is an HTTP answer with its body decoded.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r response) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.Body, err)
+	}
+}
+
+func (r response) object(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	r.json(t, &m)
+	return m
+}
+
+func (r response) errorCode(t *testing.T) string {
+	t.Helper()
+	var e struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	r.json(t, &e)
+	if e.Error.Message == "" {
+		t.Errorf("error body without message: %s", r.Body)
+	}
+	return e.Error.Code
+}
+
+var client = &http.Client{Timeout: 30 * time.Second}
+
+// call sends body (a string is sent as is, anything else as JSON).
+func (s *system) call(t *testing.T, method, path string, body any) response {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		buf, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(buf)
+	}
+	req, err := http.NewRequest(method, s.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{resp.StatusCode, resp.Header, b}
+}
+
+// must calls and fails the test unless the status is want.
+func (s *system) must(t *testing.T, want int, method, path string, body any) response {
+	t.Helper()
+	r := s.call(t, method, path, body)
+	if r.Status != want {
+		t.Fatalf("%s %s: status %d, want %d: %s", method, path, r.Status, want, r.Body)
+	}
+	return r
+}
+
+// eventually repeats a GET until it answers 200 and check accepts the body.
+func (s *system) eventually(t *testing.T, path string, check func(r response) bool) response {
+	t.Helper()
+	var last response
+	testenv.Eventually(t, 15*time.Second, "GET "+path, func() bool {
+		last = s.call(t, http.MethodGet, path, nil)
+		return last.Status == http.StatusOK && (check == nil || check(last))
+	})
+	return last
+}

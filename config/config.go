@@ -1,0 +1,155 @@
+// Package config reads the process configuration from the environment.
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// Config is the whole configuration of one process.
+type Config struct {
+	HTTPAddr         string
+	MySQLDSN         string
+	RedisURL         string
+	AMQPURL          string
+	ElasticsearchURL string
+	Namespace        string
+
+	LogFormat string // "text" or "json"
+	LogLevel  string // "debug", "info", "warn" or "error"
+
+	// MySQLMaxConns caps the connections of one process; MariaDB's default
+	// max_connections (151) is shared by every process and tool.
+	MySQLMaxConns int
+	// PublishChannels is the number of AMQP channels publishing at once; each
+	// waits for its own confirm, so this bounds confirms in flight.
+	PublishChannels int
+	// StoreConsumers is the number of broker subscriptions feeding the event
+	// store writer; it bounds the size of one append batch.
+	StoreConsumers int
+	// MaxInFlight caps concurrent command requests; beyond it they get 503.
+	MaxInFlight int
+	// ShutdownTimeout bounds the graceful drain on SIGTERM.
+	ShutdownTimeout time.Duration
+}
+
+// Variable describes one environment variable the binary reads.
+type Variable struct {
+	Name    string
+	Default string
+	Help    string
+	set     func(c *Config, v string) error
+}
+
+var namespacePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
+
+// Variables lists every environment variable the binary reads, in the order
+// the README documents them.
+func Variables() []Variable {
+	return []Variable{
+		{"CHAT_HTTP_ADDR", ":8080", "address the HTTP API listens on", func(c *Config, v string) error {
+			if !strings.Contains(v, ":") {
+				return fmt.Errorf("want host:port, got %q", v)
+			}
+			c.HTTPAddr = v
+			return nil
+		}},
+		{"CHAT_MYSQL_DSN", "root@tcp(127.0.0.1:3306)/chat?parseTime=true", "MySQL or MariaDB data source name", func(c *Config, v string) error {
+			cfg, err := mysql.ParseDSN(v)
+			if err != nil {
+				return err
+			}
+			if cfg.DBName == "" {
+				return fmt.Errorf("the DSN names no database")
+			}
+			c.MySQLDSN = v
+			return nil
+		}},
+		{"CHAT_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL", urlSetter(func(c *Config) *string { return &c.RedisURL }, "redis", "rediss")},
+		{"CHAT_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ URL", urlSetter(func(c *Config) *string { return &c.AMQPURL }, "amqp", "amqps")},
+		{"CHAT_ELASTICSEARCH_URL", "http://127.0.0.1:9200", "Elasticsearch URL", urlSetter(func(c *Config) *string { return &c.ElasticsearchURL }, "http", "https")},
+		{"CHAT_NAMESPACE", "chat", "prefix of tables, Redis keys, exchanges, queues and indices", func(c *Config, v string) error {
+			if !namespacePattern.MatchString(v) {
+				return fmt.Errorf("want a lowercase letter then up to 39 of [a-z0-9_], got %q", v)
+			}
+			c.Namespace = v
+			return nil
+		}},
+		{"CHAT_LOG_FORMAT", "text", "log format: text or json", func(c *Config, v string) error {
+			if v != "text" && v != "json" {
+				return fmt.Errorf("want text or json, got %q", v)
+			}
+			c.LogFormat = v
+			return nil
+		}},
+		{"CHAT_LOG_LEVEL", "info", "log level: debug, info, warn or error", func(c *Config, v string) error {
+			switch v {
+			case "debug", "info", "warn", "error":
+				c.LogLevel = v
+				return nil
+			}
+			return fmt.Errorf("want debug, info, warn or error, got %q", v)
+		}},
+		{"CHAT_MYSQL_MAX_CONNS", "20", "most MySQL connections one process opens", intSetter(func(c *Config) *int { return &c.MySQLMaxConns }, 4, 1000)},
+		{"CHAT_PUBLISH_CHANNELS", "64", "AMQP channels publishing (and awaiting confirms) at once", intSetter(func(c *Config) *int { return &c.PublishChannels }, 1, 1000)},
+		{"CHAT_STORE_CONSUMERS", "128", "broker subscriptions feeding the event store writer (the largest append batch)", intSetter(func(c *Config) *int { return &c.StoreConsumers }, 1, 1000)},
+		{"CHAT_MAX_IN_FLIGHT", "1024", "command requests served at once; more get 503", intSetter(func(c *Config) *int { return &c.MaxInFlight }, 1, 1000000)},
+		{"CHAT_SHUTDOWN_TIMEOUT", "30s", "how long a graceful shutdown may take", func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return fmt.Errorf("want a positive duration such as 30s, got %q", v)
+			}
+			c.ShutdownTimeout = d
+			return nil
+		}},
+	}
+}
+
+func urlSetter(field func(c *Config) *string, schemes ...string) func(c *Config, v string) error {
+	return func(c *Config, v string) error {
+		u, err := url.Parse(v)
+		if err != nil {
+			return err
+		}
+		for _, s := range schemes {
+			if u.Scheme == s && u.Host != "" {
+				*field(c) = strings.TrimRight(v, "/")
+				return nil
+			}
+		}
+		return fmt.Errorf("want a %s URL with a host, got %q", strings.Join(schemes, " or "), v)
+	}
+}
+
+func intSetter(field func(c *Config) *int, lo, hi int) func(c *Config, v string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < lo || n > hi {
+			return fmt.Errorf("want a whole number from %d to %d, got %q", lo, hi, v)
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+// Load builds a Config from lookup (os.LookupEnv in production). An invalid
+// value is an error naming the variable.
+func Load(lookup func(string) (string, bool)) (Config, error) {
+	var c Config
+	for _, v := range Variables() {
+		value, ok := lookup(v.Name)
+		if !ok || value == "" {
+			value = v.Default
+		}
+		if err := v.set(&c, value); err != nil {
+			return Config{}, fmt.Errorf("%s: %w", v.Name, err)
+		}
+	}
+	return c, nil
+}

@@ -1,0 +1,126 @@
+// Package events defines the domain events, their envelope and the codec that
+// turns them into records for the wire and the event store.
+package events
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Type names are part of the wire and storage contract: never rename one.
+const (
+	TypeApplicationCreated = "ApplicationCreated"
+	TypeApplicationRenamed = "ApplicationRenamed"
+	TypeChatCreated        = "ChatCreated"
+	TypeChatRenamed        = "ChatRenamed"
+	TypeMessageCreated     = "MessageCreated"
+	TypeMessageEdited      = "MessageEdited"
+)
+
+// Event is the payload of one domain event.
+type Event interface {
+	// EventType is the stable name of the event on the wire.
+	EventType() string
+	// StreamID names the aggregate the event belongs to.
+	StreamID() string
+}
+
+// ApplicationCreated opens an application stream (version 1).
+type ApplicationCreated struct {
+	Token string `json:"token"`
+	Name  string `json:"name"`
+}
+
+// ApplicationRenamed changes an application's name.
+type ApplicationRenamed struct {
+	Token string `json:"token"`
+	Name  string `json:"name"`
+}
+
+// ChatCreated opens a chat stream (version 1).
+type ChatCreated struct {
+	Token  string `json:"token"`
+	Number int64  `json:"number"`
+	Name   string `json:"name"`
+}
+
+// ChatRenamed changes a chat's name.
+type ChatRenamed struct {
+	Token  string `json:"token"`
+	Number int64  `json:"number"`
+	Name   string `json:"name"`
+}
+
+// MessageCreated opens a message stream (version 1).
+type MessageCreated struct {
+	Token      string `json:"token"`
+	ChatNumber int64  `json:"chat_number"`
+	Number     int64  `json:"number"`
+	Body       string `json:"body"`
+}
+
+// MessageEdited replaces a message's body.
+type MessageEdited struct {
+	Token      string `json:"token"`
+	ChatNumber int64  `json:"chat_number"`
+	Number     int64  `json:"number"`
+	Body       string `json:"body"`
+}
+
+func (ApplicationCreated) EventType() string { return TypeApplicationCreated }
+func (ApplicationRenamed) EventType() string { return TypeApplicationRenamed }
+func (ChatCreated) EventType() string        { return TypeChatCreated }
+func (ChatRenamed) EventType() string        { return TypeChatRenamed }
+func (MessageCreated) EventType() string     { return TypeMessageCreated }
+func (MessageEdited) EventType() string      { return TypeMessageEdited }
+
+func (e ApplicationCreated) StreamID() string { return ApplicationStream(e.Token) }
+func (e ApplicationRenamed) StreamID() string { return ApplicationStream(e.Token) }
+func (e ChatCreated) StreamID() string        { return ChatStream(e.Token, e.Number) }
+func (e ChatRenamed) StreamID() string        { return ChatStream(e.Token, e.Number) }
+func (e MessageCreated) StreamID() string     { return MessageStream(e.Token, e.ChatNumber, e.Number) }
+func (e MessageEdited) StreamID() string      { return MessageStream(e.Token, e.ChatNumber, e.Number) }
+
+// ApplicationStream is the stream id of an application.
+func ApplicationStream(token string) string { return "app:" + token }
+
+// ChatStream is the stream id of a chat.
+func ChatStream(token string, number int64) string {
+	return "chat:" + token + ":" + strconv.FormatInt(number, 10)
+}
+
+// MessageStream is the stream id of a message.
+func MessageStream(token string, chat, number int64) string {
+	return "msg:" + token + ":" + strconv.FormatInt(chat, 10) + ":" + strconv.FormatInt(number, 10)
+}
+
+// Envelope is one event with the facts about it.
+type Envelope struct {
+	EventID       uuid.UUID
+	StreamVersion int64
+	OccurredAt    time.Time
+	CorrelationID string
+	Event         Event
+}
+
+// New wraps ev in an envelope with a fresh UUID v7 and the current time,
+// truncated to what MySQL keeps (microseconds) so that a value echoed to the
+// client reads back identically.
+func New(ev Event, streamVersion int64, correlationID string) (Envelope, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Envelope{}, err
+	}
+	return Envelope{
+		EventID:       id,
+		StreamVersion: streamVersion,
+		OccurredAt:    Now(),
+		CorrelationID: correlationID,
+		Event:         ev,
+	}, nil
+}
+
+// Now is the current UTC time at microsecond precision.
+func Now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }

@@ -1,0 +1,103 @@
+// Package eventstore keeps the append-only log of every event in MySQL: the
+// single source of truth that projections are folded from. One appender at a
+// time writes it (a MySQL named lock), so positions commit in order and a
+// reader tailing by position never skips a row that commits late.
+package eventstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/chatsys/chat/events"
+	"github.com/chatsys/chat/mysqldb"
+)
+
+// Stored is a record as the event store keeps it.
+type Stored struct {
+	Position   int64
+	RecordedAt time.Time
+	events.Record
+}
+
+// Store reads the event log.
+type Store struct {
+	db       *sql.DB
+	table    string
+	lockName string
+}
+
+// New returns the event store of a namespace.
+func New(db *sql.DB, namespace string) *Store {
+	return &Store{db: db, table: mysqldb.Table(namespace, "events"), lockName: namespace + ".eventstore"}
+}
+
+const columns = "position, event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, occurred_at, recorded_at"
+
+type metadata struct {
+	CorrelationID string `json:"correlation_id,omitempty"`
+}
+
+// Read returns up to limit events after position, in position order.
+func (s *Store) Read(ctx context.Context, after int64, limit int) ([]Stored, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT "+columns+" FROM "+s.table+" WHERE position > ? ORDER BY position LIMIT ?", after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read events after %d: %w", after, err)
+	}
+	defer rows.Close()
+	out := make([]Stored, 0, limit)
+	for rows.Next() {
+		var (
+			st   Stored
+			id   []byte
+			meta []byte
+		)
+		if err := rows.Scan(&st.Position, &id, &st.StreamID, &st.StreamVersion, &st.Type, &st.SchemaVersion, &st.Data, &meta, &st.OccurredAt, &st.RecordedAt); err != nil {
+			return nil, err
+		}
+		if st.EventID, err = uuid.FromBytes(id); err != nil {
+			return nil, fmt.Errorf("event at %d: %w", st.Position, err)
+		}
+		var m metadata
+		if len(meta) > 0 {
+			if err := json.Unmarshal(meta, &m); err != nil {
+				return nil, fmt.Errorf("event at %d metadata: %w", st.Position, err)
+			}
+		}
+		st.CorrelationID = m.CorrelationID
+		out = append(out, st)
+	}
+	return out, rows.Err()
+}
+
+// Head returns the position of the last event, 0 when the log is empty.
+func (s *Store) Head(ctx context.Context) (int64, error) {
+	var head sql.NullInt64
+	err := s.db.QueryRowContext(ctx, "SELECT MAX(position) FROM "+s.table).Scan(&head)
+	return head.Int64, err
+}
+
+// insert appends records in one multi-row INSERT.
+func insert(ctx context.Context, tx *sql.Tx, table string, recs []events.Record) error {
+	var b strings.Builder
+	b.WriteString("INSERT INTO " + table + " (event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, occurred_at) VALUES ")
+	args := make([]any, 0, len(recs)*8)
+	for i, r := range recs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?,?,?,?,?)")
+		meta, err := json.Marshal(metadata{CorrelationID: r.CorrelationID})
+		if err != nil {
+			return err
+		}
+		args = append(args, r.EventID[:], r.StreamID, r.StreamVersion, r.Type, r.SchemaVersion, r.Data, meta, r.OccurredAt)
+	}
+	_, err := tx.ExecContext(ctx, b.String(), args...)
+	return err
+}

@@ -1,0 +1,331 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v2/pkg/amqp"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/chatsys/chat/broker"
+	"github.com/chatsys/chat/events"
+	"github.com/chatsys/chat/mysqldb"
+)
+
+// ErrConflict marks an event that claims a stream version another event
+// holds. It is parked in the dead-letter queue, never stored.
+var ErrConflict = errors.New("stream version already taken by another event")
+
+// WriterConfig sizes the writer.
+type WriterConfig struct {
+	// Consumers is the number of broker subscriptions. Each holds one
+	// unacknowledged message while its batch commits, so this is also the
+	// largest batch.
+	Consumers int
+	// MaxBatchBytes bounds the payload bytes of one INSERT, well under
+	// max_allowed_packet (16 MiB on MariaDB by default).
+	MaxBatchBytes int
+	// AMQP is the Watermill configuration to consume and park with.
+	AMQP wamqp.Config
+}
+
+// Writer consumes events from the broker and appends them to the event store
+// in batches, acknowledging each message only after its batch committed.
+type Writer struct {
+	store    *Store
+	codec    *events.Codec
+	cfg      WriterConfig
+	wlog     watermill.LoggerAdapter
+	log      *slog.Logger
+	onAppend func()
+	in       chan *pending
+	metrics  writerMetrics
+}
+
+type pending struct {
+	rec  events.Record
+	done chan error
+}
+
+type writerMetrics struct {
+	batchSize prometheus.Histogram
+	latency   prometheus.Histogram
+	records   *prometheus.CounterVec
+	leader    prometheus.Gauge
+}
+
+// NewWriter returns a writer; onAppend is called after every commit that
+// stored something (to wake projectors in this process).
+func NewWriter(store *Store, codec *events.Codec, cfg WriterConfig, log *slog.Logger, reg prometheus.Registerer, onAppend func()) *Writer {
+	if cfg.MaxBatchBytes == 0 {
+		cfg.MaxBatchBytes = 4 << 20
+	}
+	w := &Writer{
+		store:    store,
+		codec:    codec,
+		cfg:      cfg,
+		wlog:     broker.Logger(log),
+		log:      log,
+		onAppend: onAppend,
+		in:       make(chan *pending, cfg.Consumers),
+		metrics: writerMetrics{
+			batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+				Name: "chat_eventstore_append_batch_size", Help: "Events per event store append.",
+				Buckets: prometheus.ExponentialBuckets(1, 2, 11),
+			}),
+			latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+				Name: "chat_eventstore_append_seconds", Help: "Time to append one batch, commit included.",
+				Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+			}),
+			records: prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "chat_eventstore_records_total", Help: "Records handled by the event store writer, by outcome (appended, duplicate, conflict, undecodable).",
+			}, []string{"outcome"}),
+			leader: prometheus.NewGauge(prometheus.GaugeOpts{
+				Name: "chat_eventstore_writer_active", Help: "1 while this process holds the append lock and consumes.",
+			}),
+		},
+	}
+	if reg != nil {
+		reg.MustRegister(w.metrics.batchSize, w.metrics.latency, w.metrics.records, w.metrics.leader)
+	}
+	return w
+}
+
+// Run appends until ctx ends. A process that does not get the append lock
+// waits as a hot standby without consuming; one that loses it stops
+// consuming (its unacknowledged messages go back to the queue) and waits again.
+func (w *Writer) Run(ctx context.Context) error {
+	for {
+		w.log.Info("event store writer waiting for the append lock")
+		app, err := w.store.Acquire(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			w.log.Error("event store append lock", "err", err)
+			sleep(ctx, time.Second)
+			continue
+		}
+		w.log.Info("event store writer holds the append lock; consuming", "consumers", w.cfg.Consumers)
+		w.metrics.leader.Set(1)
+		err = w.serve(ctx, app)
+		w.metrics.leader.Set(0)
+		app.Release()
+		if ctx.Err() != nil {
+			w.log.Info("event store writer stopped")
+			return nil
+		}
+		w.log.Error("event store writer stopped consuming", "err", err)
+		sleep(ctx, time.Second)
+	}
+}
+
+// serve consumes with one appender until ctx ends or the lock is lost.
+func (w *Writer) serve(ctx context.Context, app *Appender) error {
+	sub, err := wamqp.NewSubscriber(w.cfg.AMQP, w.wlog)
+	if err != nil {
+		return fmt.Errorf("connect subscriber: %w", err)
+	}
+	defer sub.Close()
+	deadCfg := w.cfg.AMQP
+	deadCfg.Publish.ChannelPoolSize = 2
+	dead, err := wamqp.NewPublisher(deadCfg, w.wlog)
+	if err != nil {
+		return fmt.Errorf("connect dead-letter publisher: %w", err)
+	}
+	defer dead.Close()
+	handler, err := w.chain(dead)
+	if err != nil {
+		return err
+	}
+
+	consumeCtx, stopConsuming := context.WithCancelCause(ctx)
+	defer stopConsuming(nil)
+
+	batcherDone := make(chan struct{})
+	stopBatcher := make(chan struct{})
+	go func() {
+		defer close(batcherDone)
+		w.batch(consumeCtx, app, stopBatcher, stopConsuming)
+	}()
+
+	var consumers sync.WaitGroup
+	for i := 0; i < w.cfg.Consumers; i++ {
+		msgs, err := sub.Subscribe(consumeCtx, broker.EventsTopic)
+		if err != nil {
+			stopConsuming(err)
+			break
+		}
+		consumers.Add(1)
+		go func() {
+			defer consumers.Done()
+			for msg := range msgs {
+				if _, err := handler(msg); err != nil {
+					msg.Nack()
+				} else {
+					msg.Ack()
+				}
+			}
+		}()
+	}
+
+	// The lock lives with the appender's connection: check it, which also
+	// keeps an idle connection from timing out.
+	go func() {
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-consumeCtx.Done():
+				return
+			case <-t.C:
+				checkCtx, cancel := context.WithTimeout(consumeCtx, 5*time.Second)
+				err := app.Check(checkCtx)
+				cancel()
+				if err != nil && consumeCtx.Err() == nil {
+					stopConsuming(err)
+					return
+				}
+			}
+		}
+	}()
+
+	<-consumeCtx.Done()
+	// Subscriptions finish the message in hand (its batch commits and it is
+	// acknowledged) and stop; then the batcher has nothing left.
+	consumers.Wait()
+	close(stopBatcher)
+	<-batcherDone
+	return context.Cause(consumeCtx)
+}
+
+// chain composes Watermill's middleware around handle: a panic becomes an
+// error, transient errors are retried with backoff (well under the broker's
+// consumer timeout), and what can never succeed is parked with its reason.
+func (w *Writer) chain(dead message.Publisher) (message.HandlerFunc, error) {
+	poison, err := middleware.PoisonQueueWithFilter(dead, broker.DeadTopic, permanent)
+	if err != nil {
+		return nil, err
+	}
+	retry := middleware.Retry{
+		MaxRetries:      5,
+		InitialInterval: 100 * time.Millisecond,
+		MaxInterval:     2 * time.Second,
+		Multiplier:      2,
+		ShouldRetry:     func(p middleware.RetryParams) bool { return !permanent(p.Err) },
+	}
+	h := middleware.Recoverer(w.handle)
+	h = retry.Middleware(h)
+	h = poison(h)
+	return h, nil
+}
+
+// permanent reports errors that no retry can cure.
+func permanent(err error) bool {
+	var panicked middleware.RecoveredPanicError
+	return errors.Is(err, events.ErrUndecodable) || errors.Is(err, ErrConflict) || errors.As(err, &panicked)
+}
+
+func (w *Writer) handle(msg *message.Message) ([]*message.Message, error) {
+	rec, err := broker.FromMessage(msg)
+	if err == nil {
+		_, err = w.codec.Decode(rec)
+	}
+	if err != nil {
+		w.metrics.records.WithLabelValues("undecodable").Inc()
+		w.log.Error("parking undecodable event", "message_id", msg.UUID, "err", err)
+		return nil, err
+	}
+	p := &pending{rec: rec, done: make(chan error, 1)}
+	// The batcher serves w.in until every consumer has returned, so neither
+	// send nor receive can be stranded.
+	w.in <- p
+	return nil, <-p.done
+}
+
+// batch appends what the consumers hand over: it takes whatever is waiting
+// (group commit: a batch forms while the previous one commits) and answers
+// each waiter once the transaction is committed.
+func (w *Writer) batch(ctx context.Context, app *Appender, stop <-chan struct{}, lost func(error)) {
+	batch := make([]*pending, 0, w.cfg.Consumers)
+	for {
+		batch = batch[:0]
+		select {
+		case p := <-w.in:
+			batch = append(batch, p)
+		case <-stop:
+			return
+		}
+		size := len(batch[0].rec.Data)
+	fill:
+		for len(batch) < cap(batch) && size < w.cfg.MaxBatchBytes {
+			select {
+			case p := <-w.in:
+				batch = append(batch, p)
+				size += len(p.rec.Data)
+			default:
+				break fill
+			}
+		}
+		w.flush(ctx, app, batch, lost)
+	}
+}
+
+func (w *Writer) flush(ctx context.Context, app *Appender, batch []*pending, lost func(error)) {
+	recs := make([]events.Record, len(batch))
+	for i, p := range batch {
+		recs[i] = p.rec
+	}
+	start := time.Now()
+	// The commit must not be cut short by shutdown: finish the batch, then ack.
+	appendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	status, err := app.Append(appendCtx, recs)
+	cancel()
+	if err != nil {
+		w.log.Error("event store append failed", "events", len(batch), "err", err)
+		if errors.Is(err, mysqldb.ErrLockLost) {
+			lost(err)
+		}
+		for _, p := range batch {
+			p.done <- err
+		}
+		return
+	}
+	w.metrics.latency.Observe(time.Since(start).Seconds())
+	w.metrics.batchSize.Observe(float64(len(batch)))
+	appended := 0
+	for i, p := range batch {
+		switch status[i] {
+		case Appended:
+			appended++
+			p.done <- nil
+		case Duplicate:
+			w.metrics.records.WithLabelValues("duplicate").Inc()
+			p.done <- nil
+		case Conflict:
+			w.metrics.records.WithLabelValues("conflict").Inc()
+			w.log.Error("parking conflicting event", "event_id", p.rec.EventID, "stream_id", p.rec.StreamID, "stream_version", p.rec.StreamVersion)
+			p.done <- fmt.Errorf("%w: %s version %d", ErrConflict, p.rec.StreamID, p.rec.StreamVersion)
+		}
+	}
+	w.metrics.records.WithLabelValues("appended").Add(float64(appended))
+	if appended > 0 && w.onAppend != nil {
+		w.onAppend()
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

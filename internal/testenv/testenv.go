@@ -1,0 +1,140 @@
+// Package testenv gives each test its own namespace and database on the real
+// MariaDB, Redis and RabbitMQ, and removes them afterwards, so tests run in
+// parallel and twice in a row.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/chatsys/chat/broker"
+	"github.com/chatsys/chat/config"
+	"github.com/chatsys/chat/mysqldb"
+)
+
+// Config returns a configuration with a fresh namespace whose database has
+// been migrated, and registers the clean-up of everything it names. The
+// services come from the usual CHAT_* variables, or their defaults.
+func Config(t testing.TB) config.Config {
+	t.Helper()
+	cfg, err := config.Load(os.LookupEnv)
+	if err != nil {
+		t.Fatalf("test configuration: %v", err)
+	}
+	ns := "t" + strings.ToLower(randomString(10))
+	cfg.Namespace = ns
+	mc, err := mysql.ParseDSN(cfg.MySQLDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc.DBName = "chat_" + ns
+	cfg.MySQLDSN = mc.FormatDSN()
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.LogLevel = "warn"
+	cfg.StoreConsumers = 32
+	cfg.PublishChannels = 16
+	cfg.ShutdownTimeout = 20 * time.Second
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := mysqldb.CreateDatabase(ctx, cfg.MySQLDSN); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	db, err := mysqldb.Open(cfg.MySQLDSN, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := mysqldb.Migrate(ctx, db, ns); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	t.Cleanup(func() { cleanup(t, cfg, mc.DBName) })
+	return cfg
+}
+
+func cleanup(t testing.TB, cfg config.Config, dbName string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if db, err := sql.Open("mysql", strings.Replace(cfg.MySQLDSN, "/"+dbName, "/", 1)); err == nil {
+		if _, err := db.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+dbName+"`"); err != nil {
+			t.Logf("drop database %s: %v", dbName, err)
+		}
+		db.Close()
+	}
+	if opts, err := redis.ParseURL(cfg.RedisURL); err == nil {
+		rdb := redis.NewClient(opts)
+		iter := rdb.Scan(ctx, 0, cfg.Namespace+":*", 1000).Iterator()
+		for iter.Next(ctx) {
+			rdb.Del(ctx, iter.Val())
+		}
+		rdb.Close()
+	}
+	if err := broker.DeleteTopology(cfg.AMQPURL, broker.NamesFor(cfg.Namespace)); err != nil {
+		t.Logf("delete broker topology: %v", err)
+	}
+}
+
+// Logger logs to the test's output at cfg's level.
+func Logger(t testing.TB, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(writer{t}, &slog.HandlerOptions{Level: level}))
+}
+
+type writer struct{ t testing.TB }
+
+func (w writer) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// DB opens the namespace's database.
+func DB(t testing.TB, cfg config.Config) *sql.DB {
+	db, err := mysqldb.Open(cfg.MySQLDSN, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// Redis opens a client of the configured Redis.
+func Redis(t testing.TB, cfg config.Config) *redis.Client {
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+func randomString(n int) string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+// Eventually polls cond until it holds or timeout passes.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+

@@ -1,0 +1,233 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+
+	"github.com/chatsys/chat/events"
+	"github.com/chatsys/chat/mysqldb"
+)
+
+// MySQL projects events into the read tables. Every statement is an upsert
+// guarded by stream version, so the fold gives the same rows whatever order
+// events of different streams were stored in; the checkpoint moves in the
+// same transaction, so each event is applied exactly once.
+type MySQL struct {
+	apps, chats, messages, checkpoints string
+}
+
+// NewMySQL returns the MySQL projection of a namespace.
+func NewMySQL(namespace string) *MySQL {
+	return &MySQL{
+		apps:        mysqldb.Table(namespace, "applications"),
+		chats:       mysqldb.Table(namespace, "chats"),
+		messages:    mysqldb.Table(namespace, "messages"),
+		checkpoints: mysqldb.Table(namespace, "checkpoints"),
+	}
+}
+
+// Name implements Projection.
+func (*MySQL) Name() string { return "mysql" }
+
+// Checkpoint implements Projection.
+func (m *MySQL) Checkpoint(ctx context.Context, lock *mysqldb.Lock) (int64, error) {
+	if _, err := lock.Conn.ExecContext(ctx, "INSERT IGNORE INTO "+m.checkpoints+" (name, position) VALUES (?, 0)", m.Name()); err != nil {
+		return 0, err
+	}
+	var pos int64
+	err := lock.Conn.QueryRowContext(ctx, "SELECT position FROM "+m.checkpoints+" WHERE name = ?", m.Name()).Scan(&pos)
+	return pos, err
+}
+
+// Apply implements Projection.
+func (m *MySQL) Apply(ctx context.Context, lock *mysqldb.Lock, batch []Event) error {
+	tx, err := lock.Conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	// The row lock makes a second projector (a mistake, or a replay) wait
+	// instead of applying the same batch twice.
+	var pos int64
+	if err := tx.QueryRowContext(ctx, "SELECT position FROM "+m.checkpoints+" WHERE name = ? FOR UPDATE", m.Name()).Scan(&pos); err != nil {
+		return err
+	}
+	var p plan
+	for _, e := range batch {
+		if e.Position <= pos {
+			continue
+		}
+		p.add(e)
+	}
+	if err := p.exec(ctx, tx, m); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE "+m.checkpoints+" SET position = ?, updated_at = UTC_TIMESTAMP(6) WHERE name = ?", batch[len(batch)-1].Position, m.Name()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// plan is a batch of events turned into a few multi-row statements.
+type plan struct {
+	apps     []row // token, name, version, created_at, updated_at
+	chats    []row // token, number, name, version, created_at, updated_at
+	messages []row // token, chat_number, number, body, version, created_at, updated_at
+	// Counts are summed per parent so a batch makes one statement per table.
+	appCounts  map[string]*count
+	chatCounts map[chatKey]*count
+}
+
+type row []any
+
+type count struct {
+	n    int64
+	last int64
+}
+
+type chatKey struct {
+	token  string
+	number int64
+}
+
+func (p *plan) add(e Event) {
+	at := e.OccurredAt
+	// created_at is only known from a create; NULL leaves it to that event.
+	var created any
+	switch ev := e.Event.(type) {
+	case events.ApplicationCreated:
+		created = at
+		p.apps = append(p.apps, row{ev.Token, ev.Name, e.StreamVersion, created, at})
+	case events.ApplicationRenamed:
+		p.apps = append(p.apps, row{ev.Token, ev.Name, e.StreamVersion, created, at})
+	case events.ChatCreated:
+		created = at
+		p.chats = append(p.chats, row{ev.Token, ev.Number, ev.Name, e.StreamVersion, created, at})
+		p.countApp(ev.Token, ev.Number)
+	case events.ChatRenamed:
+		p.chats = append(p.chats, row{ev.Token, ev.Number, ev.Name, e.StreamVersion, created, at})
+	case events.MessageCreated:
+		created = at
+		p.messages = append(p.messages, row{ev.Token, ev.ChatNumber, ev.Number, ev.Body, e.StreamVersion, created, at})
+		p.countChat(chatKey{ev.Token, ev.ChatNumber}, ev.Number)
+	case events.MessageEdited:
+		p.messages = append(p.messages, row{ev.Token, ev.ChatNumber, ev.Number, ev.Body, e.StreamVersion, created, at})
+	}
+}
+
+func (p *plan) countApp(token string, number int64) {
+	if p.appCounts == nil {
+		p.appCounts = map[string]*count{}
+	}
+	c := p.appCounts[token]
+	if c == nil {
+		c = &count{}
+		p.appCounts[token] = c
+	}
+	c.n++
+	c.last = max(c.last, number)
+}
+
+func (p *plan) countChat(k chatKey, number int64) {
+	if p.chatCounts == nil {
+		p.chatCounts = map[chatKey]*count{}
+	}
+	c := p.chatCounts[k]
+	if c == nil {
+		c = &count{}
+		p.chatCounts[k] = c
+	}
+	c.n++
+	c.last = max(c.last, number)
+}
+
+// Versioned upserts: a row takes an event's values only if the event is
+// newer than what it holds; version is assigned last because MySQL evaluates
+// ON DUPLICATE KEY UPDATE assignments left to right.
+const versioned = ` ON DUPLICATE KEY UPDATE
+  %s = IF(VALUES(version) > version, VALUES(%s), %s),
+  updated_at = IF(VALUES(version) > version, VALUES(updated_at), updated_at),
+  created_at = COALESCE(created_at, VALUES(created_at)),
+  version = GREATEST(version, VALUES(version))`
+
+func versionedUpdate(field string) string {
+	return strings.ReplaceAll(versioned, "%s", field)
+}
+
+const countUpdate = ` ON DUPLICATE KEY UPDATE %[1]s = %[1]s + VALUES(%[1]s), %[2]s = GREATEST(%[2]s, VALUES(%[2]s))`
+
+func (p *plan) exec(ctx context.Context, tx *sql.Tx, m *MySQL) error {
+	steps := []struct {
+		head string
+		rows []row
+		tail string
+	}{
+		{"INSERT INTO " + m.apps + " (token, name, version, created_at, updated_at) VALUES ", p.apps, versionedUpdate("name")},
+		{"INSERT INTO " + m.chats + " (token, number, name, version, created_at, updated_at) VALUES ", p.chats, versionedUpdate("name")},
+		{"INSERT INTO " + m.messages + " (token, chat_number, number, body, version, created_at, updated_at) VALUES ", p.messages, versionedUpdate("body")},
+		{"INSERT INTO " + m.apps + " (token, chats_count, last_chat_number) VALUES ", p.appCountRows(), countUpdateFor("chats_count", "last_chat_number")},
+		{"INSERT INTO " + m.chats + " (token, number, messages_count, last_message_number) VALUES ", p.chatCountRows(), countUpdateFor("messages_count", "last_message_number")},
+	}
+	for _, s := range steps {
+		if err := upsert(ctx, tx, s.head, s.rows, s.tail); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func countUpdateFor(countCol, lastCol string) string {
+	return strings.NewReplacer("%[1]s", countCol, "%[2]s", lastCol).Replace(countUpdate)
+}
+
+func (p *plan) appCountRows() []row {
+	rows := make([]row, 0, len(p.appCounts))
+	for token, c := range p.appCounts {
+		rows = append(rows, row{token, c.n, c.last})
+	}
+	return rows
+}
+
+func (p *plan) chatCountRows() []row {
+	rows := make([]row, 0, len(p.chatCounts))
+	for k, c := range p.chatCounts {
+		rows = append(rows, row{k.token, k.number, c.n, c.last})
+	}
+	return rows
+}
+
+// maxStatementBytes keeps one statement well under max_allowed_packet
+// (16 MiB on MariaDB, 64 MiB on MySQL 8 by default).
+const maxStatementBytes = 4 << 20
+
+// upsert runs head + rows + tail as few multi-row statements as the size
+// limit allows.
+func upsert(ctx context.Context, tx *sql.Tx, head string, rows []row, tail string) error {
+	for len(rows) > 0 {
+		var b strings.Builder
+		b.WriteString(head)
+		var args []any
+		size := 0
+		n := 0
+		for ; n < len(rows) && (n == 0 || size < maxStatementBytes); n++ {
+			if n > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString("(?" + strings.Repeat(",?", len(rows[n])-1) + ")")
+			for _, v := range rows[n] {
+				if s, ok := v.(string); ok {
+					size += len(s)
+				}
+				size += 8
+			}
+			args = append(args, rows[n]...)
+		}
+		b.WriteString(tail)
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+			return err
+		}
+		rows = rows[n:]
+	}
+	return nil
+}

@@ -1,0 +1,186 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/chatsys/chat/apperr"
+	"github.com/chatsys/chat/mysqldb"
+)
+
+// Application is an application as the read side holds it.
+type Application struct {
+	Token      string
+	Name       string
+	ChatsCount int64
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// Chat is a chat as the read side holds it.
+type Chat struct {
+	Number        int64
+	Name          string
+	MessagesCount int64
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// Message is a message as the read side holds it.
+type Message struct {
+	ChatNumber int64
+	Number     int64
+	Body       string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// Page selects a slice of a list. Numbers are dense, so page p is the number
+// range ((p-1)*PerPage, p*PerPage]: an index range, as cheap on page 20,000
+// as on page 1. A number whose create failed leaves its page one short.
+type Page struct {
+	Number  int64
+	PerPage int64
+}
+
+// List is one page of a list plus what pagination links need.
+type List[T any] struct {
+	Items []T
+	Total int64 // items in the whole list
+	Last  int64 // highest number in the whole list: the last page holds it
+}
+
+// Queries reads the MySQL read tables.
+type Queries struct {
+	db                    *sql.DB
+	apps, chats, messages string
+}
+
+// NewQueries returns the queries of a namespace.
+func NewQueries(db *sql.DB, namespace string) *Queries {
+	return &Queries{
+		db:       db,
+		apps:     mysqldb.Table(namespace, "applications"),
+		chats:    mysqldb.Table(namespace, "chats"),
+		messages: mysqldb.Table(namespace, "messages"),
+	}
+}
+
+func unavailable(err error) error {
+	return apperr.Unavailable(err, "the database is unavailable; retry later")
+}
+
+// Application returns one application.
+func (q *Queries) Application(ctx context.Context, token string) (Application, error) {
+	a := Application{Token: token}
+	err := q.db.QueryRowContext(ctx, "SELECT name, chats_count, created_at, updated_at FROM "+q.apps+
+		" WHERE token = ? AND created_at IS NOT NULL", token).Scan(&a.Name, &a.ChatsCount, &a.CreatedAt, &a.UpdatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, apperr.NotFound("application not found")
+	}
+	if err != nil {
+		return a, unavailable(err)
+	}
+	return a, nil
+}
+
+// Chat returns one chat of an application.
+func (q *Queries) Chat(ctx context.Context, token string, number int64) (Chat, error) {
+	c := Chat{Number: number}
+	err := q.db.QueryRowContext(ctx, "SELECT name, messages_count, created_at, updated_at FROM "+q.chats+
+		" WHERE token = ? AND number = ? AND created_at IS NOT NULL", token, number).Scan(&c.Name, &c.MessagesCount, &c.CreatedAt, &c.UpdatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, apperr.NotFound("chat not found")
+	}
+	if err != nil {
+		return c, unavailable(err)
+	}
+	return c, nil
+}
+
+// Message returns one message of a chat.
+func (q *Queries) Message(ctx context.Context, token string, chat, number int64) (Message, error) {
+	m := Message{ChatNumber: chat, Number: number}
+	err := q.db.QueryRowContext(ctx, "SELECT body, created_at, updated_at FROM "+q.messages+
+		" WHERE token = ? AND chat_number = ? AND number = ? AND created_at IS NOT NULL", token, chat, number).Scan(&m.Body, &m.CreatedAt, &m.UpdatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, apperr.NotFound("message not found")
+	}
+	if err != nil {
+		return m, unavailable(err)
+	}
+	return m, nil
+}
+
+// Chats returns a page of an application's chats.
+func (q *Queries) Chats(ctx context.Context, token string, p Page) (List[Chat], error) {
+	var l List[Chat]
+	err := q.db.QueryRowContext(ctx, "SELECT chats_count, last_chat_number FROM "+q.apps+
+		" WHERE token = ? AND created_at IS NOT NULL", token).Scan(&l.Total, &l.Last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return l, apperr.NotFound("application not found")
+	}
+	if err != nil {
+		return l, unavailable(err)
+	}
+	lo, hi := p.bounds()
+	rows, err := q.db.QueryContext(ctx, "SELECT number, name, messages_count, created_at, updated_at FROM "+q.chats+
+		" WHERE token = ? AND number BETWEEN ? AND ? AND created_at IS NOT NULL ORDER BY number", token, lo, hi)
+	if err != nil {
+		return l, unavailable(err)
+	}
+	defer rows.Close()
+	l.Items = make([]Chat, 0, p.PerPage)
+	for rows.Next() {
+		var c Chat
+		if err := rows.Scan(&c.Number, &c.Name, &c.MessagesCount, &c.CreatedAt, &c.UpdatedAt); err != nil {
+			return l, unavailable(err)
+		}
+		l.Items = append(l.Items, c)
+	}
+	if err := rows.Err(); err != nil {
+		return l, unavailable(err)
+	}
+	return l, nil
+}
+
+// Messages returns a page of a chat's messages.
+func (q *Queries) Messages(ctx context.Context, token string, chat int64, p Page) (List[Message], error) {
+	var l List[Message]
+	err := q.db.QueryRowContext(ctx, "SELECT messages_count, last_message_number FROM "+q.chats+
+		" WHERE token = ? AND number = ? AND created_at IS NOT NULL", token, chat).Scan(&l.Total, &l.Last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return l, apperr.NotFound("chat not found")
+	}
+	if err != nil {
+		return l, unavailable(err)
+	}
+	lo, hi := p.bounds()
+	rows, err := q.db.QueryContext(ctx, "SELECT number, body, created_at, updated_at FROM "+q.messages+
+		" WHERE token = ? AND chat_number = ? AND number BETWEEN ? AND ? AND created_at IS NOT NULL ORDER BY number", token, chat, lo, hi)
+	if err != nil {
+		return l, unavailable(err)
+	}
+	defer rows.Close()
+	l.Items = make([]Message, 0, p.PerPage)
+	for rows.Next() {
+		m := Message{ChatNumber: chat}
+		if err := rows.Scan(&m.Number, &m.Body, &m.CreatedAt, &m.UpdatedAt); err != nil {
+			return l, unavailable(err)
+		}
+		l.Items = append(l.Items, m)
+	}
+	if err := rows.Err(); err != nil {
+		return l, unavailable(err)
+	}
+	return l, nil
+}
+
+func (p Page) bounds() (int64, int64) {
+	return (p.Number-1)*p.PerPage + 1, p.Number * p.PerPage
+}
+
+// Ping checks that the database answers.
+func (q *Queries) Ping(ctx context.Context) error { return q.db.PingContext(ctx) }

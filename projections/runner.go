@@ -1,0 +1,195 @@
+// Package projections builds the read side from the event store (the MySQL
+// read tables) and answers queries from it.
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/chatsys/chat/events"
+	"github.com/chatsys/chat/eventstore"
+	"github.com/chatsys/chat/mysqldb"
+)
+
+// Event is one stored event, decoded.
+type Event struct {
+	Position   int64
+	RecordedAt time.Time
+	events.Envelope
+}
+
+// Projection is one read model folded from the event log.
+type Projection interface {
+	// Name identifies the projection's checkpoint and lock.
+	Name() string
+	// Checkpoint returns the position of the last event applied.
+	Checkpoint(ctx context.Context, lock *mysqldb.Lock) (int64, error)
+	// Apply applies a batch in position order and records its last position
+	// as the checkpoint, so that no event is applied twice or skipped.
+	Apply(ctx context.Context, lock *mysqldb.Lock, batch []Event) error
+}
+
+// Runner tails the event store and feeds a projection, one process at a
+// time (a named lock per projection; the others wait as standbys).
+type Runner struct {
+	proj      Projection
+	store     *eventstore.Store
+	codec     *events.Codec
+	db        *sql.DB
+	lockName  string
+	batchSize int
+	poll      time.Duration
+	wake      chan struct{}
+	log       *slog.Logger
+	lagEvents prometheus.Gauge
+	delay     prometheus.Observer
+	applied   prometheus.Counter
+}
+
+// RunnerMetrics are shared by every runner of a process, labelled by projection.
+type RunnerMetrics struct {
+	lagEvents *prometheus.GaugeVec
+	delay     *prometheus.HistogramVec
+	applied   *prometheus.CounterVec
+}
+
+// NewRunnerMetrics registers the projection metrics.
+func NewRunnerMetrics(reg prometheus.Registerer) *RunnerMetrics {
+	m := &RunnerMetrics{
+		lagEvents: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "chat_projection_lag_events", Help: "Events in the store that the projection has not applied yet.",
+		}, []string{"projection"}),
+		delay: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "chat_projection_delay_seconds", Help: "Time from an event's append to its projection (last event of each batch).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}, []string{"projection"}),
+		applied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chat_projection_events_total", Help: "Events applied by the projection.",
+		}, []string{"projection"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.lagEvents, m.delay, m.applied)
+	}
+	return m
+}
+
+// NewRunner returns a runner of proj. Namespace scopes its lock.
+func NewRunner(proj Projection, store *eventstore.Store, codec *events.Codec, db *sql.DB, namespace string, m *RunnerMetrics, log *slog.Logger) *Runner {
+	return &Runner{
+		proj:      proj,
+		store:     store,
+		codec:     codec,
+		db:        db,
+		lockName:  namespace + ".projection." + proj.Name(),
+		batchSize: 1000,
+		poll:      50 * time.Millisecond,
+		wake:      make(chan struct{}, 1),
+		log:       log.With("projection", proj.Name()),
+		lagEvents: m.lagEvents.WithLabelValues(proj.Name()),
+		delay:     m.delay.WithLabelValues(proj.Name()),
+		applied:   m.applied.WithLabelValues(proj.Name()),
+	}
+}
+
+// Notify wakes the runner: events were appended. It never blocks.
+func (r *Runner) Notify() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run projects until ctx ends.
+func (r *Runner) Run(ctx context.Context) error {
+	for ctx.Err() == nil {
+		lock, err := mysqldb.AcquireLock(ctx, r.db, r.lockName)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.log.Error("projection lock", "err", err)
+				sleep(ctx, time.Second)
+			}
+			continue
+		}
+		r.log.Info("projecting")
+		err = r.project(ctx, lock)
+		lock.Release()
+		if ctx.Err() == nil {
+			r.log.Error("projection stopped; retrying", "err", err)
+			sleep(ctx, time.Second)
+		}
+	}
+	return nil
+}
+
+func (r *Runner) project(ctx context.Context, lock *mysqldb.Lock) error {
+	pos, err := r.proj.Checkpoint(ctx, lock)
+	if err != nil {
+		return err
+	}
+	ticker := time.NewTicker(r.poll)
+	defer ticker.Stop()
+	for {
+		next, n, err := r.step(ctx, lock, pos)
+		if err != nil {
+			return err
+		}
+		pos = next
+		if n == r.batchSize {
+			continue // more is waiting
+		}
+		if head, err := r.store.Head(ctx); err == nil {
+			r.lagEvents.Set(float64(max(head-pos, 0)))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-r.wake:
+		case <-ticker.C:
+			if err := lock.Check(ctx); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// step applies the next batch after pos and returns the new position.
+func (r *Runner) step(ctx context.Context, lock *mysqldb.Lock, pos int64) (int64, int, error) {
+	stored, err := r.store.Read(ctx, pos, r.batchSize)
+	if err != nil || len(stored) == 0 {
+		return pos, 0, err
+	}
+	batch := make([]Event, len(stored))
+	for i, s := range stored {
+		env, err := r.codec.Decode(s.Record)
+		if err != nil {
+			// A pure fold cannot skip an event: stop here, loudly, until a
+			// build that reads it is deployed.
+			return pos, 0, fmt.Errorf("event at position %d: %w", s.Position, err)
+		}
+		batch[i] = Event{Position: s.Position, RecordedAt: s.RecordedAt, Envelope: env}
+	}
+	// Shutdown waits for the batch in hand rather than abandoning it.
+	applyCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := r.proj.Apply(applyCtx, lock, batch); err != nil {
+		return pos, 0, fmt.Errorf("apply events %d..%d: %w", batch[0].Position, batch[len(batch)-1].Position, err)
+	}
+	last := batch[len(batch)-1]
+	r.applied.Add(float64(len(batch)))
+	r.delay.Observe(time.Since(last.RecordedAt).Seconds())
+	return last.Position, len(batch), nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
