@@ -149,3 +149,12 @@ func (s *system) eventually(t *testing.T, path string, check func(r response) bo
 	})
 	return last
 }
+
+func readAll(t *testing.T, resp *http.Response) []byte {
+	t.Helper()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

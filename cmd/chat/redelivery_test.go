@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v2/pkg/amqp"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/chatsys/chat/broker"
+	"github.com/chatsys/chat/config"
+	"github.com/chatsys/chat/events"
+	"github.com/chatsys/chat/internal/testenv"
+)
+
+// publisher publishes hand-made records into a namespace's exchange, as a
+// broker redelivery or a faulty producer would present them.
+func publisher(t *testing.T, cfg config.Config) *broker.Publisher {
+	names := broker.NamesFor(cfg.Namespace)
+	if err := broker.DeclareTopology(context.Background(), cfg.AMQPURL, names); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := broker.NewPublisher(broker.WatermillConfig(cfg.AMQPURL, names, 2, 1), watermill.NopLogger{}, 5*time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pub.Close() })
+	return pub
+}
+
+func record(t *testing.T, ev events.Event, version int64) events.Record {
+	env, err := events.New(ev, version, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := events.NewCodec().Encode(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// parked reads what the dead-letter queue holds: the reason of each message.
+func parked(t *testing.T, cfg config.Config) []string {
+	conn, err := amqp.Dial(cfg.AMQPURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	var reasons []string
+	for {
+		d, ok, err := ch.Get(broker.NamesFor(cfg.Namespace).DeadStore, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			return reasons
+		}
+		reason, _ := d.Headers[middleware.ReasonForPoisonedKey].(string)
+		reasons = append(reasons, reason)
+	}
+}
+
+// TestRedeliveryAndConflicts delivers events twice, a conflicting event and
+// an undecodable one: duplicates are stored and counted once, the others are
+// parked with their reason and block nothing behind them.
+func TestRedeliveryAndConflicts(t *testing.T) {
+	t.Parallel()
+	cfg := testenv.Config(t)
+	pub := publisher(t, cfg)
+	ctx := context.Background()
+	const token = "aaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+	app := record(t, events.ApplicationCreated{Token: token, Name: "twice"}, 1)
+	chat := record(t, events.ChatCreated{Token: token, Number: 1, Name: "c"}, 1)
+	msg := record(t, events.MessageCreated{Token: token, ChatNumber: 1, Number: 1, Body: "original"}, 1)
+	conflicting := record(t, events.MessageCreated{Token: token, ChatNumber: 1, Number: 1, Body: "impostor"}, 1)
+	for _, r := range []events.Record{app, chat, msg, app, chat, msg} {
+		if err := pub.Publish(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := start(t, cfg, true, true)
+	s.eventually(t, "/applications/"+token+"/chats/1/messages/1", nil)
+	// Duplicates arriving after the first copy was stored and projected.
+	for _, r := range []events.Record{msg, chat, conflicting} {
+		if err := pub.Publish(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	undecodable := message.NewMessage("not-a-uuid", []byte("{"))
+	undecodable.Metadata.Set("event_type", "MessageCreated")
+	raw, err := wamqp.NewPublisher(broker.WatermillConfig(cfg.AMQPURL, broker.NamesFor(cfg.Namespace), 0, 1), watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if err := raw.Publish("event.MessageCreated", undecodable); err != nil {
+		t.Fatal(err)
+	}
+	// Something published after the bad ones still gets through.
+	if err := pub.Publish(ctx, record(t, events.MessageCreated{Token: token, ChatNumber: 1, Number: 2, Body: "after"}, 1)); err != nil {
+		t.Fatal(err)
+	}
+	s.eventually(t, "/applications/"+token+"/chats/1/messages/2", nil)
+
+	var reasons []string
+	testenv.Eventually(t, 10*time.Second, "two parked events", func() bool {
+		reasons = append(reasons, parked(t, cfg)...)
+		return len(reasons) >= 2
+	})
+	if len(reasons) != 2 {
+		t.Errorf("parked %d events, want 2: %q", len(reasons), reasons)
+	}
+	for _, want := range []string{"stream version already taken", "undecodable event"} {
+		found := false
+		for _, r := range reasons {
+			found = found || strings.Contains(r, want)
+		}
+		if !found {
+			t.Errorf("no parked event with reason %q: %q", want, reasons)
+		}
+	}
+	got := s.must(t, 200, "GET", "/applications/"+token+"/chats/1", nil).object(t)
+	if num(got["messages_count"]) != 2 {
+		t.Errorf("messages_count %v after redelivery, want 2", got["messages_count"])
+	}
+	if got := s.must(t, 200, "GET", "/applications/"+token, nil).object(t); num(got["chats_count"]) != 1 {
+		t.Errorf("chats_count %v after redelivery, want 1", got["chats_count"])
+	}
+	if body := s.must(t, 200, "GET", "/applications/"+token+"/chats/1/messages/1", nil).object(t)["body"]; body != "original" {
+		t.Errorf("message 1 body %q: the conflicting event was applied", body)
+	}
+}
