@@ -12,15 +12,15 @@ import (
 type Kind int
 
 const (
-	KindInternal    Kind = iota // a bug or an unexpected failure
-	KindNotFound                // the addressed resource does not exist
-	KindInvalid                 // the input is malformed (cannot be parsed)
-	KindValidation              // the input parses but breaks a rule
-	KindTooLarge                // the request body is over the limit
-	KindUnavailable             // a dependency is down; retrying later may work
-	KindConflict                // the request collides with existing state
-	KindOverloaded              // too many requests in flight; retry soon
-	KindUnsupportedMedia        // the body is not JSON
+	KindInternal         Kind = iota // a bug or an unexpected failure
+	KindNotFound                     // the addressed resource does not exist
+	KindInvalid                      // the input is malformed (cannot be parsed)
+	KindValidation                   // the input parses but breaks a rule
+	KindTooLarge                     // the request body is over the limit
+	KindUnavailable                  // a dependency is down; retrying later may work
+	KindConflict                     // the request collides with existing state
+	KindOverloaded                   // too many requests in flight; retry soon
+	KindUnsupportedMedia             // the body is not JSON
 )
 
 // Error is an error with a kind and a stable slug. Message is safe to show to
