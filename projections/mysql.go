@@ -53,6 +53,9 @@ func (m *MySQL) Apply(ctx context.Context, lock *mysqldb.Lock, batch []Event) er
 	if err := tx.QueryRowContext(ctx, "SELECT position FROM "+m.checkpoints+" WHERE name = ? FOR UPDATE", m.Name()).Scan(&pos); err != nil {
 		return err
 	}
+	if batch[len(batch)-1].Position <= pos {
+		return nil // applied already
+	}
 	var p plan
 	for _, e := range batch {
 		if e.Position <= pos {

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+)
+
+const (
+	lagWorkers = 64               // goroutines polling at once
+	lagQueue   = 4096             // measurements waiting for a poller
+	lagPoll    = 5 * time.Millisecond
+	lagTimeout = 30 * time.Second // a message not readable by then is a timeout
+)
+
+// lagJob is a created message whose read-your-write lag is to be measured.
+type lagJob struct {
+	path    string    // the message's URL path
+	created time.Time // when its 201 arrived
+}
+
+// lagPool measures read-your-write lag: it polls each message it is given
+// until the API serves it. It has its own goroutines and connections so that
+// polling does not hold up the load.
+type lagPool struct {
+	api    *apiClient
+	jobs   chan lagJob
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu        sync.Mutex
+	lags      *series
+	polls     int64
+	timeouts  int64
+	skipped   int64
+	abandoned int64
+	errors    map[string]int64
+}
+
+// lagResult is what a lagPool measured.
+type lagResult struct {
+	Lag       summary
+	Polls     int64
+	Timeouts  int64
+	Skipped   int64 // not measured: every poller was busy and the queue full
+	Abandoned int64 // still unreadable when the run ended
+	Errors    map[string]int64
+}
+
+// startLagPool starts the pollers; finish stops them.
+func startLagPool(ctx context.Context, api *apiClient, workers, queue int) *lagPool {
+	ctx, cancel := context.WithCancel(ctx)
+	p := &lagPool{
+		api:    api,
+		jobs:   make(chan lagJob, queue),
+		cancel: cancel,
+		lags:   newSeries(maxSamples),
+		errors: map[string]int64{},
+	}
+	for range workers {
+		p.wg.Go(func() {
+			for j := range p.jobs {
+				p.measure(ctx, j)
+			}
+		})
+	}
+	return p
+}
+
+// submit queues j, or counts it as skipped when the queue is full. It must
+// not be called after finish.
+func (p *lagPool) submit(j lagJob) {
+	select {
+	case p.jobs <- j:
+	default:
+		p.mu.Lock()
+		p.skipped++
+		p.mu.Unlock()
+	}
+}
+
+// pending returns the number of measurements waiting for a poller.
+func (p *lagPool) pending() int { return len(p.jobs) }
+
+// finish lets the pollers complete the measurements under way for at most
+// grace, abandons the rest, and returns the results.
+func (p *lagPool) finish(grace time.Duration) lagResult {
+	close(p.jobs)
+	t := time.AfterFunc(grace, p.cancel)
+	p.wg.Wait()
+	t.Stop()
+	p.cancel()
+	p.api.close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return lagResult{
+		Lag:       p.lags.summary(),
+		Polls:     p.polls,
+		Timeouts:  p.timeouts,
+		Skipped:   p.skipped,
+		Abandoned: p.abandoned,
+		Errors:    p.errors,
+	}
+}
+
+// measure polls j's message every lagPoll until it is served, lagTimeout has
+// passed since its creation, or ctx is done.
+func (p *lagPool) measure(ctx context.Context, j lagJob) {
+	tick := time.NewTicker(lagPoll)
+	defer tick.Stop()
+	for {
+		if ctx.Err() != nil {
+			p.count(&p.abandoned)
+			return
+		}
+		code, err := p.api.status(ctx, j.path)
+		now := time.Now()
+		p.count(&p.polls)
+		switch {
+		case err == nil && code == http.StatusOK:
+			p.mu.Lock()
+			p.lags.add(now.Sub(j.created))
+			p.mu.Unlock()
+			return
+		case ctx.Err() != nil:
+			p.count(&p.abandoned)
+			return
+		case err != nil:
+			p.fail(errorKind(err))
+		case code != http.StatusNotFound:
+			p.fail(fmt.Sprintf("http %d", code))
+		}
+		if now.Sub(j.created) >= lagTimeout {
+			p.count(&p.timeouts)
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-tick.C:
+		}
+	}
+}
+
+func (p *lagPool) count(n *int64) {
+	p.mu.Lock()
+	*n++
+	p.mu.Unlock()
+}
+
+func (p *lagPool) fail(kind string) {
+	p.mu.Lock()
+	p.errors[kind]++
+	p.mu.Unlock()
+}

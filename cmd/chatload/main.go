@@ -1,0 +1,114 @@
+// Command chatload measures the chat API under load: it creates a few
+// applications and chats, then posts messages to them, open-loop at a fixed
+// rate or closed-loop as fast as the server answers, and reports throughput,
+// latency and read-your-write lag.
+//
+//	chatload -url http://127.0.0.1:8080 -rate 3000 -duration 60s
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// config is the command line.
+type config struct {
+	url         string
+	rate        float64
+	duration    time.Duration
+	warmup      time.Duration
+	concurrency int
+	apps        int
+	chats       int
+	bodySize    int
+	lagSample   float64
+	json        bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("chatload", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.url, "url", "http://127.0.0.1:8080", "base URL of the chat API")
+	fs.Float64Var(&c.rate, "rate", 0, "message creates per second, open loop; 0 runs closed loop, as fast as possible")
+	fs.DurationVar(&c.duration, "duration", 60*time.Second, "length of the measured window")
+	fs.DurationVar(&c.warmup, "warmup", 5*time.Second, "load before the measured window, not counted")
+	fs.IntVar(&c.concurrency, "concurrency", 256, "most requests in flight (workers)")
+	fs.IntVar(&c.apps, "apps", 4, "applications to create")
+	fs.IntVar(&c.chats, "chats", 16, "chats to create per application")
+	fs.IntVar(&c.bodySize, "body-size", 64, "message body size in bytes")
+	fs.Float64Var(&c.lagSample, "lag-sample", 0.02, "fraction of creates whose read-your-write lag is measured")
+	fs.BoolVar(&c.json, "json", false, "also print the summary as JSON")
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	return c, c.validate()
+}
+
+func (c config) validate() error {
+	u, err := url.Parse(c.url)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return fmt.Errorf("-url %q is not an http(s) URL", c.url)
+	case c.rate < 0:
+		return errors.New("-rate must not be negative")
+	case c.duration <= 0:
+		return errors.New("-duration must be positive")
+	case c.warmup < 0:
+		return errors.New("-warmup must not be negative")
+	case c.concurrency < 1, c.apps < 1, c.chats < 1:
+		return errors.New("-concurrency, -apps and -chats must be at least 1")
+	case c.bodySize < 1 || c.bodySize > 64<<10:
+		return errors.New("-body-size must be between 1 and 65536")
+	case c.lagSample < 0 || c.lagSample > 1:
+		return errors.New("-lag-sample must be between 0 and 1")
+	}
+	return nil
+}
+
+// run executes chatload and returns its exit code: non-zero only when the
+// command line is wrong or the setup fails.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "chatload: %v\n", err)
+		return 2
+	}
+	api := newAPIClient(cfg.url, cfg.concurrency)
+	defer api.close()
+
+	targets, err := setup(ctx, api, cfg.apps, cfg.chats, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "chatload: setup: %v\n", err)
+		return 1
+	}
+	res := runLoad(ctx, cfg, api, targets, stderr)
+	rep := newReport(cfg, args, res)
+	rep.writeText(stdout)
+	if cfg.json {
+		if err := rep.writeJSON(stdout); err != nil {
+			fmt.Fprintf(stderr, "chatload: %v\n", err)
+		}
+	}
+	return 0
+}

@@ -1,0 +1,51 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func lookupFrom(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := Load(lookupFrom(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{HTTPAddr: ":8080", MySQLDSN: "root@tcp(127.0.0.1:3306)/chat?parseTime=true", RedisURL: "redis://127.0.0.1:6379/0",
+		AMQPURL: "amqp://guest:guest@127.0.0.1:5672", ElasticsearchURL: "http://127.0.0.1:9200", Namespace: "chat"}
+	if c.HTTPAddr != want.HTTPAddr || c.MySQLDSN != want.MySQLDSN || c.RedisURL != want.RedisURL ||
+		c.AMQPURL != want.AMQPURL || c.ElasticsearchURL != want.ElasticsearchURL || c.Namespace != want.Namespace {
+		t.Errorf("defaults %+v", c)
+	}
+}
+
+func TestInvalidValueNamesTheVariable(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, value string }{
+		{"CHAT_HTTP_ADDR", "8080"},
+		{"CHAT_MYSQL_DSN", "not a dsn"},
+		{"CHAT_MYSQL_DSN", "root@tcp(127.0.0.1:3306)/"},
+		{"CHAT_REDIS_URL", "http://127.0.0.1:6379"},
+		{"CHAT_AMQP_URL", "amqp://"},
+		{"CHAT_ELASTICSEARCH_URL", "127.0.0.1:9200"},
+		{"CHAT_NAMESPACE", "Chat"},
+		{"CHAT_NAMESPACE", "chat-1"},
+		{"CHAT_LOG_FORMAT", "xml"},
+		{"CHAT_LOG_LEVEL", "trace"},
+		{"CHAT_MYSQL_MAX_CONNS", "0"},
+		{"CHAT_STORE_CONSUMERS", "lots"},
+		{"CHAT_SHUTDOWN_TIMEOUT", "-1s"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
+			_, err := Load(lookupFrom(map[string]string{tc.name: tc.value}))
+			if err == nil || !strings.HasPrefix(err.Error(), tc.name+":") {
+				t.Errorf("Load = %v, want an error naming %s", err, tc.name)
+			}
+		})
+	}
+}

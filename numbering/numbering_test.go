@@ -1,0 +1,90 @@
+package numbering_test
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"sync"
+	"testing"
+
+	"github.com/chatsys/chat/internal/testenv"
+	"github.com/chatsys/chat/numbering"
+)
+
+func TestNumbering(t *testing.T) {
+	t.Parallel()
+	cfg := testenv.Config(t)
+	s := numbering.New(testenv.Redis(t, cfg), cfg.Namespace)
+	ctx := context.Background()
+	const token = "abcdefghijklmnopqrstuvwxyz"
+
+	// Nothing exists before its create is confirmed.
+	if _, err := s.ReserveChatNumber(ctx, token); !errors.Is(err, numbering.ErrUnknown) {
+		t.Fatalf("chat number for an unconfirmed application: %v", err)
+	}
+	if _, err := s.NextApplicationVersion(ctx, token); !errors.Is(err, numbering.ErrUnknown) {
+		t.Fatalf("version of an unconfirmed application: %v", err)
+	}
+	if err := s.ApplicationConfirmed(ctx, token); err != nil {
+		t.Fatal(err)
+	}
+	for want := int64(2); want <= 3; want++ {
+		if v, err := s.NextApplicationVersion(ctx, token); err != nil || v != want {
+			t.Fatalf("application version %d, %v; want %d", v, err, want)
+		}
+	}
+
+	// Concurrent reservations hand out 1..n once each.
+	const n = 500
+	var (
+		mu  sync.Mutex
+		got []int64
+		wg  sync.WaitGroup
+	)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v, err := s.ReserveChatNumber(ctx, token)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			got = append(got, v)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	sort.Slice(got, func(i, j int) bool { return got[i] < got[j] })
+	for i, v := range got {
+		if v != int64(i+1) {
+			t.Fatalf("chat numbers are not 1..%d once each: %v", n, got)
+		}
+	}
+
+	// Messages: numbers need a confirmed chat; edits need a confirmed message.
+	if _, err := s.ReserveMessageNumber(ctx, token, 7); !errors.Is(err, numbering.ErrUnknown) {
+		t.Fatalf("message number in an unconfirmed chat: %v", err)
+	}
+	if err := s.ChatConfirmed(ctx, token, 7); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.ReserveMessageNumber(ctx, token, 7); err != nil || v != 1 {
+		t.Fatalf("first message number %d, %v", v, err)
+	}
+	if _, err := s.NextMessageVersion(ctx, token, 7, 1); !errors.Is(err, numbering.ErrUnknown) {
+		t.Fatalf("edit of an unconfirmed message: %v", err)
+	}
+	if err := s.MessageConfirmed(ctx, token, 7, 1); err != nil {
+		t.Fatal(err)
+	}
+	for want := int64(2); want <= 4; want++ {
+		if v, err := s.NextMessageVersion(ctx, token, 7, 1); err != nil || v != want {
+			t.Fatalf("message version %d, %v; want %d", v, err, want)
+		}
+	}
+	if v, err := s.NextChatVersion(ctx, token, 7); err != nil || v != 2 {
+		t.Fatalf("chat version %d, %v; want 2", v, err)
+	}
+}
