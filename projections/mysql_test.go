@@ -123,4 +123,3 @@ func TestFoldIsOrderIndependent(t *testing.T) {
 		}
 	}
 }
-
