@@ -50,11 +50,21 @@ func (a *Appender) Release() { a.lock.Release() }
 
 // Append stores the records that are not stored yet, in one transaction, and
 // says for each what became of it. An event id already stored is a duplicate
-// (a redelivery); a different event claiming a stored stream version is a
-// conflict and is not stored. An error means nothing was stored.
+// (a redelivery); a different event claiming a stream version that is stored,
+// or taken by an earlier record of the batch, is a conflict and is not
+// stored. An error means nothing was stored.
 func (a *Appender) Append(ctx context.Context, recs []events.Record) ([]Status, error) {
 	status := make([]Status, len(recs))
-	fresh := classifyWithin(recs, status)
+	fresh := make([]int, 0, len(recs))
+	seen := make(map[uuid.UUID]bool, len(recs))
+	for i, r := range recs {
+		if seen[r.EventID] {
+			status[i] = Duplicate
+			continue
+		}
+		seen[r.EventID] = true
+		fresh = append(fresh, i)
+	}
 	err := a.insert(ctx, pick(recs, fresh))
 	if err == nil {
 		return status, nil
@@ -62,20 +72,23 @@ func (a *Appender) Append(ctx context.Context, recs []events.Record) ([]Status, 
 	if !isDuplicateKey(err) {
 		return nil, a.wrap(err)
 	}
-	// Some records are stored already: find which, and store the rest.
-	ids, versions, err := a.existing(ctx, pick(recs, fresh))
+	// Some records collide with stored ones or with each other (rare: a
+	// redelivery or a conflict). Sort them out, and store the rest.
+	ids, taken, err := a.existing(ctx, pick(recs, fresh))
 	if err != nil {
 		return nil, a.wrap(err)
 	}
 	var rest []int
 	for _, i := range fresh {
 		r := recs[i]
-		switch owner, taken := versions[streamKey{r.StreamID, r.StreamVersion}]; {
+		k := streamKey{r.StreamID, r.StreamVersion}
+		switch owner, ok := taken[k]; {
 		case ids[r.EventID]:
 			status[i] = Duplicate
-		case taken && owner != r.EventID:
+		case ok && owner != r.EventID:
 			status[i] = Conflict
 		default:
+			taken[k] = r.EventID
 			rest = append(rest, i)
 		}
 	}
@@ -83,6 +96,34 @@ func (a *Appender) Append(ctx context.Context, recs []events.Record) ([]Status, 
 		return nil, a.wrap(err)
 	}
 	return status, nil
+}
+
+func pick(recs []events.Record, idx []int) []events.Record {
+	out := make([]events.Record, len(idx))
+	for j, i := range idx {
+		out[j] = recs[i]
+	}
+	return out
+}
+
+type streamKey struct {
+	stream  string
+	version int64
+}
+
+func (a *Appender) insert(ctx context.Context, recs []events.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	tx, err := a.conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := insert(ctx, tx, a.table, recs); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
 }
 
 // existing returns which of the records' event ids are stored, and which
@@ -144,54 +185,4 @@ func (a *Appender) wrap(err error) error {
 		return fmt.Errorf("%w: %v", mysqldb.ErrLockLost, err)
 	}
 	return err
-}
-
-// classifyWithin marks duplicates and conflicts inside one batch and returns
-// the indices of the records left to store.
-func classifyWithin(recs []events.Record, status []Status) []int {
-	ids := make(map[uuid.UUID]bool, len(recs))
-	versions := make(map[streamKey]bool, len(recs))
-	fresh := make([]int, 0, len(recs))
-	for i, r := range recs {
-		k := streamKey{r.StreamID, r.StreamVersion}
-		switch {
-		case ids[r.EventID]:
-			status[i] = Duplicate
-		case versions[k]:
-			status[i] = Conflict
-		default:
-			ids[r.EventID] = true
-			versions[k] = true
-			fresh = append(fresh, i)
-		}
-	}
-	return fresh
-}
-
-func pick(recs []events.Record, idx []int) []events.Record {
-	out := make([]events.Record, len(idx))
-	for j, i := range idx {
-		out[j] = recs[i]
-	}
-	return out
-}
-
-type streamKey struct {
-	stream  string
-	version int64
-}
-
-func (a *Appender) insert(ctx context.Context, recs []events.Record) error {
-	if len(recs) == 0 {
-		return nil
-	}
-	tx, err := a.conn.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := insert(ctx, tx, a.table, recs); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
 }
