@@ -79,8 +79,8 @@ func runProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve,
 	return p.run(ctx, ln)
 }
 
-func newProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve, work bool) (p *process, err error) {
-	p = &process{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
+func newProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve, work bool) (_ *process, err error) {
+	p := &process{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
 	defer func() {
 		if err != nil {
 			p.close()

@@ -142,6 +142,6 @@ func errorKind(err error) string {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "connection closed"
 	default:
-		return "transport"
+		return "other"
 	}
 }

@@ -9,8 +9,8 @@ import (
 )
 
 const (
-	lagWorkers = 64               // goroutines polling at once
-	lagQueue   = 4096             // measurements waiting for a poller
+	lagWorkers = 64   // goroutines polling at once
+	lagQueue   = 4096 // measurements waiting for a poller
 	lagPoll    = 5 * time.Millisecond
 	lagTimeout = 30 * time.Second // a message not readable by then is a timeout
 )

@@ -100,6 +100,9 @@ func (l *loader) fire(ctx context.Context, seq int64, due time.Time) {
 	start := time.Now()
 	err := l.api.post(ctx, t.messages, l.body, out)
 	done := time.Now()
+	if err != nil && ctx.Err() != nil {
+		return // cut short by an interrupt, not failed by the server
+	}
 	if err != nil {
 		l.live.failed.Add(1)
 		kind := errorKind(err)
@@ -197,7 +200,7 @@ func (l *loader) progress(ctx context.Context, start time.Time) {
 		case now := <-tick.C:
 			ok := l.live.ok.Load()
 			phase := "warmup"
-			if !now.Before(l.measureFrom) {
+			if !last.Before(l.measureFrom) {
 				phase = "measure"
 			}
 			fmt.Fprintf(l.log, "chatload: %5.0fs %-7s sent=%d ok=%d errors=%d dropped=%d rate=%.0f/s\n",
@@ -236,7 +239,10 @@ func runLoad(ctx context.Context, cfg config, api *apiClient, targets []target, 
 	} else {
 		l.closedLoop(ctx, end, cfg.concurrency)
 	}
-	stopped := min(time.Now(), end)
+	stopped := time.Now()
+	if stopped.After(end) {
+		stopped = end
+	}
 	stopProgress()
 	pg.Wait()
 

@@ -24,7 +24,7 @@ type clock interface {
 
 type realClock struct{}
 
-func (realClock) Now() time.Time                                  { return time.Now() }
+func (realClock) Now() time.Time                                   { return time.Now() }
 func (realClock) Sleep(ctx context.Context, d time.Duration) error { return sleep(ctx, d) }
 
 // run calls emit, in order, for every request due before end, as soon as it

@@ -48,9 +48,9 @@ func (s *series) summary() summary {
 
 // summary describes a distribution of durations.
 type summary struct {
-	Count                     int64
-	Min, Mean                 time.Duration
-	P50, P90, P99, P999, Max  time.Duration
+	Count                    int64
+	Min, Mean                time.Duration
+	P50, P90, P99, P999, Max time.Duration
 }
 
 // summarize computes the distribution of samples, using the nearest-rank

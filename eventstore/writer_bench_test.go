@@ -1,0 +1,93 @@
+package eventstore_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/chatsys/chat/broker"
+	"github.com/chatsys/chat/events"
+	"github.com/chatsys/chat/eventstore"
+	"github.com/chatsys/chat/internal/testenv"
+)
+
+// BenchmarkWriter measures how fast the writer drains a full queue into the
+// event store: b.N MessageCreated events are published first, then the
+// writer runs until all are stored. Reported as events/s.
+//
+//	go test ./eventstore -run '^$' -bench Writer -benchtime 100000x
+func BenchmarkWriter(b *testing.B) {
+	cfg := testenv.Config(b)
+	ctx := context.Background()
+	names := broker.NamesFor(cfg.Namespace)
+	if err := broker.DeclareTopology(ctx, cfg.AMQPURL, names); err != nil {
+		b.Fatal(err)
+	}
+	amqpCfg := broker.WatermillConfig(cfg.AMQPURL, names, 64, 2)
+	pub, err := broker.NewPublisher(amqpCfg, watermill.NopLogger{}, 10*time.Second, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pub.Close()
+	codec := events.NewCodec()
+	const token = "abcdefghijklmnopqrstuvwxyz"
+	body := fmt.Sprintf("%064d", 0)
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < 64; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				env, _ := events.New(events.MessageCreated{Token: token, ChatNumber: 1, Number: int64(i + 1), Body: body}, 1, "")
+				r, _ := codec.Encode(env)
+				if err := pub.Publish(ctx, r); err != nil {
+					b.Error(err)
+				}
+			}
+		}()
+	}
+	for i := 0; i < b.N; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+
+	db := testenv.DB(b, cfg)
+	store := eventstore.New(db, cfg.Namespace)
+	reg := prometheus.NewRegistry()
+	w := eventstore.NewWriter(store, codec, eventstore.WriterConfig{Consumers: 128, AMQP: amqpCfg}, slog.New(slog.DiscardHandler), reg, nil)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	b.ResetTimer()
+	start := time.Now()
+	go func() { defer close(done); _ = w.Run(runCtx) }()
+	for {
+		head, err := store.Head(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if head >= int64(b.N) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	stop()
+	<-done
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if h := mf.GetMetric()[0].GetHistogram(); h != nil && h.GetSampleCount() > 0 {
+			b.ReportMetric(h.GetSampleSum()/float64(h.GetSampleCount()), "mean_"+strings.TrimPrefix(mf.GetName(), "chat_eventstore_"))
+		}
+	}
+}
