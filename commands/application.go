@@ -24,6 +24,9 @@ func (h *Handlers) CreateApplication(ctx context.Context, cmd CreateApplication)
 		return Application{}, err
 	}
 	token := newToken()
+	if err := h.numbers.ReserveApplication(ctx, token); err != nil {
+		return Application{}, reserved(err, "application")
+	}
 	env, err := h.emit(ctx, events.ApplicationCreated{Token: token, Name: cmd.Name}, 1)
 	if err != nil {
 		return Application{}, err

@@ -93,6 +93,13 @@ func (s *Store) NextMessageVersion(ctx context.Context, token string, chat, numb
 	return s.run(ctx, nextEdit, []string{s.msgsKey(token, chat), s.editsKey(token, chat)}, number)
 }
 
+// ReserveApplication registers a new application's token before its create
+// is published, so that a Redis outage refuses the request up front instead
+// of after the event is out.
+func (s *Store) ReserveApplication(ctx context.Context, token string) error {
+	return wrap(s.rdb.HSetNX(ctx, s.appKey(token), "n", 0).Err())
+}
+
 // ApplicationConfirmed records that an application's create was confirmed.
 func (s *Store) ApplicationConfirmed(ctx context.Context, token string) error {
 	return wrap(s.rdb.HSetNX(ctx, s.appKey(token), "v", 1).Err())
