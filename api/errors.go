@@ -46,6 +46,8 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	code := status(e.Kind)
 	switch {
+	case r.Context().Err() != nil:
+		s.log.Info("client went away", "request_id", requestID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)
 	case code >= 500:
 		s.log.Error("request failed", "request_id", requestID(r.Context()), "method", r.Method, "path", r.URL.Path, "status", code, "err", err)
 	default:

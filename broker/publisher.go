@@ -35,7 +35,7 @@ func NewPublisher(cfg wamqp.Config, logger watermill.LoggerAdapter, timeout time
 		timeout: timeout,
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "chat_publish_seconds",
-			Help:    "Time from publish to broker confirm, by outcome (confirmed, failed, timeout).",
+			Help:    "Time from publish to broker confirm, by outcome (confirmed, failed, timeout, abandoned).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}, []string{"outcome"}),
 	}
@@ -70,6 +70,10 @@ func (p *Publisher) Publish(ctx context.Context, r events.Record) error {
 		return nil
 	case <-timer.C:
 	case <-ctx.Done():
+		// The caller stopped waiting (a client that hung up); the publish
+		// itself goes on and may still be confirmed.
+		p.latency.WithLabelValues("abandoned").Observe(time.Since(start).Seconds())
+		return fmt.Errorf("%w: caller gone before the confirm: %w", ErrNotConfirmed, context.Cause(ctx))
 	}
 	p.latency.WithLabelValues("timeout").Observe(time.Since(start).Seconds())
 	return fmt.Errorf("%w: no confirm within %s", ErrNotConfirmed, time.Since(start).Round(time.Millisecond))
