@@ -129,11 +129,15 @@ func (w *Writer) Run(ctx context.Context) error {
 
 // serve consumes with one appender until ctx ends or the lock is lost.
 func (w *Writer) serve(ctx context.Context, app *Appender) error {
-	sub, err := wamqp.NewSubscriber(w.cfg.AMQP, w.wlog)
-	if err != nil {
-		return fmt.Errorf("connect subscriber: %w", err)
+	subs := make([]*wamqp.Subscriber, (w.cfg.Consumers+subscriptionsPerConnection-1)/subscriptionsPerConnection)
+	for i := range subs {
+		sub, err := wamqp.NewSubscriber(w.cfg.AMQP, w.wlog)
+		if err != nil {
+			return fmt.Errorf("connect subscriber: %w", err)
+		}
+		defer sub.Close()
+		subs[i] = sub
 	}
-	defer sub.Close()
 	deadCfg := w.cfg.AMQP
 	deadCfg.Publish.ChannelPoolSize = 2
 	dead, err := wamqp.NewPublisher(deadCfg, w.wlog)
@@ -158,7 +162,7 @@ func (w *Writer) serve(ctx context.Context, app *Appender) error {
 
 	var consumers sync.WaitGroup
 	for i := 0; i < w.cfg.Consumers; i++ {
-		msgs, err := sub.Subscribe(consumeCtx, broker.EventsTopic)
+		msgs, err := subs[i%len(subs)].Subscribe(consumeCtx, broker.EventsTopic)
 		if err != nil {
 			stopConsuming(err)
 			break
@@ -264,19 +268,48 @@ func (w *Writer) batch(ctx context.Context, app *Appender, stop <-chan struct{},
 			return
 		}
 		size := len(batch[0].rec.Data)
+		// Linger while records keep coming: the consumers answered by the
+		// last commit are acknowledging and taking their next message, and a
+		// batch that waits for them is several times larger. A lone record
+		// waits one gap at most.
+		deadline := time.Now().Add(maxLinger)
+		gap := time.NewTimer(lingerGap)
 	fill:
 		for len(batch) < cap(batch) && size < w.cfg.MaxBatchBytes {
 			select {
 			case p := <-w.in:
 				batch = append(batch, p)
 				size += len(p.rec.Data)
+				continue
 			default:
+			}
+			if time.Now().After(deadline) {
+				break
+			}
+			gap.Reset(lingerGap)
+			select {
+			case p := <-w.in:
+				batch = append(batch, p)
+				size += len(p.rec.Data)
+			case <-gap.C:
 				break fill
 			}
 		}
+		gap.Stop()
 		w.flush(ctx, app, batch, lost)
 	}
 }
+
+// subscriptionsPerConnection spreads the subscriptions over several AMQP
+// connections: each connection has one reader and one writer goroutine,
+// which at thousands of deliveries and acks a second become a bottleneck.
+const subscriptionsPerConnection = 32
+
+// Batching: how long the batcher waits for one more record, and in all.
+const (
+	lingerGap = 300 * time.Microsecond
+	maxLinger = 3 * time.Millisecond
+)
 
 func (w *Writer) flush(ctx context.Context, app *Appender, batch []*pending, lost func(error)) {
 	recs := make([]events.Record, len(batch))
