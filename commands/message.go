@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"time"
 
 	"github.com/chatsys/chat/events"
 )
@@ -38,9 +39,13 @@ func (h *Handlers) CreateMessage(ctx context.Context, cmd CreateMessage) (Messag
 	}
 	env, err := h.emit(ctx, events.MessageCreated{Token: cmd.Token, ChatNumber: cmd.ChatNumber, Number: number, Body: cmd.Body}, 1)
 	if err != nil {
-		return Message{}, err
-	}
-	if err := confirmed(h.numbers.MessageConfirmed(ctx, cmd.Token, cmd.ChatNumber, number)); err != nil {
+		// The number is a gap: make sure it is never edited. Best effort, as
+		// Redis may be what failed.
+		markCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		if markErr := h.numbers.MessageFailed(markCtx, cmd.Token, cmd.ChatNumber, number); markErr != nil {
+			h.log.Warn("could not mark a failed message create", "chat_number", cmd.ChatNumber, "number", number, "err", markErr)
+		}
 		return Message{}, err
 	}
 	return Message{ChatNumber: cmd.ChatNumber, Number: number, Body: cmd.Body, Timestamps: Timestamps{env.OccurredAt, env.OccurredAt}}, nil

@@ -32,14 +32,17 @@ func New(rdb *redis.Client, namespace string) *Store {
 
 // Key layout. An application's hash holds "v" (its stream version, present
 // once its create is confirmed) and "n" (the last chat number handed out); a
-// chat's hash likewise holds its version and last message number. Messages
-// are a bitmap of confirmed numbers per chat plus a hash of edit counts.
+// chat's hash likewise holds its version and last message number. A message
+// exists when its number is handed out and not marked failed in the chat's
+// bitmap of failed creates; a hash holds each message's edit count. (Marking
+// failures instead of confirmations keeps a message create at one Redis round
+// trip: failures are rare.)
 func (s *Store) appKey(token string) string { return s.ns + ":app:{" + token + "}" }
 func (s *Store) chatKey(token string, chat int64) string {
 	return s.ns + ":chat:{" + token + "}:" + strconv.FormatInt(chat, 10)
 }
-func (s *Store) msgsKey(token string, chat int64) string {
-	return s.ns + ":msgs:{" + token + "}:" + strconv.FormatInt(chat, 10)
+func (s *Store) failedKey(token string, chat int64) string {
+	return s.ns + ":failed:{" + token + "}:" + strconv.FormatInt(chat, 10)
 }
 func (s *Store) editsKey(token string, chat int64) string {
 	return s.ns + ":edits:{" + token + "}:" + strconv.FormatInt(chat, 10)
@@ -52,10 +55,12 @@ if redis.call('HEXISTS', KEYS[1], 'v') == 0 then return -1 end
 return redis.call('HINCRBY', KEYS[1], ARGV[1], 1)`)
 
 // nextEdit gives the next version of a message stream: 1 is its create, so
-// the first edit is 2. -1 when the message's create is not confirmed.
+// the first edit is 2. -1 when the number was never handed out or its create
+// failed.
 var nextEdit = redis.NewScript(`
-if redis.call('GETBIT', KEYS[1], ARGV[1]) == 0 then return -1 end
-return 1 + redis.call('HINCRBY', KEYS[2], ARGV[1], 1)`)
+local last = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
+if tonumber(ARGV[1]) > last or redis.call('GETBIT', KEYS[2], ARGV[1]) == 1 then return -1 end
+return 1 + redis.call('HINCRBY', KEYS[3], ARGV[1], 1)`)
 
 func (s *Store) run(ctx context.Context, script *redis.Script, keys []string, args ...any) (int64, error) {
 	n, err := script.Run(ctx, s.rdb, keys, args...).Int64()
@@ -90,7 +95,7 @@ func (s *Store) NextChatVersion(ctx context.Context, token string, chat int64) (
 
 // NextMessageVersion reserves the next stream version of a message.
 func (s *Store) NextMessageVersion(ctx context.Context, token string, chat, number int64) (int64, error) {
-	return s.run(ctx, nextEdit, []string{s.msgsKey(token, chat), s.editsKey(token, chat)}, number)
+	return s.run(ctx, nextEdit, []string{s.chatKey(token, chat), s.failedKey(token, chat), s.editsKey(token, chat)}, number)
 }
 
 // ReserveApplication registers a new application's token before its create
@@ -110,9 +115,10 @@ func (s *Store) ChatConfirmed(ctx context.Context, token string, chat int64) err
 	return wrap(s.rdb.HSetNX(ctx, s.chatKey(token, chat), "v", 1).Err())
 }
 
-// MessageConfirmed records that a message's create was confirmed.
-func (s *Store) MessageConfirmed(ctx context.Context, token string, chat, number int64) error {
-	return wrap(s.rdb.SetBit(ctx, s.msgsKey(token, chat), number, 1).Err())
+// MessageFailed records that a message number's create was not confirmed,
+// so the number is never edited.
+func (s *Store) MessageFailed(ctx context.Context, token string, chat, number int64) error {
+	return wrap(s.rdb.SetBit(ctx, s.failedKey(token, chat), number, 1).Err())
 }
 
 // Ping checks that Redis answers.

@@ -70,14 +70,19 @@ func TestNumbering(t *testing.T) {
 	if err := s.ChatConfirmed(ctx, token, 7); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := s.ReserveMessageNumber(ctx, token, 7); err != nil || v != 1 {
-		t.Fatalf("first message number %d, %v", v, err)
-	}
 	if _, err := s.NextMessageVersion(ctx, token, 7, 1); !errors.Is(err, numbering.ErrUnknown) {
-		t.Fatalf("edit of an unconfirmed message: %v", err)
+		t.Fatalf("edit of a number never handed out: %v", err)
 	}
-	if err := s.MessageConfirmed(ctx, token, 7, 1); err != nil {
+	for want := int64(1); want <= 2; want++ {
+		if v, err := s.ReserveMessageNumber(ctx, token, 7); err != nil || v != want {
+			t.Fatalf("message number %d, %v; want %d", v, err, want)
+		}
+	}
+	if err := s.MessageFailed(ctx, token, 7, 2); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := s.NextMessageVersion(ctx, token, 7, 2); !errors.Is(err, numbering.ErrUnknown) {
+		t.Fatalf("edit of a message whose create failed: %v", err)
 	}
 	for want := int64(2); want <= 4; want++ {
 		if v, err := s.NextMessageVersion(ctx, token, 7, 1); err != nil || v != want {

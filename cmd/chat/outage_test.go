@@ -81,6 +81,9 @@ func TestDependencyOutages(t *testing.T) {
 	if r := api.call(t, "GET", messages+"/3", nil); r.Status != 404 {
 		t.Errorf("the unconfirmed message 3 reads %d %s", r.Status, r.Body)
 	}
+	if r := api.call(t, "PATCH", messages+"/3", map[string]any{"body": "x"}); r.Status != 404 {
+		t.Errorf("editing the unconfirmed message 3 answered %d %s", r.Status, r.Body)
+	}
 	if r := api.call(t, "GET", messages+"/1", nil); r.object(t)["body"] != "one" {
 		t.Errorf("an edit refused during the outage was applied: %s", r.Body)
 	}
