@@ -55,6 +55,9 @@ func reserved(err error, what string) error {
 	if errors.Is(err, numbering.ErrUnknown) {
 		return apperr.NotFound("%s not found", what)
 	}
+	if errors.Is(err, numbering.ErrRecovering) {
+		return apperr.Unavailable(err, "numbering is being recovered after a Redis failure; retry shortly")
+	}
 	return apperr.Unavailable(err, "the numbering service is unavailable; retry later")
 }
 

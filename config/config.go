@@ -37,6 +37,8 @@ type Config struct {
 	MaxInFlight int
 	// ShutdownTimeout bounds the graceful drain on SIGTERM.
 	ShutdownTimeout time.Duration
+	// PublishTimeout bounds a command's wait for the broker's confirm.
+	PublishTimeout time.Duration
 }
 
 // Variable describes one environment variable the binary reads.
@@ -100,14 +102,8 @@ func Variables() []Variable {
 		{"CHAT_PUBLISH_CHANNELS", "64", "AMQP channels publishing (and awaiting confirms) at once", intSetter(func(c *Config) *int { return &c.PublishChannels }, 1, 1000)},
 		{"CHAT_STORE_CONSUMERS", "128", "broker subscriptions feeding the event store writer (the largest append batch)", intSetter(func(c *Config) *int { return &c.StoreConsumers }, 1, 1000)},
 		{"CHAT_MAX_IN_FLIGHT", "1024", "command requests served at once; more get 503", intSetter(func(c *Config) *int { return &c.MaxInFlight }, 1, 1000000)},
-		{"CHAT_SHUTDOWN_TIMEOUT", "30s", "how long a graceful shutdown may take", func(c *Config, v string) error {
-			d, err := time.ParseDuration(v)
-			if err != nil || d <= 0 {
-				return fmt.Errorf("want a positive duration such as 30s, got %q", v)
-			}
-			c.ShutdownTimeout = d
-			return nil
-		}},
+		{"CHAT_SHUTDOWN_TIMEOUT", "30s", "how long a graceful shutdown may take", durationSetter(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+		{"CHAT_PUBLISH_TIMEOUT", "5s", "how long a command waits for the broker's confirm before answering 503", durationSetter(func(c *Config) *time.Duration { return &c.PublishTimeout })},
 	}
 }
 
@@ -134,6 +130,17 @@ func intSetter(field func(c *Config) *int, lo, hi int) func(c *Config, v string)
 			return fmt.Errorf("want a whole number from %d to %d, got %q", lo, hi, v)
 		}
 		*field(c) = n
+		return nil
+	}
+}
+
+func durationSetter(field func(c *Config) *time.Duration) func(c *Config, v string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("want a positive duration such as 30s, got %q", v)
+		}
+		*field(c) = d
 		return nil
 	}
 }

@@ -4,6 +4,7 @@ package events
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -124,3 +125,34 @@ func New(ev Event, streamVersion int64, correlationID string) (Envelope, error) 
 
 // Now is the current UTC time at microsecond precision.
 func Now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// Stream is a parsed stream id: an application (Chat and Number zero), a chat
+// (Number zero) or a message.
+type Stream struct {
+	Kind   string // "app", "chat" or "msg"
+	Token  string
+	Chat   int64
+	Number int64
+}
+
+// ParseStream parses a stream id made by ApplicationStream, ChatStream or
+// MessageStream.
+func ParseStream(id string) (Stream, bool) {
+	parts := strings.Split(id, ":")
+	num := func(s string) (int64, bool) {
+		n, err := strconv.ParseInt(s, 10, 64)
+		return n, err == nil && n > 0
+	}
+	switch {
+	case len(parts) == 2 && parts[0] == "app":
+		return Stream{Kind: "app", Token: parts[1]}, true
+	case len(parts) == 3 && parts[0] == "chat":
+		c, ok := num(parts[2])
+		return Stream{Kind: "chat", Token: parts[1], Chat: c}, ok
+	case len(parts) == 4 && parts[0] == "msg":
+		c, ok1 := num(parts[2])
+		n, ok2 := num(parts[3])
+		return Stream{Kind: "msg", Token: parts[1], Chat: c, Number: n}, ok1 && ok2
+	}
+	return Stream{}, false
+}

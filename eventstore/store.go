@@ -101,3 +101,29 @@ func insert(ctx context.Context, tx *sql.Tx, table string, recs []events.Record)
 	_, err := tx.ExecContext(ctx, b.String(), args...)
 	return err
 }
+
+// StreamHead is the last version of one stream.
+type StreamHead struct {
+	StreamID string
+	Version  int64
+}
+
+// StreamHeads calls fn with the last version of every stream, in stream id
+// order. It reads the unique (stream_id, stream_version) index only.
+func (s *Store) StreamHeads(ctx context.Context, fn func(StreamHead) error) error {
+	rows, err := s.db.QueryContext(ctx, "SELECT stream_id, MAX(stream_version) FROM "+s.table+" GROUP BY stream_id ORDER BY stream_id")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h StreamHead
+		if err := rows.Scan(&h.StreamID, &h.Version); err != nil {
+			return err
+		}
+		if err := fn(h); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

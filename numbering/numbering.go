@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -18,6 +19,11 @@ import (
 // ErrUnknown means the application, chat or message does not exist (or its
 // create has not been confirmed yet).
 var ErrUnknown = errors.New("unknown aggregate")
+
+// ErrRecovering means Redis has lost the numbering state (its epoch key is
+// gone) and it is being rebuilt from the event store; no number may be
+// handed out until then, or one that was already given out could be again.
+var ErrRecovering = errors.New("numbering state is being recovered")
 
 // Store hands out numbers and versions from Redis.
 type Store struct {
@@ -51,6 +57,7 @@ func (s *Store) editsKey(token string, chat int64) string {
 // nextIfExists increments field of a hash whose "v" field marks it as
 // confirmed; -1 when it is not.
 var nextIfExists = redis.NewScript(`
+if redis.call('EXISTS', KEYS[2]) == 0 then return -2 end
 if redis.call('HEXISTS', KEYS[1], 'v') == 0 then return -1 end
 return redis.call('HINCRBY', KEYS[1], ARGV[1], 1)`)
 
@@ -58,16 +65,28 @@ return redis.call('HINCRBY', KEYS[1], ARGV[1], 1)`)
 // the first edit is 2. -1 when the number was never handed out or its create
 // failed.
 var nextEdit = redis.NewScript(`
+if redis.call('EXISTS', KEYS[4]) == 0 then return -2 end
 local last = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
 if tonumber(ARGV[1]) > last or redis.call('GETBIT', KEYS[2], ARGV[1]) == 1 then return -1 end
 return 1 + redis.call('HINCRBY', KEYS[3], ARGV[1], 1)`)
 
+// reserveApp registers a new token; the epoch guards it like every number.
+var reserveApp = redis.NewScript(`
+if redis.call('EXISTS', KEYS[2]) == 0 then return -2 end
+return redis.call('HSETNX', KEYS[1], 'n', 0)`)
+
+// EpochKey is the key whose absence means the numbering state was lost.
+func (s *Store) EpochKey() string { return s.ns + ":epoch" }
+
+// run runs a script with the epoch key appended to its keys.
 func (s *Store) run(ctx context.Context, script *redis.Script, keys []string, args ...any) (int64, error) {
-	n, err := script.Run(ctx, s.rdb, keys, args...).Int64()
-	if err != nil {
+	n, err := script.Run(ctx, s.rdb, append(keys, s.EpochKey()), args...).Int64()
+	switch {
+	case err != nil:
 		return 0, fmt.Errorf("redis: %w", err)
-	}
-	if n < 0 {
+	case n == -2:
+		return 0, ErrRecovering
+	case n < 0:
 		return 0, ErrUnknown
 	}
 	return n, nil
@@ -102,7 +121,8 @@ func (s *Store) NextMessageVersion(ctx context.Context, token string, chat, numb
 // is published, so that a Redis outage refuses the request up front instead
 // of after the event is out.
 func (s *Store) ReserveApplication(ctx context.Context, token string) error {
-	return wrap(s.rdb.HSetNX(ctx, s.appKey(token), "n", 0).Err())
+	_, err := s.run(ctx, reserveApp, []string{s.appKey(token)})
+	return err
 }
 
 // ApplicationConfirmed records that an application's create was confirmed.
@@ -127,6 +147,107 @@ func (s *Store) Ping(ctx context.Context) error { return wrap(s.rdb.Ping(ctx).Er
 func wrap(err error) error {
 	if err != nil {
 		return fmt.Errorf("redis: %w", err)
+	}
+	return nil
+}
+
+// Epoch returns the epoch key's value ("" when it is missing) and the run id
+// of the Redis server, which changes when the server restarts or a replica
+// takes over.
+func (s *Store) Epoch(ctx context.Context) (epoch, runID string, err error) {
+	pipe := s.rdb.Pipeline()
+	get := pipe.Get(ctx, s.EpochKey())
+	info := pipe.Info(ctx, "server")
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return "", "", wrap(err)
+	}
+	for _, line := range strings.Split(info.Val(), "\n") {
+		if v, ok := strings.CutPrefix(line, "run_id:"); ok {
+			runID = strings.TrimSpace(v)
+		}
+	}
+	return get.Val(), runID, nil
+}
+
+// Invalidate deletes the epoch, refusing every number until a Restore is
+// committed.
+func (s *Store) Invalidate(ctx context.Context) error {
+	return wrap(s.rdb.Del(ctx, s.EpochKey()).Err())
+}
+
+// Restore writes a numbering state rebuilt from the event store, in
+// pipelined chunks, and seals it with a new epoch.
+type Restore struct {
+	s       *Store
+	pipe    redis.Pipeliner
+	pending int
+}
+
+// NewRestore starts a restore.
+func (s *Store) NewRestore() *Restore { return &Restore{s: s, pipe: s.rdb.Pipeline()} }
+
+func (r *Restore) queued(ctx context.Context) error {
+	r.pending++
+	if r.pending < 1000 {
+		return nil
+	}
+	r.pending = 0
+	_, err := r.pipe.Exec(ctx)
+	return wrap(err)
+}
+
+// Application restores an application: its stream version and last chat number.
+func (r *Restore) Application(ctx context.Context, token string, version, lastChat int64) error {
+	r.pipe.HSet(ctx, r.s.appKey(token), "v", version, "n", lastChat)
+	return r.queued(ctx)
+}
+
+// Chat restores a chat: its stream version and last message number.
+func (r *Restore) Chat(ctx context.Context, token string, chat, version, lastMessage int64) error {
+	r.pipe.HSet(ctx, r.s.chatKey(token, chat), "v", version, "n", lastMessage)
+	return r.queued(ctx)
+}
+
+// Failed restores a message number that was handed out but never stored.
+func (r *Restore) Failed(ctx context.Context, token string, chat, number int64) error {
+	r.pipe.SetBit(ctx, r.s.failedKey(token, chat), number, 1)
+	return r.queued(ctx)
+}
+
+// Edits restores a message's edit count (its stream version less one).
+func (r *Restore) Edits(ctx context.Context, token string, chat, number, edits int64) error {
+	r.pipe.HSet(ctx, r.s.editsKey(token, chat), strconv.FormatInt(number, 10), edits)
+	return r.queued(ctx)
+}
+
+// Commit writes what is queued and sets the epoch to the server's run id:
+// from then on numbers are handed out again.
+func (r *Restore) Commit(ctx context.Context, runID string) error {
+	if _, err := r.pipe.Exec(ctx); err != nil {
+		return wrap(err)
+	}
+	return wrap(r.s.rdb.Set(ctx, r.s.EpochKey(), runID, 0).Err())
+}
+
+// Clear deletes every numbering key of the namespace, the epoch included, so
+// that a restore starts from nothing rather than from stale leftovers.
+func (s *Store) Clear(ctx context.Context) error {
+	iter := s.rdb.Scan(ctx, 0, s.ns+":*", 1000).Iterator()
+	var batch []string
+	for iter.Next(ctx) {
+		batch = append(batch, iter.Val())
+		if len(batch) == 1000 {
+			if err := s.rdb.Del(ctx, batch...).Err(); err != nil {
+				return wrap(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return wrap(err)
+	}
+	if len(batch) > 0 {
+		return wrap(s.rdb.Del(ctx, batch...).Err())
 	}
 	return nil
 }

@@ -24,10 +24,8 @@ import (
 	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/numbering"
 	"github.com/chatsys/chat/projections"
+	"github.com/chatsys/chat/recovery"
 )
-
-// publishTimeout bounds the wait for a broker confirm in a request.
-const publishTimeout = 5 * time.Second
 
 // storePrefetch is each event store subscription's prefetch: the next message
 // is on its way while the current one commits.
@@ -47,7 +45,39 @@ func migrate(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	log.Info("migrations applied", "namespace", cfg.Namespace, "applied", n)
+
+	// A new namespace's numbering state is sealed here, so the API can hand
+	// out numbers at once; otherwise a worker rebuilds it from the events.
+	names := broker.NamesFor(cfg.Namespace)
+	if err := broker.DeclareTopology(ctx, cfg.AMQPURL, names); err != nil {
+		return err
+	}
+	rdb, err := newRedis(cfg)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	sealed, err := recovery.Initialize(ctx, numbering.New(rdb, cfg.Namespace), eventstore.New(db, cfg.Namespace), queueDepth(cfg.AMQPURL, names.Store))
+	if err != nil {
+		return fmt.Errorf("numbering state: %w", err)
+	}
+	if !sealed {
+		log.Warn("the numbering state in Redis is missing or stale; a worker (chat work) rebuilds it from the event store, and commands answer 503 until then")
+	}
 	return nil
+}
+
+func newRedis(cfg config.Config) (*redis.Client, error) {
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("CHAT_REDIS_URL: %w", err)
+	}
+	opts.PoolSize = 64
+	return redis.NewClient(opts), nil
+}
+
+func queueDepth(amqpURL, queue string) recovery.QueueDepth {
+	return func(context.Context) (int, error) { return broker.QueueDepth(amqpURL, queue) }
 }
 
 // process is one running process: its HTTP server, its worker loops, and
@@ -106,19 +136,22 @@ func newProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve,
 	wlog := broker.Logger(log)
 	checks := []api.Check{{Name: "mysql", Ping: p.db.PingContext}}
 
+	if p.rdb, err = newRedis(cfg); err != nil {
+		return nil, err
+	}
+	numbers := numbering.New(p.rdb, cfg.Namespace)
 	if serve {
-		opts, err := redis.ParseURL(cfg.RedisURL)
-		if err != nil {
-			return nil, fmt.Errorf("CHAT_REDIS_URL: %w", err)
-		}
-		opts.PoolSize = 64
-		p.rdb = redis.NewClient(opts)
-		if p.pub, err = broker.NewPublisher(amqpCfg, wlog, publishTimeout, p.reg); err != nil {
+		if p.pub, err = broker.NewPublisher(amqpCfg, wlog, cfg.PublishTimeout, p.reg); err != nil {
 			return nil, err
 		}
-		numbers := numbering.New(p.rdb, cfg.Namespace)
 		checks = append(checks,
 			api.Check{Name: "redis", Ping: numbers.Ping},
+			api.Check{Name: "numbering", Ping: func(ctx context.Context) error {
+				if epoch, _, err := numbers.Epoch(ctx); err != nil || epoch == "" {
+					return errors.Join(numbering.ErrRecovering, err)
+				}
+				return nil
+			}},
 			api.Check{Name: "rabbitmq", Ping: func(context.Context) error {
 				if !p.pub.Connected() {
 					return errors.New("not connected")
@@ -138,7 +171,9 @@ func newProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve,
 		store := eventstore.New(p.db, cfg.Namespace)
 		runner := projections.NewRunner(projections.NewMySQL(cfg.Namespace), store, codec, p.db, cfg.Namespace, projections.NewRunnerMetrics(p.reg), log)
 		writer := eventstore.NewWriter(store, codec, eventstore.WriterConfig{Consumers: cfg.StoreConsumers, AMQP: amqpCfg}, log, p.reg, runner.Notify)
-		p.workers = append(p.workers, writer.Run, runner.Run)
+		// Commands finish within 2 publish timeouts of reserving a number.
+		rebuild := recovery.New(numbers, store, p.db, queueDepth(cfg.AMQPURL, names.Store), cfg.Namespace, 2*cfg.PublishTimeout, log)
+		p.workers = append(p.workers, writer.Run, runner.Run, rebuild.Run)
 		if !serve {
 			p.handler = api.NewOpsHandler(checks, p.reg)
 		}

@@ -18,7 +18,10 @@ import (
 
 	"github.com/chatsys/chat/broker"
 	"github.com/chatsys/chat/config"
+	"github.com/chatsys/chat/eventstore"
 	"github.com/chatsys/chat/mysqldb"
+	"github.com/chatsys/chat/numbering"
+	"github.com/chatsys/chat/recovery"
 )
 
 // Config returns a configuration with a fresh namespace whose database has
@@ -56,6 +59,15 @@ func Config(t testing.TB) config.Config {
 	defer db.Close()
 	if _, err := mysqldb.Migrate(ctx, db, ns); err != nil {
 		t.Fatalf("migrate: %v", err)
+	}
+	names := broker.NamesFor(ns)
+	if err := broker.DeclareTopology(ctx, cfg.AMQPURL, names); err != nil {
+		t.Fatalf("declare broker topology: %v", err)
+	}
+	rdb := Redis(t, cfg)
+	depth := func(context.Context) (int, error) { return broker.QueueDepth(cfg.AMQPURL, names.Store) }
+	if sealed, err := recovery.Initialize(ctx, numbering.New(rdb, ns), eventstore.New(db, ns), depth); err != nil || !sealed {
+		t.Fatalf("seal the numbering state: %v, %v", sealed, err)
 	}
 	t.Cleanup(func() { cleanup(t, cfg, mc.DBName) })
 	return cfg

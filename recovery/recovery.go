@@ -1,0 +1,293 @@
+// Package recovery rebuilds the command side's Redis state from the event
+// store when Redis has lost it, so that no number that got a 201 is ever
+// handed out again.
+package recovery
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/chatsys/chat/events"
+	"github.com/chatsys/chat/eventstore"
+	"github.com/chatsys/chat/mysqldb"
+	"github.com/chatsys/chat/numbering"
+)
+
+// QueueDepth reports how many events wait in the event store's queue.
+type QueueDepth func(ctx context.Context) (int, error)
+
+// Recovery watches the numbering epoch and rebuilds the state when it is
+// missing (Redis lost its data) or stale (Redis restarted or failed over).
+type Recovery struct {
+	numbers   *numbering.Store
+	store     *eventstore.Store
+	db        *sql.DB
+	depth     QueueDepth
+	lockName  string
+	settle    time.Duration
+	log       *slog.Logger
+	interval  time.Duration
+}
+
+// New returns a recovery. settle must exceed the longest time a command can
+// take from reserving a number to its publish being confirmed or given up.
+func New(numbers *numbering.Store, store *eventstore.Store, db *sql.DB, depth QueueDepth, namespace string, settle time.Duration, log *slog.Logger) *Recovery {
+	return &Recovery{
+		numbers:  numbers,
+		store:    store,
+		db:       db,
+		depth:    depth,
+		lockName: namespace + ".numbering",
+		settle:   settle,
+		log:      log.With("component", "numbering-recovery"),
+		interval: time.Second,
+	}
+}
+
+// Initialize seals a brand-new namespace at once: with no event stored and
+// none queued, there is nothing to rebuild. It reports whether the namespace
+// is sealed (false: events exist, so a full recovery must run).
+func Initialize(ctx context.Context, numbers *numbering.Store, store *eventstore.Store, depth QueueDepth) (bool, error) {
+	epoch, runID, err := numbers.Epoch(ctx)
+	if err != nil {
+		return false, err
+	}
+	if epoch == runID {
+		return true, nil
+	}
+	head, err := store.Head(ctx)
+	if err != nil {
+		return false, err
+	}
+	queued, err := depth(ctx)
+	if err != nil {
+		return false, err
+	}
+	if head != 0 || queued != 0 || epoch != "" {
+		return false, nil
+	}
+	return true, numbers.NewRestore().Commit(ctx, runID)
+}
+
+// Run watches until ctx ends. One process at a time watches (a named lock).
+func (r *Recovery) Run(ctx context.Context) error {
+	for ctx.Err() == nil {
+		lock, err := mysqldb.AcquireLock(ctx, r.db, r.lockName)
+		if err != nil {
+			sleep(ctx, r.interval)
+			continue
+		}
+		err = r.watch(ctx)
+		lock.Release()
+		if ctx.Err() == nil {
+			r.log.Error("numbering recovery stopped; retrying", "err", err)
+			sleep(ctx, r.interval)
+		}
+	}
+	return nil
+}
+
+func (r *Recovery) watch(ctx context.Context) error {
+	t := time.NewTicker(r.interval)
+	defer t.Stop()
+	for {
+		epoch, runID, err := r.numbers.Epoch(ctx)
+		switch {
+		case err != nil:
+			r.log.Warn("cannot read the numbering epoch", "err", err)
+		case epoch == runID:
+		default:
+			if epoch != "" {
+				// The server restarted or a replica took over: it may have
+				// lost the last writes, and its counters may be behind.
+				r.log.Warn("Redis changed under the numbering state; rebuilding it", "epoch", epoch, "run_id", runID)
+				if err := r.numbers.Invalidate(ctx); err != nil {
+					return err
+				}
+			}
+			if err := r.Rebuild(ctx, runID); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Rebuild restores the numbering state from the event store. The epoch must
+// be missing already, so that no number is handed out meanwhile.
+func (r *Recovery) Rebuild(ctx context.Context, runID string) error {
+	start := time.Now()
+	if ok, err := Initialize(ctx, r.numbers, r.store, r.depth); err != nil || ok {
+		if ok {
+			r.log.Info("numbering state sealed for a new namespace")
+		}
+		return err
+	}
+	r.log.Warn("numbering state lost: refusing new numbers until it is rebuilt from the event store", "settle", r.settle)
+	// Commands that reserved a number before the loss finish (or give up)
+	// within settle; then every confirmed event is in the queue or stored.
+	sleep(ctx, r.settle)
+	if err := r.drained(ctx); err != nil {
+		return err
+	}
+	if err := r.numbers.Clear(ctx); err != nil {
+		return err
+	}
+	st, err := fold(ctx, r.store)
+	if err != nil {
+		return fmt.Errorf("fold the event store: %w", err)
+	}
+	restore := r.numbers.NewRestore()
+	if err := st.write(ctx, restore); err != nil {
+		return err
+	}
+	if err := restore.Commit(ctx, runID); err != nil {
+		return err
+	}
+	r.log.Info("numbering state rebuilt from the event store", "applications", len(st.apps), "chats", len(st.chats), "messages", st.messages, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// drained waits until the queue is empty and the store has stopped growing:
+// every event that was confirmed before the loss is stored.
+func (r *Recovery) drained(ctx context.Context) error {
+	last := int64(-1)
+	for {
+		queued, err := r.depth(ctx)
+		if err != nil {
+			return err
+		}
+		head, err := r.store.Head(ctx)
+		if err != nil {
+			return err
+		}
+		if queued == 0 && head == last {
+			return nil
+		}
+		r.log.Info("waiting for the event store to drain the queue", "queued", queued, "head", head)
+		last = head
+		sleep(ctx, r.interval)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+type chatKey struct {
+	token string
+	chat  int64
+}
+
+type chatState struct {
+	version int64
+	numbers []bool // numbers[n] is true when message n is stored
+	last    int64
+}
+
+type state struct {
+	apps     map[string]*[2]int64 // version, last chat number
+	chats    map[chatKey]*chatState
+	edits    map[chatKey]map[int64]int64
+	messages int
+}
+
+func fold(ctx context.Context, store *eventstore.Store) (*state, error) {
+	st := &state{apps: map[string]*[2]int64{}, chats: map[chatKey]*chatState{}, edits: map[chatKey]map[int64]int64{}}
+	chat := func(k chatKey) *chatState {
+		c := st.chats[k]
+		if c == nil {
+			c = &chatState{}
+			st.chats[k] = c
+		}
+		return c
+	}
+	app := func(token string) *[2]int64 {
+		a := st.apps[token]
+		if a == nil {
+			a = &[2]int64{}
+			st.apps[token] = a
+		}
+		return a
+	}
+	err := store.StreamHeads(ctx, func(h eventstore.StreamHead) error {
+		s, ok := events.ParseStream(h.StreamID)
+		if !ok {
+			return fmt.Errorf("stream id %q is not one this build writes", h.StreamID)
+		}
+		switch s.Kind {
+		case "app":
+			app(s.Token)[0] = h.Version
+		case "chat":
+			a := app(s.Token)
+			a[1] = max(a[1], s.Chat)
+			chat(chatKey{s.Token, s.Chat}).version = h.Version
+		case "msg":
+			st.messages++
+			c := chat(chatKey{s.Token, s.Chat})
+			for int64(len(c.numbers)) <= s.Number {
+				c.numbers = append(c.numbers, make([]bool, len(c.numbers)+64)...)
+			}
+			c.numbers[s.Number] = true
+			c.last = max(c.last, s.Number)
+			if h.Version > 1 {
+				k := chatKey{s.Token, s.Chat}
+				if st.edits[k] == nil {
+					st.edits[k] = map[int64]int64{}
+				}
+				st.edits[k][s.Number] = h.Version - 1
+			}
+		}
+		return nil
+	})
+	return st, err
+}
+
+func (st *state) write(ctx context.Context, r *numbering.Restore) error {
+	for token, a := range st.apps {
+		if a[0] == 0 {
+			continue // chats without their application's create: nothing to hand out under it
+		}
+		if err := r.Application(ctx, token, a[0], a[1]); err != nil {
+			return err
+		}
+	}
+	for k, c := range st.chats {
+		if c.version == 0 {
+			continue
+		}
+		if err := r.Chat(ctx, k.token, k.chat, c.version, c.last); err != nil {
+			return err
+		}
+		for n := int64(1); n < c.last; n++ {
+			if !c.numbers[n] {
+				if err := r.Failed(ctx, k.token, k.chat, n); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for k, edits := range st.edits {
+		for n, e := range edits {
+			if err := r.Edits(ctx, k.token, k.chat, n, e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
