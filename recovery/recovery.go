@@ -22,14 +22,14 @@ type QueueDepth func(ctx context.Context) (int, error)
 // Recovery watches the numbering epoch and rebuilds the state when it is
 // missing (Redis lost its data) or stale (Redis restarted or failed over).
 type Recovery struct {
-	numbers   *numbering.Store
-	store     *eventstore.Store
-	db        *sql.DB
-	depth     QueueDepth
-	lockName  string
-	settle    time.Duration
-	log       *slog.Logger
-	interval  time.Duration
+	numbers  *numbering.Store
+	store    *eventstore.Store
+	db       *sql.DB
+	depth    QueueDepth
+	lockName string
+	settle   time.Duration
+	log      *slog.Logger
+	interval time.Duration
 }
 
 // New returns a recovery. settle must exceed the longest time a command can
