@@ -17,16 +17,20 @@ import (
 	"github.com/chatsys/chat/projections"
 )
 
-// Check is one readiness check: a named dependency and how to ping it.
+// Check is one readiness check: a named dependency and how to ping it. An
+// optional dependency is reported but does not make the process unready
+// (search being down must not take the rest of the API out of service).
 type Check struct {
-	Name string
-	Ping func(ctx context.Context) error
+	Name     string
+	Ping     func(ctx context.Context) error
+	Optional bool
 }
 
 // Deps is what the API needs.
 type Deps struct {
 	Commands    *commands.Handlers
 	Queries     *projections.Queries
+	Search      *projections.SearchQueries
 	Checks      []Check
 	Registry    *prometheus.Registry
 	Log         *slog.Logger
@@ -36,6 +40,7 @@ type Deps struct {
 type server struct {
 	cmd      *commands.Handlers
 	q        *projections.Queries
+	search   *projections.SearchQueries
 	checks   []Check
 	log      *slog.Logger
 	inFlight chan struct{}
@@ -51,6 +56,7 @@ func NewHandler(d Deps) http.Handler {
 	s := &server{
 		cmd:      d.Commands,
 		q:        d.Queries,
+		search:   d.Search,
 		checks:   d.Checks,
 		log:      d.Log,
 		inFlight: make(chan struct{}, d.MaxInFlight),
@@ -74,6 +80,7 @@ func NewHandler(d Deps) http.Handler {
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
+	r.Get("/openapi.yaml", serveOpenAPI)
 
 	// Canonical routes.
 	r.Route("/applications", func(r chi.Router) {
@@ -90,6 +97,7 @@ func NewHandler(d Deps) http.Handler {
 					r.Route("/messages", func(r chi.Router) {
 						r.Get("/", s.listMessages)
 						r.With(s.limit).Post("/", s.createMessage)
+						r.Get("/search", s.searchMessages)
 						r.Get("/{message}", s.getMessage)
 						r.With(s.limit).Patch("/{message}", s.editMessage)
 					})
@@ -103,6 +111,7 @@ func NewHandler(d Deps) http.Handler {
 	r.With(s.limit).Post("/chats", s.seedCreateChat)
 	r.With(s.limit).Patch("/chats/{chat}", s.seedRenameChat)
 	r.Get("/chats/{token}/{chat}/messages", s.listMessages)
+	r.Get("/chats/{token}/{chat}/search/{q}", s.seedSearch)
 	r.Get("/messages/{token}/{chat}/{message}", s.getMessage)
 	r.With(s.limit).Post("/messages", s.seedCreateMessage)
 	r.With(s.limit).Patch("/messages/{message}", s.seedEditMessage)
@@ -135,7 +144,9 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	for _, c := range s.checks {
 		if err := c.Ping(ctx); err != nil {
 			results[c.Name] = err.Error()
-			code = http.StatusServiceUnavailable
+			if !c.Optional {
+				code = http.StatusServiceUnavailable
+			}
 		} else {
 			results[c.Name] = "ok"
 		}

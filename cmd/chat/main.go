@@ -21,6 +21,9 @@ commands:
   work      run the event store writer and the projectors
   all       run serve and work in one process
   migrate   create the database if needed and apply schema migrations
+  doctor search
+            check partial matching on the configured Elasticsearch with a
+            temporary index built with the production settings
   env       list the environment variables read, with their defaults
 
 Configuration comes from the environment; see 'chat env'.
@@ -63,6 +66,8 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 		runErr = runProcess(ctx, cfg, log, true, true)
 	case "migrate":
 		runErr = migrate(ctx, cfg, log)
+	case "doctor":
+		runErr = doctor(ctx, cfg, args[1:], stdout)
 	default:
 		fmt.Fprintf(stderr, "chat: unknown command %q\n\n%s", args[0], usage)
 		return 2

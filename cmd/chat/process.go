@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
@@ -74,6 +75,21 @@ func newRedis(cfg config.Config) (*redis.Client, error) {
 	}
 	opts.PoolSize = 64
 	return redis.NewClient(opts), nil
+}
+
+func newElasticsearch(cfg config.Config) (*elasticsearch.Client, error) {
+	es, err := elasticsearch.NewClient(elasticsearch.Config{
+		Addresses: []string{cfg.ElasticsearchURL},
+		Transport: &http.Transport{
+			MaxIdleConnsPerHost:   32,
+			ResponseHeaderTimeout: 30 * time.Second,
+			IdleConnTimeout:       90 * time.Second,
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("CHAT_ELASTICSEARCH_URL: %w", err)
+	}
+	return es, nil
 }
 
 func queueDepth(amqpURL, queue string) recovery.QueueDepth {
@@ -140,6 +156,21 @@ func newProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve,
 		return nil, err
 	}
 	numbers := numbering.New(p.rdb, cfg.Namespace)
+	es, err := newElasticsearch(cfg)
+	if err != nil {
+		return nil, err
+	}
+	checks = append(checks, api.Check{Name: "elasticsearch", Optional: true, Ping: func(ctx context.Context) error {
+		res, err := es.Ping(es.Ping.WithContext(ctx))
+		if err != nil {
+			return err
+		}
+		res.Body.Close()
+		if res.IsError() {
+			return errors.New(res.Status())
+		}
+		return nil
+	}})
 	if serve {
 		if p.pub, err = broker.NewPublisher(amqpCfg, wlog, cfg.PublishTimeout, p.reg); err != nil {
 			return nil, err
@@ -158,9 +189,11 @@ func newProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve,
 				}
 				return nil
 			}})
+		queries := projections.NewQueries(p.db, cfg.Namespace)
 		p.handler = api.NewHandler(api.Deps{
 			Commands:    commands.New(numbers, p.pub, codec, log),
-			Queries:     projections.NewQueries(p.db, cfg.Namespace),
+			Queries:     queries,
+			Search:      projections.NewSearchQueries(es, queries, cfg.Namespace),
 			Checks:      checks,
 			Registry:    p.reg,
 			Log:         log,
@@ -169,11 +202,14 @@ func newProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve,
 	}
 	if work {
 		store := eventstore.New(p.db, cfg.Namespace)
-		runner := projections.NewRunner(projections.NewMySQL(cfg.Namespace), store, codec, p.db, cfg.Namespace, projections.NewRunnerMetrics(p.reg), log)
-		writer := eventstore.NewWriter(store, codec, eventstore.WriterConfig{Consumers: cfg.StoreConsumers, AMQP: amqpCfg}, log, p.reg, runner.Notify)
+		metrics := projections.NewRunnerMetrics(p.reg)
+		runner := projections.NewRunner(projections.NewMySQL(cfg.Namespace), store, codec, p.db, cfg.Namespace, metrics, log)
+		searcher := projections.NewRunner(projections.NewSearch(es, cfg.Namespace, log, p.reg), store, codec, p.db, cfg.Namespace, metrics, log)
+		wake := func() { runner.Notify(); searcher.Notify() }
+		writer := eventstore.NewWriter(store, codec, eventstore.WriterConfig{Consumers: cfg.StoreConsumers, AMQP: amqpCfg}, log, p.reg, wake)
 		// Commands finish within 2 publish timeouts of reserving a number.
 		rebuild := recovery.New(numbers, store, p.db, queueDepth(cfg.AMQPURL, names.Store), cfg.Namespace, 2*cfg.PublishTimeout, log)
-		p.workers = append(p.workers, writer.Run, runner.Run, rebuild.Run)
+		p.workers = append(p.workers, writer.Run, runner.Run, searcher.Run, rebuild.Run)
 		if !serve {
 			p.handler = api.NewOpsHandler(checks, p.reg)
 		}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/go-sql-driver/mysql"
 	"github.com/redis/go-redis/v9"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/chatsys/chat/eventstore"
 	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/numbering"
+	"github.com/chatsys/chat/projections"
 	"github.com/chatsys/chat/recovery"
 )
 
@@ -92,6 +94,9 @@ func cleanup(t testing.TB, cfg config.Config, dbName string) {
 	}
 	if err := broker.DeleteTopology(cfg.AMQPURL, broker.NamesFor(cfg.Namespace)); err != nil {
 		t.Logf("delete broker topology: %v", err)
+	}
+	if es, err := elasticsearch.NewClient(elasticsearch.Config{Addresses: []string{cfg.ElasticsearchURL}}); err == nil {
+		_ = projections.NewIndex(es, cfg.Namespace).Delete(ctx)
 	}
 }
 

@@ -1,0 +1,64 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/chatsys/chat/apperr"
+	"github.com/chatsys/chat/commands"
+)
+
+// searchTimeout bounds a search, so a hanging Elasticsearch cannot hold
+// requests.
+const searchTimeout = 5 * time.Second
+
+func (s *server) searchMessages(w http.ResponseWriter, r *http.Request) {
+	s.doSearch(w, r, r.URL.Query().Get("q"))
+}
+
+// seedSearch serves GET /chats/{app_token}/{number}/search/{q}.
+func (s *server) seedSearch(w http.ResponseWriter, r *http.Request) {
+	q := chi.URLParam(r, "q")
+	if unescaped, err := url.PathUnescape(q); err == nil {
+		q = unescaped
+	}
+	s.doSearch(w, r, q)
+}
+
+func (s *server) doSearch(w http.ResponseWriter, r *http.Request, q string) {
+	p, err := page(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	token := chi.URLParam(r, "token")
+	if !commands.ValidToken(token) {
+		s.writeError(w, r, apperr.NotFound("application not found"))
+		return
+	}
+	chat, err := pathNumber(chi.URLParam(r, "chat"), "chat")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if s.search == nil {
+		s.writeError(w, r, apperr.Unavailable(nil, "search is not configured"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), searchTimeout)
+	defer cancel()
+	list, err := s.search.Search(ctx, token, chat, q, p)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]messageJSON, len(list.Items))
+	for i, m := range list.Items {
+		out[i] = messageOut(m)
+	}
+	writeList(w, r, p, list.Total, list.Last, out)
+}

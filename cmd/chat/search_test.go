@@ -1,0 +1,201 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chatsys/chat/internal/testenv"
+)
+
+// searchNumbers runs a search and returns the numbers of the hits.
+func searchNumbers(t *testing.T, s *system, path string) ([]int64, response) {
+	t.Helper()
+	r := s.call(t, "GET", path, nil)
+	if r.Status != 200 {
+		return nil, r
+	}
+	var hits []struct{ Number int64 }
+	r.json(t, &hits)
+	out := make([]int64, len(hits))
+	for i, h := range hits {
+		out[i] = h.Number
+	}
+	return out, r
+}
+
+func sorted(n []int64) string {
+	c := append([]int64(nil), n...)
+	sort.Slice(c, func(i, j int) bool { return c[i] < c[j] })
+	return fmt.Sprint(c)
+}
+
+// eventuallyFinds polls a search until it returns exactly want (as a set).
+func eventuallyFinds(t *testing.T, s *system, path string, want ...int64) {
+	t.Helper()
+	var got []int64
+	var r response
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		got, r = searchNumbers(t, s, path)
+		if r.Status == 200 && sorted(got) == sorted(want) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("GET %s: %d %v, want %v (%s)", path, r.Status, got, want, r.Body)
+}
+
+func TestSearch(t *testing.T) {
+	t.Parallel()
+	s := start(t, testenv.Config(t), true, true)
+	token := s.must(t, 201, "POST", "/applications", map[string]any{"name": "search"}).object(t)["token"].(string)
+	other := s.must(t, 201, "POST", "/applications", map[string]any{"name": "other"}).object(t)["token"].(string)
+	for _, tok := range []string{token, token, other} {
+		s.must(t, 201, "POST", "/applications/"+tok+"/chats", nil)
+	}
+	bodies := []string{"Hello, world!", "help me", "Crème brûlée recipe", "something else", "HELLO again"}
+	for _, b := range bodies {
+		s.must(t, 201, "POST", "/applications/"+token+"/chats/1/messages", map[string]any{"body": b})
+	}
+	s.must(t, 201, "POST", "/applications/"+token+"/chats/2/messages", map[string]any{"body": "hello from chat two"})
+	s.must(t, 201, "POST", "/applications/"+other+"/chats/1/messages", map[string]any{"body": "hello from another application"})
+
+	path := func(q string) string {
+		return "/applications/" + token + "/chats/1/messages/search?q=" + url.QueryEscape(q)
+	}
+	eventuallyFinds(t, s, path("something"), 4) // the index has caught up
+	tests := []struct {
+		q    string
+		want []int64
+	}{
+		{"hel", []int64{1, 2, 5}},      // prefix
+		{"llo", []int64{1, 5}},         // infix of 3
+		{"world", []int64{1}},          // whole word
+		{"hello world", []int64{1}},    // every term must match
+		{"HeLLo", []int64{1, 5}},       // case
+		{"creme", []int64{3}},          // accents folded in the index
+		{"brûlée", []int64{3}},         // and in the query
+		{"RÛL", []int64{3}},            // infix, accent and case at once
+		{"ld", nil},                    // an infix of 2 is not enough
+		{"xyz", nil},                   // nothing
+		{"hello xyz", nil},             // one term matching is not enough
+		{"wor hel", []int64{1}},        // prefixes of two words
+		{"recipes", nil},               // longer than the word
+		{"-world OR help*", nil},       // no query syntax reaches the engine
+		{`"hello" AND (me)`, nil},      // likewise
+		{strings.Repeat("a", 50), nil}, // longer than any gram
+	}
+	for _, tc := range tests {
+		got, r := searchNumbers(t, s, path(tc.q))
+		if r.Status != 200 || sorted(got) != sorted(tc.want) {
+			t.Errorf("q=%q: %d %v, want %v", tc.q, r.Status, got, tc.want)
+		}
+	}
+	// Isolation between chats and applications, and the seed's route.
+	eventuallyFinds(t, s, "/applications/"+token+"/chats/2/messages/search?q=hello", 1)
+	eventuallyFinds(t, s, "/applications/"+other+"/chats/1/messages/search?q=hello", 1)
+	if got, r := searchNumbers(t, s, "/applications/"+other+"/chats/1/messages/search?q=world"); r.Status != 200 || len(got) != 0 {
+		t.Errorf("another application's search found %v", got)
+	}
+	if got, r := searchNumbers(t, s, "/chats/"+token+"/1/search/"+url.PathEscape("hello world")); r.Status != 200 || sorted(got) != "[1]" {
+		t.Errorf("seed search route: %d %v %s", r.Status, got, r.Body)
+	}
+	// Hits read like GET.
+	r := s.must(t, 200, "GET", path("brulee"), nil)
+	var hits []map[string]any
+	r.json(t, &hits)
+	if len(hits) != 1 || hits[0]["body"] != "Crème brûlée recipe" || num(hits[0]["chat_number"]) != 1 || hits[0]["created_at"] == nil {
+		t.Errorf("hit %v", hits)
+	}
+	// Pagination.
+	r = s.must(t, 200, "GET", path("hel")+"&per_page=2", nil)
+	r.json(t, &hits)
+	if len(hits) != 2 || r.Header.Get("X-Total-Count") != "3" || !strings.Contains(r.Header.Get("Link"), `rel="next"`) {
+		t.Errorf("page 1 of 2: %d hits, X-Total-Count %q, Link %q", len(hits), r.Header.Get("X-Total-Count"), r.Header.Get("Link"))
+	}
+	page2, _ := searchNumbers(t, s, path("hel")+"&per_page=2&page=2")
+	if len(page2) != 1 {
+		t.Errorf("page 2: %v", page2)
+	}
+	// An edit is reflected.
+	s.must(t, 200, "PATCH", "/applications/"+token+"/chats/1/messages/4", map[string]any{"body": "hello, edited"})
+	eventuallyFinds(t, s, path("edited"), 4)
+	eventuallyFinds(t, s, path("something"))
+	// Errors.
+	for _, tc := range []struct {
+		path   string
+		status int
+		code   string
+	}{
+		{path(""), 422, "validation_failed"},
+		{path("   "), 422, "validation_failed"},
+		{path(strings.Repeat("a", 1001)), 422, "validation_failed"},
+		{path("x") + "&per_page=1000&page=11", 422, "validation_failed"},
+		{"/applications/" + token + "/chats/9/messages/search?q=hello", 404, "not_found"},
+		{"/applications/" + strings.Repeat("a", 26) + "/chats/1/messages/search?q=hello", 404, "not_found"},
+	} {
+		if r := s.call(t, "GET", tc.path, nil); r.Status != tc.status || r.errorCode(t) != tc.code {
+			t.Errorf("GET %s: %d %s, want %d %s", tc.path, r.Status, r.Body, tc.status, tc.code)
+		}
+	}
+}
+
+// TestSearchOutageAndRestart takes the search engine away from the API and
+// the worker: search answers 503 while everything else works, and the
+// projector, restarted mid-stream and reconnected, indexes every message.
+func TestSearchOutageAndRestart(t *testing.T) {
+	t.Parallel()
+	cfg := testenv.Config(t)
+	esURL, _ := url.Parse(cfg.ElasticsearchURL)
+	proxy := testenv.NewProxy(t, esURL.Host)
+	esURL.Host = proxy.Addr()
+	viaProxy := cfg
+	viaProxy.ElasticsearchURL = esURL.String()
+	api := start(t, viaProxy, true, false)
+	worker := start(t, viaProxy, false, true)
+	token := api.must(t, 201, "POST", "/applications", map[string]any{"name": "outage"}).object(t)["token"].(string)
+	api.must(t, 201, "POST", "/applications/"+token+"/chats", nil)
+	messages := "/applications/" + token + "/chats/1/messages"
+	search := messages + "/search?q=note&per_page=1000"
+	api.must(t, 201, "POST", messages, map[string]any{"body": "note 1"})
+	eventuallyFinds(t, api, search, 1)
+
+	proxy.Down()
+	if r := api.call(t, "GET", search, nil); r.Status != 503 || r.errorCode(t) != "unavailable" || r.Header.Get("Retry-After") == "" {
+		t.Errorf("search with the engine down: %d %s", r.Status, r.Body)
+	}
+	want := []int64{1}
+	for i := 2; i <= 40; i++ {
+		api.must(t, 201, "POST", messages, map[string]any{"body": fmt.Sprint("note ", i)})
+		want = append(want, int64(i))
+		if i == 20 {
+			worker.stop() // the projector goes away mid-stream
+			worker = start(t, viaProxy, false, true)
+		}
+	}
+	api.eventually(t, messages+"/40", nil)
+	if r := api.call(t, "GET", "/readyz", nil); r.Status != 200 {
+		t.Errorf("/readyz with only search down: %d %s", r.Status, r.Body)
+	}
+	proxy.Up()
+	eventuallyFinds(t, api, search, want...)
+}
+
+// TestDoctorSearch runs `chat doctor search` against the engine the tests use.
+func TestDoctorSearch(t *testing.T) {
+	t.Parallel()
+	cfg := testenv.Config(t)
+	var out, errOut strings.Builder
+	env := map[string]string{"CHAT_ELASTICSEARCH_URL": cfg.ElasticsearchURL, "CHAT_NAMESPACE": cfg.Namespace}
+	code := run(t.Context(), []string{"doctor", "search"}, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, &out, &errOut)
+	if code != 0 || !strings.Contains(out.String(), "all search checks passed") || strings.Contains(out.String(), "FAIL") {
+		t.Fatalf("exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	if strings.Count(out.String(), "ok  ") != 10 {
+		t.Errorf("not every case was checked:\n%s", out.String())
+	}
+}

@@ -1,0 +1,127 @@
+package projections
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/elastic/go-elasticsearch/v8"
+)
+
+// searchCase is one partial-matching promise of the API, checked by
+// CheckSearch against a real cluster.
+type searchCase struct {
+	query string
+	want  []int64
+	why   string
+}
+
+var checkBodies = []string{"Hello, world!", "help me", "Crème brûlée recipe", "something else"}
+
+var searchCases = []searchCase{
+	{"hel", []int64{1, 2}, "a prefix matches"},
+	{"llo", []int64{1}, "an infix of 3 characters matches"},
+	{"world", []int64{1}, "a whole word matches"},
+	{"HELLO", []int64{1}, "case is ignored"},
+	{"hello world", []int64{1}, "several terms all match"},
+	{"hello xyz", nil, "one term matching is not enough"},
+	{"creme", []int64{3}, "accents are ignored in the text"},
+	{"brûlée", []int64{3}, "accents are ignored in the query"},
+	{"ld", nil, "an infix of 2 characters does not match"},
+	{"xyz", nil, "no match finds nothing"},
+}
+
+// CheckSearch creates a temporary index with the production settings and
+// mappings, indexes a few bodies, runs the partial-matching cases of the API
+// and deletes the index. It writes a line per case to out and reports
+// whether all passed.
+func CheckSearch(ctx context.Context, es *elasticsearch.Client, namespace string, out io.Writer) (bool, error) {
+	var suffix [4]byte
+	_, _ = rand.Read(suffix[:])
+	ix := &Index{es: es, Alias: namespace + "-doctor-" + hex.EncodeToString(suffix[:])}
+	if err := ix.Create(ctx, 1, true); err != nil {
+		return false, err
+	}
+	defer func() { _ = ix.Delete(context.WithoutCancel(ctx)) }()
+	fmt.Fprintf(out, "created index %s with the production settings and mappings\n", ix.VersionName(1))
+
+	const token = "doctor"
+	var body bytes.Buffer
+	enc := json.NewEncoder(&body)
+	for i, b := range checkBodies {
+		n := int64(i + 1)
+		_ = enc.Encode(map[string]any{"index": map[string]any{"_index": ix.Alias, "_id": DocumentID(token, 1, n)}})
+		_ = enc.Encode(searchDoc{Token: token, ChatNumber: 1, Number: n, Body: FoldAccents(b)})
+	}
+	_ = enc.Encode(map[string]any{"index": map[string]any{"_index": ix.Alias, "_id": DocumentID(token, 2, 1)}})
+	_ = enc.Encode(searchDoc{Token: token, ChatNumber: 2, Number: 1, Body: "hello from another chat"})
+	var bulk bulkResponse
+	res, err := es.Bulk(&body, es.Bulk.WithContext(ctx), es.Bulk.WithRefresh("wait_for"))
+	if err := decode(res, err, "bulk", &bulk); err != nil {
+		return false, err
+	}
+	if bulk.Errors {
+		return false, fmt.Errorf("indexing the sample messages failed: %+v", bulk.Items)
+	}
+	fmt.Fprintf(out, "indexed %d messages: %q\n", len(checkBodies), checkBodies)
+
+	run := func(q string) ([]int64, error) {
+		b, _ := json.Marshal(SearchBody(token, 1, q, 0, 10))
+		var r searchResponse
+		res, err := es.Search(es.Search.WithContext(ctx), es.Search.WithIndex(ix.Alias), es.Search.WithBody(bytes.NewReader(b)))
+		if err := decode(res, err, "search", &r); err != nil {
+			return nil, err
+		}
+		var got []int64
+		for _, h := range r.Hits.Hits {
+			got = append(got, h.Source.Number)
+		}
+		sort.Slice(got, func(i, j int) bool { return got[i] < got[j] })
+		return got, nil
+	}
+	// A refresh may lag on engines that ignore wait_for: wait for the index.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err := run("something")
+		if err != nil {
+			return false, err
+		}
+		if len(got) == 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	ok := true
+	for _, c := range searchCases {
+		got, err := run(c.query)
+		if err != nil {
+			return false, err
+		}
+		pass := fmt.Sprint(got) == fmt.Sprint(c.want)
+		ok = ok && pass
+		mark := "ok  "
+		if !pass {
+			mark = "FAIL"
+		}
+		fmt.Fprintf(out, "%s q=%-14q %-42s found %s, want %s\n", mark, c.query, c.why, describe(got), describe(c.want))
+	}
+	return ok, nil
+}
+
+func describe(numbers []int64) string {
+	if len(numbers) == 0 {
+		return "nothing"
+	}
+	var parts []string
+	for _, n := range numbers {
+		parts = append(parts, fmt.Sprintf("%q", checkBodies[n-1]))
+	}
+	return strings.Join(parts, ", ")
+}
