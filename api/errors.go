@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/chatsys/chat/apperr"
+	"github.com/chatsys/chat/redact"
 )
 
 // status is the one place where error kinds become HTTP statuses.
@@ -47,14 +48,17 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := status(e.Kind)
 	switch {
 	case r.Context().Err() != nil:
-		s.log.Info("client went away", "request_id", requestID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)
+		s.log.Info("client went away", "request_id", requestID(r.Context()), "method", r.Method, "path", redact.Tokens(r.URL.Path), "err", redacted(err))
 	case code >= 500:
-		s.log.Error("request failed", "request_id", requestID(r.Context()), "method", r.Method, "path", r.URL.Path, "status", code, "err", err)
+		s.log.Error("request failed", "request_id", requestID(r.Context()), "method", r.Method, "path", redact.Tokens(r.URL.Path), "status", code, "err", redacted(err))
 	default:
-		s.log.Debug("request refused", "request_id", requestID(r.Context()), "status", code, "err", err)
+		s.log.Debug("request refused", "request_id", requestID(r.Context()), "status", code, "err", redacted(err))
 	}
 	if code == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, code, errorBody{errorDetail{Code: e.Slug, Message: e.Message}})
 }
+
+// redacted renders an error for the log with tokens shortened.
+func redacted(err error) string { return redact.Tokens(err.Error()) }

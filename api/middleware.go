@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/chatsys/chat/events"
+	"github.com/chatsys/chat/redact"
 )
 
 type requestIDKey struct{}
@@ -61,7 +62,7 @@ func (s *server) recoverer(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.log.Error("panic serving request", "path", r.URL.Path, "panic", v)
+				s.log.Error("panic serving request", "request_id", requestID(r.Context()), "path", redact.Tokens(r.URL.Path), "panic", v)
 				writeJSON(w, http.StatusInternalServerError, errorBody{errorDetail{Code: "internal", Message: "internal error"}})
 			}
 		}()

@@ -44,7 +44,7 @@ func (h *Handlers) CreateMessage(ctx context.Context, cmd CreateMessage) (Messag
 		markCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		defer cancel()
 		if markErr := h.numbers.MessageFailed(markCtx, cmd.Token, cmd.ChatNumber, number); markErr != nil {
-			h.log.Warn("could not mark a failed message create", "chat_number", cmd.ChatNumber, "number", number, "err", markErr)
+			h.log.Warn("could not mark a failed message create", "correlation_id", events.CorrelationID(ctx), "chat_number", cmd.ChatNumber, "number", number, "err", markErr)
 		}
 		return Message{}, err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/chatsys/chat/broker"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/mysqldb"
+	"github.com/chatsys/chat/redact"
 )
 
 // ErrConflict marks an event that claims a stream version another event
@@ -244,7 +245,7 @@ func (w *Writer) handle(msg *message.Message) ([]*message.Message, error) {
 	}
 	if err != nil {
 		w.metrics.records.WithLabelValues("undecodable").Inc()
-		w.log.Error("parking undecodable event", "message_id", msg.UUID, "err", err)
+		w.log.Error("parking undecodable event", "message_id", msg.UUID, "correlation_id", msg.Metadata.Get("correlation_id"), "err", redact.Tokens(err.Error()))
 		return nil, err
 	}
 	p := &pending{rec: rec, done: make(chan error, 1)}
@@ -344,7 +345,7 @@ func (w *Writer) flush(ctx context.Context, app *Appender, batch []*pending, los
 			p.done <- nil
 		case Conflict:
 			w.metrics.records.WithLabelValues("conflict").Inc()
-			w.log.Error("parking conflicting event", "event_id", p.rec.EventID, "stream_id", p.rec.StreamID, "stream_version", p.rec.StreamVersion)
+			w.log.Error("parking conflicting event", "event_id", p.rec.EventID, "correlation_id", p.rec.CorrelationID, "stream_id", redact.Tokens(p.rec.StreamID), "stream_version", p.rec.StreamVersion)
 			p.done <- fmt.Errorf("%w: %s version %d", ErrConflict, p.rec.StreamID, p.rec.StreamVersion)
 		}
 	}

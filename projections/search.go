@@ -14,6 +14,7 @@ import (
 
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/mysqldb"
+	"github.com/chatsys/chat/redact"
 )
 
 // Search projects messages into the Elasticsearch index. Its checkpoint is
@@ -167,7 +168,7 @@ func (s *Search) bulk(ctx context.Context, lock *mysqldb.Lock, docs map[string]*
 				if d != nil {
 					pos = d.position
 				}
-				s.log.Error("parking a message the search index refused", "document_id", r.ID, "position", pos, "reason", reason)
+				s.log.Error("parking a message the search index refused", "document_id", redact.Tokens(r.ID), "position", pos, "reason", redact.Tokens(reason))
 				s.parkedCount.Inc()
 				if _, err := lock.Conn.ExecContext(ctx, "INSERT IGNORE INTO "+s.parked+" (position, document_id, reason) VALUES (?, ?, ?)", pos, r.ID, reason); err != nil {
 					return err
