@@ -43,9 +43,19 @@ type metadata struct {
 	CorrelationID string `json:"correlation_id,omitempty"`
 }
 
+// Querier runs a query: a pool, a connection or a transaction.
+type Querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
 // Read returns up to limit events after position, in position order.
 func (s *Store) Read(ctx context.Context, after int64, limit int) ([]Stored, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+columns+" FROM "+s.table+" WHERE position > ? ORDER BY position LIMIT ?", after, limit)
+	return s.ReadWith(ctx, s.db, after, limit)
+}
+
+// ReadWith is Read through q, for a reader that needs a transaction's snapshot.
+func (s *Store) ReadWith(ctx context.Context, q Querier, after int64, limit int) ([]Stored, error) {
+	rows, err := q.QueryContext(ctx, "SELECT "+columns+" FROM "+s.table+" WHERE position > ? ORDER BY position LIMIT ?", after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read events after %d: %w", after, err)
 	}

@@ -24,6 +24,9 @@ commands:
   doctor search
             check partial matching on the configured Elasticsearch with a
             temporary index built with the production settings
+  verify [--no-search]
+            fold the event store and compare it with the read tables and
+            the search index; exits 1 on any difference
   env       list the environment variables read, with their defaults
 
 Configuration comes from the environment; see 'chat env'.
@@ -68,6 +71,8 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 		runErr = migrate(ctx, cfg, log)
 	case "doctor":
 		runErr = doctor(ctx, cfg, args[1:], stdout)
+	case "verify":
+		runErr = verifyProjections(ctx, cfg, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "chat: unknown command %q\n\n%s", args[0], usage)
 		return 2

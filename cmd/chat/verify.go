@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/elastic/go-elasticsearch/v8"
+
+	"github.com/chatsys/chat/config"
+	"github.com/chatsys/chat/events"
+	"github.com/chatsys/chat/eventstore"
+	"github.com/chatsys/chat/mysqldb"
+	"github.com/chatsys/chat/verify"
+)
+
+// verifyProjections folds the event store and compares the fold with the
+// read tables and the search index; any difference is an error.
+func verifyProjections(ctx context.Context, cfg config.Config, args []string, out, progress io.Writer) error {
+	withSearch := true
+	for _, a := range args {
+		switch a {
+		case "--no-search":
+			withSearch = false
+		default:
+			return fmt.Errorf("usage: chat verify [--no-search]")
+		}
+	}
+	db, err := mysqldb.Open(cfg.MySQLDSN, 4)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := mysqldb.CheckMigrated(ctx, db, cfg.Namespace); err != nil {
+		return err
+	}
+	var es *elasticsearch.Client
+	if withSearch {
+		if es, err = newElasticsearch(cfg); err != nil {
+			return err
+		}
+	}
+	v := verify.New(db, eventstore.New(db, cfg.Namespace), events.NewCodec(), es, cfg.Namespace)
+	start := time.Now()
+	rep, err := v.Run(ctx, progress)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "checked %d events against %d applications, %d chats, %d messages and %d chats in the search index in %s\n",
+		rep.Events, rep.Checked.Applications, rep.Checked.Chats, rep.Checked.Messages, rep.Checked.SearchChats, time.Since(start).Round(time.Millisecond))
+	for _, d := range rep.Differences {
+		fmt.Fprintln(out, "- "+d)
+	}
+	if len(rep.Differences) > 0 {
+		fmt.Fprintln(out, "the projections differ from the event log; `chat replay` rebuilds them")
+		return errChecksFailed
+	}
+	fmt.Fprintln(out, "the projections agree with the event log")
+	return nil
+}
