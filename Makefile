@@ -1,7 +1,7 @@
 # The test command of the project is `make test`; .ci/run calls it.
 GO ?= go
 
-.PHONY: build test vet run migrate load
+.PHONY: build test vet run migrate load lint-openapi newman
 
 build:
 	$(GO) build -o bin/chat ./cmd/chat
@@ -12,9 +12,26 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 
 # Tests run against the real MariaDB/MySQL, Redis and RabbitMQ named by the
-# CHAT_* variables (defaults: the local services on their standard ports).
+# CHAT_* variables (defaults: the local services on their standard ports),
+# and against the Elasticsearch at CHAT_ELASTICSEARCH_URL; when that is not
+# set, the ZincSearch stand-in (tools/zincsearch) is built and started.
+ZINC_DIR ?= $(CURDIR)/bin/zinc
 test: vet
+	export CHAT_ELASTICSEARCH_URL=$${CHAT_ELASTICSEARCH_URL:-$$(tools/zincsearch/start.sh $(ZINC_DIR))} && \
+	echo "search engine: $$CHAT_ELASTICSEARCH_URL" && \
 	$(GO) test -race -count=1 ./...
+	scripts/openapi-lint.sh
+	CHAT_ELASTICSEARCH_URL=$${CHAT_ELASTICSEARCH_URL:-$$(tools/zincsearch/start.sh $(ZINC_DIR))} scripts/newman.sh
+
+# Lints api/openapi.yaml with Redocly CLI (installed into .ci/node).
+lint-openapi:
+	scripts/openapi-lint.sh
+
+# Runs the Postman collection with Newman against a fresh `chat all` on its
+# own namespace; NEWMAN_BASE_URL=http://localhost:8080 runs it against a
+# server that is already up instead.
+newman:
+	scripts/newman.sh
 
 migrate:
 	$(GO) run ./cmd/chat migrate

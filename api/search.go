@@ -23,8 +23,12 @@ func (s *server) searchMessages(w http.ResponseWriter, r *http.Request) {
 // seedSearch serves GET /chats/{app_token}/{number}/search/{q}.
 func (s *server) seedSearch(w http.ResponseWriter, r *http.Request) {
 	q := chi.URLParam(r, "q")
-	if unescaped, err := url.PathUnescape(q); err == nil {
-		q = unescaped
+	// The router matched on the raw path when it holds escapes (such as
+	// %2F) that decoding would change; only then is q still escaped.
+	if r.URL.RawPath != "" {
+		if unescaped, err := url.PathUnescape(q); err == nil {
+			q = unescaped
+		}
 	}
 	s.doSearch(w, r, q)
 }

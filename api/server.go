@@ -6,9 +6,11 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -69,12 +71,13 @@ func NewHandler(d Deps) http.Handler {
 	d.Registry.MustRegister(s.metrics.requests)
 
 	r := chi.NewRouter()
-	r.Use(s.recoverer, s.requestID, s.observe)
+	r.Use(s.recoverer, s.requestID, s.observe, middleware.GetHead)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, apperr.NotFound("no route for %s %s", r.Method, r.URL.Path))
 	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusMethodNotAllowed, errorBody{errorDetail{Code: "method_not_allowed", Message: r.Method + " is not allowed on " + r.URL.Path}})
+	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Allow", strings.Join(allowed(r, req.URL.Path), ", "))
+		writeJSON(w, http.StatusMethodNotAllowed, errorBody{errorDetail{Code: "method_not_allowed", Message: req.Method + " is not allowed on " + req.URL.Path}})
 	})
 
 	r.Get("/healthz", s.healthz)
@@ -116,6 +119,17 @@ func NewHandler(d Deps) http.Handler {
 	r.With(s.limit).Post("/messages", s.seedCreateMessage)
 	r.With(s.limit).Patch("/messages/{message}", s.seedEditMessage)
 	return r
+}
+
+// allowed lists the methods the router serves on path, for the Allow header.
+func allowed(mux *chi.Mux, path string) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if mux.Match(chi.NewRouteContext(), m, path) || m == http.MethodHead && mux.Match(chi.NewRouteContext(), http.MethodGet, path) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // limit bounds the commands in flight: past the bound a request is refused

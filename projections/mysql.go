@@ -14,16 +14,23 @@ import (
 // events of different streams were stored in; the checkpoint moves in the
 // same transaction, so each event is applied exactly once.
 type MySQL struct {
-	apps, chats, messages, checkpoints string
+	apps, chats, messages, position string
 }
 
+// readTables are the tables of one set of read tables, position included.
+var readTables = []string{"applications", "chats", "messages", "read_position"}
+
 // NewMySQL returns the MySQL projection of a namespace.
-func NewMySQL(namespace string) *MySQL {
+func NewMySQL(namespace string) *MySQL { return newMySQLSet(namespace, "") }
+
+// newMySQLSet returns the projection into the set of read tables whose names
+// end with suffix (a replay builds the set "_next").
+func newMySQLSet(namespace, suffix string) *MySQL {
 	return &MySQL{
-		apps:        mysqldb.Table(namespace, "applications"),
-		chats:       mysqldb.Table(namespace, "chats"),
-		messages:    mysqldb.Table(namespace, "messages"),
-		checkpoints: mysqldb.Table(namespace, "checkpoints"),
+		apps:     mysqldb.Table(namespace, "applications") + suffix,
+		chats:    mysqldb.Table(namespace, "chats") + suffix,
+		messages: mysqldb.Table(namespace, "messages") + suffix,
+		position: mysqldb.Table(namespace, "read_position") + suffix,
 	}
 }
 
@@ -32,11 +39,8 @@ func (*MySQL) Name() string { return "mysql" }
 
 // Checkpoint implements Projection.
 func (m *MySQL) Checkpoint(ctx context.Context, lock *mysqldb.Lock) (int64, error) {
-	if _, err := lock.Conn.ExecContext(ctx, "INSERT IGNORE INTO "+m.checkpoints+" (name, position) VALUES (?, 0)", m.Name()); err != nil {
-		return 0, err
-	}
 	var pos int64
-	err := lock.Conn.QueryRowContext(ctx, "SELECT position FROM "+m.checkpoints+" WHERE name = ?", m.Name()).Scan(&pos)
+	err := lock.Conn.QueryRowContext(ctx, "SELECT position FROM "+m.position+" WHERE id = 1").Scan(&pos)
 	return pos, err
 }
 
@@ -50,7 +54,7 @@ func (m *MySQL) Apply(ctx context.Context, lock *mysqldb.Lock, batch []Event) er
 	// The row lock makes a second projector (a mistake, or a replay) wait
 	// instead of applying the same batch twice.
 	var pos int64
-	if err := tx.QueryRowContext(ctx, "SELECT position FROM "+m.checkpoints+" WHERE name = ? FOR UPDATE", m.Name()).Scan(&pos); err != nil {
+	if err := tx.QueryRowContext(ctx, "SELECT position FROM "+m.position+" WHERE id = 1 FOR UPDATE").Scan(&pos); err != nil {
 		return err
 	}
 	if batch[len(batch)-1].Position <= pos {
@@ -66,7 +70,7 @@ func (m *MySQL) Apply(ctx context.Context, lock *mysqldb.Lock, batch []Event) er
 	if err := p.exec(ctx, tx, m); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, "UPDATE "+m.checkpoints+" SET position = ?, updated_at = UTC_TIMESTAMP(6) WHERE name = ?", batch[len(batch)-1].Position, m.Name()); err != nil {
+	if _, err := tx.ExecContext(ctx, "UPDATE "+m.position+" SET position = ?, updated_at = UTC_TIMESTAMP(6) WHERE id = 1", batch[len(batch)-1].Position); err != nil {
 		return err
 	}
 	return tx.Commit()

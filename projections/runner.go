@@ -5,6 +5,7 @@ package projections
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -42,6 +43,8 @@ type Runner struct {
 	codec     *events.Codec
 	db        *sql.DB
 	lockName  string
+	pauseSQL  string
+	pauseArgs []any
 	batchSize int
 	poll      time.Duration
 	wake      chan struct{}
@@ -81,11 +84,16 @@ func NewRunnerMetrics(reg prometheus.Registerer) *RunnerMetrics {
 // NewRunner returns a runner of proj. Namespace scopes its lock.
 func NewRunner(proj Projection, store *eventstore.Store, codec *events.Codec, db *sql.DB, namespace string, m *RunnerMetrics, log *slog.Logger) *Runner {
 	return &Runner{
-		proj:      proj,
-		store:     store,
-		codec:     codec,
-		db:        db,
-		lockName:  namespace + ".projection." + proj.Name(),
+		proj:     proj,
+		store:    store,
+		codec:    codec,
+		db:       db,
+		lockName: namespace + ".projection." + proj.Name(),
+		// A replay asks the projection to stand aside with a flag; the flag
+		// counts only while the replay holds its lock, so a replay that died
+		// cannot leave the projection paused.
+		pauseSQL:  "SELECT COALESCE((SELECT position FROM " + mysqldb.Table(namespace, "checkpoints") + " WHERE name = ?), 0) > 0 AND IS_USED_LOCK(?) IS NOT NULL",
+		pauseArgs: []any{PauseFlag(proj.Name()), ReplayLock(namespace, proj.Name())},
 		batchSize: 1000,
 		poll:      50 * time.Millisecond,
 		wake:      make(chan struct{}, 1),
@@ -104,9 +112,29 @@ func (r *Runner) Notify() {
 	}
 }
 
+// PauseFlag is the checkpoints row by which a replay pauses a projection.
+func PauseFlag(projection string) string { return projection + ".pause" }
+
+// ReplayLock is the named lock a replay of a projection holds.
+func ReplayLock(namespace, projection string) string {
+	return namespace + ".replay." + projection
+}
+
+var errPaused = errors.New("paused for a replay")
+
+func (r *Runner) paused(ctx context.Context) (bool, error) {
+	var p bool
+	err := r.db.QueryRowContext(ctx, r.pauseSQL, r.pauseArgs...).Scan(&p)
+	return p, err
+}
+
 // Run projects until ctx ends.
 func (r *Runner) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
+		if p, err := r.paused(ctx); err == nil && p {
+			sleep(ctx, 200*time.Millisecond)
+			continue
+		}
 		lock, err := mysqldb.AcquireLock(ctx, r.db, r.lockName)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -118,6 +146,10 @@ func (r *Runner) Run(ctx context.Context) error {
 		r.log.Info("projecting")
 		err = r.project(ctx, lock)
 		lock.Release()
+		if errors.Is(err, errPaused) {
+			r.log.Info("standing aside for a replay")
+			continue
+		}
 		if ctx.Err() == nil {
 			r.log.Error("projection stopped; retrying", "err", err)
 			sleep(ctx, time.Second)
@@ -134,6 +166,11 @@ func (r *Runner) project(ctx context.Context, lock *mysqldb.Lock) error {
 	ticker := time.NewTicker(r.poll)
 	defer ticker.Stop()
 	for {
+		if p, err := r.paused(ctx); err != nil {
+			return err
+		} else if p {
+			return errPaused
+		}
 		next, n, err := r.step(ctx, lock, pos)
 		if err != nil {
 			return err

@@ -24,6 +24,8 @@ import (
 type Search struct {
 	es          *elasticsearch.Client
 	index       *Index
+	target      string // the index or alias written to
+	checkpoint  string // its row in the checkpoints table
 	checkpoints string
 	parked      string
 	log         *slog.Logger
@@ -35,6 +37,8 @@ func NewSearch(es *elasticsearch.Client, namespace string, log *slog.Logger, reg
 	s := &Search{
 		es:          es,
 		index:       NewIndex(es, namespace),
+		target:      NewIndex(es, namespace).Alias,
+		checkpoint:  "search",
 		checkpoints: mysqldb.Table(namespace, "checkpoints"),
 		parked:      mysqldb.Table(namespace, "search_parked"),
 		log:         log,
@@ -53,14 +57,16 @@ func (*Search) Name() string { return "search" }
 
 // Checkpoint implements Projection. It also makes sure the index exists.
 func (s *Search) Checkpoint(ctx context.Context, lock *mysqldb.Lock) (int64, error) {
-	if err := s.index.Ensure(ctx); err != nil {
-		return 0, err
+	if s.target == s.index.Alias {
+		if err := s.index.Ensure(ctx); err != nil {
+			return 0, err
+		}
 	}
-	if _, err := lock.Conn.ExecContext(ctx, "INSERT IGNORE INTO "+s.checkpoints+" (name, position) VALUES (?, 0)", s.Name()); err != nil {
+	if _, err := lock.Conn.ExecContext(ctx, "INSERT IGNORE INTO "+s.checkpoints+" (name, position) VALUES (?, 0)", s.checkpoint); err != nil {
 		return 0, err
 	}
 	var pos int64
-	err := lock.Conn.QueryRowContext(ctx, "SELECT position FROM "+s.checkpoints+" WHERE name = ?", s.Name()).Scan(&pos)
+	err := lock.Conn.QueryRowContext(ctx, "SELECT position FROM "+s.checkpoints+" WHERE name = ?", s.checkpoint).Scan(&pos)
 	return pos, err
 }
 
@@ -113,7 +119,7 @@ func (s *Search) Apply(ctx context.Context, lock *mysqldb.Lock, batch []Event) e
 			return err
 		}
 	}
-	_, err := lock.Conn.ExecContext(ctx, "UPDATE "+s.checkpoints+" SET position = GREATEST(position, ?), updated_at = UTC_TIMESTAMP(6) WHERE name = ?", batch[len(batch)-1].Position, s.Name())
+	_, err := lock.Conn.ExecContext(ctx, "UPDATE "+s.checkpoints+" SET position = GREATEST(position, ?), updated_at = UTC_TIMESTAMP(6) WHERE name = ?", batch[len(batch)-1].Position, s.checkpoint)
 	return err
 }
 
@@ -138,7 +144,7 @@ func (s *Search) bulk(ctx context.Context, lock *mysqldb.Lock, docs map[string]*
 	enc := json.NewEncoder(&body)
 	for _, id := range order {
 		d := docs[id]
-		action := map[string]any{"index": map[string]any{"_index": s.index.Alias, "_id": id, "version": d.version, "version_type": "external"}}
+		action := map[string]any{"index": map[string]any{"_index": s.target, "_id": id, "version": d.version, "version_type": "external"}}
 		if err := enc.Encode(action); err != nil {
 			return err
 		}

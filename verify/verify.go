@@ -137,8 +137,8 @@ func (v *Verifier) Run(ctx context.Context, progress io.Writer) (*Report, error)
 		}
 		return pos, err
 	}
-	mysqlAt, err := checkpoint("mysql")
-	if err != nil {
+	var mysqlAt int64
+	if err := conn.QueryRowContext(ctx, "SELECT position FROM "+mysqldb.Table(v.namespace, "read_position")+" WHERE id = 1").Scan(&mysqlAt); err != nil {
 		return nil, err
 	}
 	searchAt, err := checkpoint("search")

@@ -101,6 +101,9 @@ func TestBadInput(t *testing.T) {
 			if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 				t.Errorf("Content-Type %q", ct)
 			}
+			if tc.status == 405 && r.Header.Get("Allow") == "" {
+				t.Error("405 without an Allow header")
+			}
 		})
 	}
 

@@ -24,6 +24,10 @@ commands:
   doctor search
             check partial matching on the configured Elasticsearch with a
             temporary index built with the production settings
+  replay [mysql|search|all] [--dry-run] [--restart]
+            rebuild projections from the event store while the system runs:
+            build a new copy, catch up, swap it in; resumes an unfinished
+            replay unless --restart
   verify [--no-search]
             fold the event store and compare it with the read tables and
             the search index; exits 1 on any difference
@@ -71,6 +75,8 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 		runErr = migrate(ctx, cfg, log)
 	case "doctor":
 		runErr = doctor(ctx, cfg, args[1:], stdout)
+	case "replay":
+		runErr = replay(ctx, cfg, log, args[1:], stdout, stderr)
 	case "verify":
 		runErr = verifyProjections(ctx, cfg, args[1:], stdout, stderr)
 	default:

@@ -35,3 +35,14 @@ CREATE TABLE IF NOT EXISTS {{ns}}_messages (
   updated_at  DATETIME(6) NULL,
   PRIMARY KEY (token, chat_number, number)
 ) ENGINE=InnoDB;
+
+-- The position of the last event applied to the tables above. It lives with
+-- them (not in checkpoints) so that a replay, which builds a whole new set of
+-- tables, swaps tables and position in one atomic RENAME TABLE.
+CREATE TABLE IF NOT EXISTS {{ns}}_read_position (
+  id         TINYINT UNSIGNED NOT NULL,
+  position   BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  updated_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+  PRIMARY KEY (id)
+) ENGINE=InnoDB;
+INSERT IGNORE INTO {{ns}}_read_position (id, position) VALUES (1, 0);

@@ -1,0 +1,293 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/elastic/go-elasticsearch/v8"
+
+	"github.com/chatsys/chat/events"
+	"github.com/chatsys/chat/eventstore"
+	"github.com/chatsys/chat/mysqldb"
+)
+
+// ErrReplayRunning means another replay of the same projection holds its lock.
+var ErrReplayRunning = errors.New("another replay of this projection is running")
+
+// Replay rebuilds a projection from the event store while the system keeps
+// serving: it builds a new copy (shadow tables, a new index version) from
+// position 0, pauses the live projector only for the last events, swaps the
+// copy in atomically, and lets the live projector go on from the copy's
+// position. A replay that dies resumes where it stopped.
+type Replay struct {
+	db        *sql.DB
+	store     *eventstore.Store
+	codec     *events.Codec
+	es        *elasticsearch.Client
+	namespace string
+	log       *slog.Logger
+	progress  func(label string, done, total int64)
+	// BatchSize is the number of events read and applied at a time.
+	BatchSize int
+	// Restart discards a previous unfinished replay instead of resuming it.
+	Restart bool
+}
+
+// NewReplay returns a replay; progress is called after every batch.
+func NewReplay(db *sql.DB, store *eventstore.Store, codec *events.Codec, es *elasticsearch.Client, namespace string, log *slog.Logger, progress func(label string, done, total int64)) *Replay {
+	return &Replay{db: db, store: store, codec: codec, es: es, namespace: namespace, log: log, progress: progress, BatchSize: 5000}
+}
+
+// target is one projection being rebuilt.
+type target struct {
+	name    string     // the live projection's name: "mysql" or "search"
+	proj    Projection // the projection into the copy
+	prepare func(ctx context.Context, lock *mysqldb.Lock) error
+	swap    func(ctx context.Context, lock *mysqldb.Lock, pos int64) error
+}
+
+// MySQL rebuilds the read tables.
+func (rp *Replay) MySQL(ctx context.Context) error {
+	const next, old = "_next", "_old"
+	live := func(t string) string { return mysqldb.Table(rp.namespace, t) }
+	return rp.run(ctx, target{
+		name: "mysql",
+		proj: newMySQLSet(rp.namespace, next),
+		prepare: func(ctx context.Context, lock *mysqldb.Lock) error {
+			var exists int
+			err := lock.Conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?", live("read_position")+next).Scan(&exists)
+			if err != nil {
+				return err
+			}
+			if exists == 1 && !rp.Restart {
+				return nil // resume
+			}
+			for _, t := range readTables {
+				if _, err := lock.Conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+live(t)+next); err != nil {
+					return err
+				}
+			}
+			for _, t := range readTables {
+				if _, err := lock.Conn.ExecContext(ctx, "CREATE TABLE "+live(t)+next+" LIKE "+live(t)); err != nil {
+					return err
+				}
+			}
+			_, err = lock.Conn.ExecContext(ctx, "INSERT INTO "+live("read_position")+next+" (id, position) VALUES (1, 0)")
+			return err
+		},
+		swap: func(ctx context.Context, lock *mysqldb.Lock, _ int64) error {
+			// One RENAME TABLE swaps every table and their position at once.
+			var pairs []string
+			for _, t := range readTables {
+				pairs = append(pairs, live(t)+" TO "+live(t)+old, live(t)+next+" TO "+live(t))
+			}
+			if _, err := lock.Conn.ExecContext(ctx, "RENAME TABLE "+strings.Join(pairs, ", ")); err != nil {
+				return err
+			}
+			for _, t := range readTables {
+				if _, err := lock.Conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+live(t)+old); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	})
+}
+
+// Search rebuilds the search index into a new index version.
+func (rp *Replay) Search(ctx context.Context) error {
+	ix := NewIndex(rp.es, rp.namespace)
+	current, err := ix.current(ctx)
+	if err != nil {
+		return err
+	}
+	version := current + 1
+	proj := NewSearch(rp.es, rp.namespace, rp.log, nil)
+	proj.target = ix.VersionName(version)
+	proj.checkpoint = "search-replay"
+	checkpoints := mysqldb.Table(rp.namespace, "checkpoints")
+	return rp.run(ctx, target{
+		name: "search",
+		proj: proj,
+		prepare: func(ctx context.Context, lock *mysqldb.Lock) error {
+			exists, err := ix.exists(ctx, proj.target)
+			if err != nil {
+				return err
+			}
+			if exists && !rp.Restart {
+				return nil // resume
+			}
+			if exists {
+				if err := ix.deleteIndex(ctx, proj.target); err != nil {
+					return err
+				}
+			}
+			if _, err := lock.Conn.ExecContext(ctx, "REPLACE INTO "+checkpoints+" (name, position) VALUES (?, 0)", proj.checkpoint); err != nil {
+				return err
+			}
+			return ix.Create(ctx, version, false)
+		},
+		swap: func(ctx context.Context, lock *mysqldb.Lock, pos int64) error {
+			if err := ix.swapAlias(ctx, current, version); err != nil {
+				return err
+			}
+			// Had the process died between the swap and this update, the
+			// live projector would re-apply some events to the new index:
+			// harmless, as older versions are refused.
+			if _, err := lock.Conn.ExecContext(ctx, "UPDATE "+checkpoints+" SET position = ? WHERE name = 'search'", pos); err != nil {
+				return err
+			}
+			if _, err := lock.Conn.ExecContext(ctx, "DELETE FROM "+checkpoints+" WHERE name = ?", proj.checkpoint); err != nil {
+				return err
+			}
+			if current > 0 {
+				return ix.deleteIndex(ctx, ix.VersionName(current))
+			}
+			return nil
+		},
+	})
+}
+
+func (rp *Replay) run(ctx context.Context, t target) error {
+	replayLock := ReplayLock(rp.namespace, t.name)
+	lock, err := tryLock(ctx, rp.db, replayLock)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	if err := t.prepare(ctx, lock); err != nil {
+		return fmt.Errorf("prepare the %s replay: %w", t.name, err)
+	}
+	pos, err := t.proj.Checkpoint(ctx, lock)
+	if err != nil {
+		return err
+	}
+	if pos > 0 {
+		rp.log.Info("resuming an unfinished replay", "projection", t.name, "position", pos)
+	}
+	// Catch up while the live projector runs...
+	pos, err = rp.apply(ctx, lock, t, pos, 2*int64(rp.BatchSize))
+	if err != nil {
+		return err
+	}
+	// ...then pause it for the last events and the swap.
+	checkpoints := mysqldb.Table(rp.namespace, "checkpoints")
+	if _, err := lock.Conn.ExecContext(ctx, "REPLACE INTO "+checkpoints+" (name, position) VALUES (?, 1)", PauseFlag(t.name)); err != nil {
+		return err
+	}
+	defer lock.Conn.ExecContext(context.WithoutCancel(ctx), "DELETE FROM "+checkpoints+" WHERE name = ?", PauseFlag(t.name))
+	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	live, err := mysqldb.AcquireLock(waitCtx, rp.db, rp.namespace+".projection."+t.name)
+	if err != nil {
+		return fmt.Errorf("pause the live %s projector: %w", t.name, err)
+	}
+	defer live.Release()
+	if pos, err = rp.apply(ctx, lock, t, pos, 0); err != nil {
+		return err
+	}
+	if err := t.swap(ctx, lock, pos); err != nil {
+		return fmt.Errorf("swap in the rebuilt %s projection: %w", t.name, err)
+	}
+	rp.log.Info("replay swapped in", "projection", t.name, "position", pos)
+	return nil
+}
+
+// apply folds events into the copy until it is within slack of the head.
+func (rp *Replay) apply(ctx context.Context, lock *mysqldb.Lock, t target, pos, slack int64) (int64, error) {
+	for {
+		head, err := rp.store.Head(ctx)
+		if err != nil {
+			return pos, err
+		}
+		if head-pos <= slack {
+			return pos, nil
+		}
+		stored, err := rp.store.Read(ctx, pos, rp.BatchSize)
+		if err != nil {
+			return pos, err
+		}
+		batch := make([]Event, len(stored))
+		for i, s := range stored {
+			env, err := rp.codec.Decode(s.Record)
+			if err != nil {
+				return pos, fmt.Errorf("event at position %d: %w", s.Position, err)
+			}
+			batch[i] = Event{Position: s.Position, RecordedAt: s.RecordedAt, Envelope: env}
+		}
+		if err := t.proj.Apply(ctx, lock, batch); err != nil {
+			return pos, err
+		}
+		pos = batch[len(batch)-1].Position
+		rp.progress(t.name, pos, head)
+	}
+}
+
+// tryLock takes a named lock without waiting.
+func tryLock(ctx context.Context, db *sql.DB, name string) (*mysqldb.Lock, error) {
+	lockCtx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+	defer cancel()
+	lock, err := mysqldb.AcquireLock(lockCtx, db, name)
+	if err != nil {
+		if ctx.Err() == nil {
+			return nil, ErrReplayRunning
+		}
+		return nil, err
+	}
+	return lock, nil
+}
+
+// current returns the version the alias points at, 0 when there is none.
+func (ix *Index) current(ctx context.Context) (int, error) {
+	res, err := ix.es.Indices.GetAlias(ix.es.Indices.GetAlias.WithName(ix.Alias), ix.es.Indices.GetAlias.WithContext(ctx))
+	if err != nil {
+		return 0, fmt.Errorf("elasticsearch: %w", err)
+	}
+	if res.StatusCode == 404 {
+		res.Body.Close()
+		return 0, nil
+	}
+	var out map[string]any
+	if err := decode(res, nil, "get alias", &out); err != nil {
+		return 0, err
+	}
+	best := 0
+	for name := range out {
+		if v, err := strconv.Atoi(strings.TrimPrefix(name, ix.Alias+"-v")); err == nil && v > best {
+			best = v
+		}
+	}
+	return best, nil
+}
+
+func (ix *Index) exists(ctx context.Context, name string) (bool, error) {
+	res, err := ix.es.Indices.Exists([]string{name}, ix.es.Indices.Exists.WithContext(ctx))
+	if err != nil {
+		return false, fmt.Errorf("elasticsearch: %w", err)
+	}
+	res.Body.Close()
+	return res.StatusCode == 200, nil
+}
+
+func (ix *Index) deleteIndex(ctx context.Context, name string) error {
+	res, err := ix.es.Indices.Delete([]string{name}, ix.es.Indices.Delete.WithContext(ctx))
+	return check(res, err, "delete index "+name)
+}
+
+// swapAlias points the alias from one version to another in one request.
+func (ix *Index) swapAlias(ctx context.Context, from, to int) error {
+	actions := []any{map[string]any{"add": map[string]any{"index": ix.VersionName(to), "alias": ix.Alias}}}
+	if from > 0 {
+		actions = append([]any{map[string]any{"remove": map[string]any{"index": ix.VersionName(from), "alias": ix.Alias}}}, actions...)
+	}
+	body, _ := json.Marshal(map[string]any{"actions": actions})
+	res, err := ix.es.Indices.UpdateAliases(strings.NewReader(string(body)), ix.es.Indices.UpdateAliases.WithContext(ctx))
+	return check(res, err, "swap alias "+ix.Alias)
+}
