@@ -23,7 +23,7 @@ func (h *Handlers) CreateApplication(ctx context.Context, cmd CreateApplication)
 	if err := validateName(cmd.Name); err != nil {
 		return Application{}, err
 	}
-	token := newToken()
+	token := NewToken()
 	if err := h.numbers.ReserveApplication(ctx, token); err != nil {
 		return Application{}, reserved(err, "application")
 	}

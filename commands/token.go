@@ -8,9 +8,9 @@ import (
 
 var tokenEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
-// newToken returns 128 random bits as 26 lowercase base32 characters: URL-
+// NewToken returns 128 random bits as 26 lowercase base32 characters: URL-
 // safe, and immune to case-insensitive collations.
-func newToken() string {
+func NewToken() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
 	return strings.ToLower(tokenEncoding.EncodeToString(b[:]))

@@ -9,7 +9,7 @@ func TestTokens(t *testing.T) {
 	t.Parallel()
 	seen := map[string]bool{}
 	for i := 0; i < 1000; i++ {
-		tok := newToken()
+		tok := NewToken()
 		if !ValidToken(tok) || seen[tok] {
 			t.Fatalf("token %q invalid or repeated", tok)
 		}

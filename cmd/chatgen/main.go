@@ -1,0 +1,133 @@
+// Command chatgen writes a synthetic event log straight into a namespace's
+// event store, to measure replay and verification on logs of millions of
+// events:
+//
+//	chat migrate && chatgen -events 1000000 && chat replay mysql && chat verify
+//
+// It appends under the event store's append lock, so it waits while a worker
+// appends. The Redis numbering state is not written: a worker rebuilds it
+// from the generated log (commands answer 503 until then).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/chatsys/chat/commands"
+	"github.com/chatsys/chat/config"
+	"github.com/chatsys/chat/events"
+	"github.com/chatsys/chat/eventstore"
+	"github.com/chatsys/chat/mysqldb"
+)
+
+func main() {
+	total := flag.Int("events", 1_000_000, "events to append")
+	apps := flag.Int("apps", 100, "applications")
+	chats := flag.Int("chats", 20, "chats per application")
+	edits := flag.Float64("edits", 0.1, "fraction of messages edited once")
+	bodySize := flag.Int("body-size", 80, "bytes per message body")
+	batch := flag.Int("batch", 2000, "events per append")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := generate(ctx, *total, *apps, *chats, *edits, *bodySize, *batch); err != nil {
+		fmt.Fprintln(os.Stderr, "chatgen:", err)
+		os.Exit(1)
+	}
+}
+
+func generate(ctx context.Context, total, apps, chatsPerApp int, editRatio float64, bodySize, batchSize int) error {
+	cfg, err := config.Load(os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	db, err := mysqldb.Open(cfg.MySQLDSN, 2)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := mysqldb.CheckMigrated(ctx, db, cfg.Namespace); err != nil {
+		return err
+	}
+	store := eventstore.New(db, cfg.Namespace)
+	app, err := store.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer app.Release()
+	codec := events.NewCodec()
+
+	var (
+		batch    []events.Record
+		appended int
+		start    = time.Now()
+	)
+	emit := func(ev events.Event, version int64) error {
+		env, err := events.New(ev, version, "chatgen")
+		if err != nil {
+			return err
+		}
+		r, err := codec.Encode(env)
+		if err != nil {
+			return err
+		}
+		batch = append(batch, r)
+		if len(batch) < batchSize {
+			return nil
+		}
+		return flush(ctx, app, &batch, &appended, total, start)
+	}
+	tokens := make([]string, apps)
+	for a := range tokens {
+		tokens[a] = commands.NewToken()
+		if err := emit(events.ApplicationCreated{Token: tokens[a], Name: fmt.Sprintf("app %d", a+1)}, 1); err != nil {
+			return err
+		}
+		for c := int64(1); c <= int64(chatsPerApp); c++ {
+			if err := emit(events.ChatCreated{Token: tokens[a], Number: c, Name: fmt.Sprintf("chat %d", c)}, 1); err != nil {
+				return err
+			}
+		}
+	}
+	body := strings.Repeat("lorem ipsum dolor sit amet ", bodySize/27+1)[:bodySize]
+	next := make([]int64, apps*chatsPerApp)
+	everyEdit := 0
+	if editRatio > 0 {
+		everyEdit = int(1 / editRatio)
+	}
+	for i := 0; appended+len(batch) < total; i++ {
+		k := i % len(next)
+		next[k]++
+		tok, chat := tokens[k/chatsPerApp], int64(k%chatsPerApp+1)
+		if err := emit(events.MessageCreated{Token: tok, ChatNumber: chat, Number: next[k], Body: fmt.Sprintf("%d %s", i, body)}, 1); err != nil {
+			return err
+		}
+		if everyEdit > 0 && i%everyEdit == 0 && appended+len(batch) < total {
+			if err := emit(events.MessageEdited{Token: tok, ChatNumber: chat, Number: next[k], Body: "edited " + body}, 2); err != nil {
+				return err
+			}
+		}
+	}
+	if len(batch) > 0 {
+		if err := flush(ctx, app, &batch, &appended, total, start); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(os.Stderr, "\nappended %d events in %s (%.0f/s) to namespace %s\n", appended, time.Since(start).Round(time.Millisecond), float64(appended)/time.Since(start).Seconds(), cfg.Namespace)
+	return nil
+}
+
+func flush(ctx context.Context, app *eventstore.Appender, batch *[]events.Record, appended *int, total int, start time.Time) error {
+	if _, err := app.Append(ctx, *batch); err != nil {
+		return err
+	}
+	*appended += len(*batch)
+	*batch = (*batch)[:0]
+	fmt.Fprintf(os.Stderr, "\rappended %d of %d events (%.0f/s)", *appended, total, float64(*appended)/time.Since(start).Seconds())
+	return nil
+}
