@@ -141,7 +141,7 @@ func (rp *Replay) Search(ctx context.Context) error {
 			// Had the process died between the swap and this update, the
 			// live projector would re-apply some events to the new index:
 			// harmless, as older versions are refused.
-			if _, err := lock.Conn.ExecContext(ctx, "UPDATE "+checkpoints+" SET position = ? WHERE name = 'search'", pos); err != nil {
+			if _, err := lock.Conn.ExecContext(ctx, "INSERT INTO "+checkpoints+" (name, position) VALUES ('search', ?) ON DUPLICATE KEY UPDATE position = VALUES(position)", pos); err != nil {
 				return err
 			}
 			if _, err := lock.Conn.ExecContext(ctx, "DELETE FROM "+checkpoints+" WHERE name = ?", proj.checkpoint); err != nil {
