@@ -169,17 +169,7 @@ func (s *server) doRenameChat(w http.ResponseWriter, r *http.Request, token stri
 }
 
 func (s *server) listMessages(w http.ResponseWriter, r *http.Request) {
-	p, err := page(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	token := chi.URLParam(r, "token")
-	if !commands.ValidToken(token) {
-		s.writeError(w, r, apperr.NotFound("application not found"))
-		return
-	}
-	chat, err := pathNumber(chi.URLParam(r, "chat"), "chat")
+	token, chat, p, err := chatPage(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -189,6 +179,26 @@ func (s *server) listMessages(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	writeMessages(w, r, p, list)
+}
+
+// chatPage reads the token and chat number from the path and the page from
+// the query string, as every list of a chat's messages takes them.
+func chatPage(r *http.Request) (string, int64, projections.Page, error) {
+	p, err := page(r)
+	if err != nil {
+		return "", 0, p, err
+	}
+	token := chi.URLParam(r, "token")
+	if !commands.ValidToken(token) {
+		return "", 0, p, apperr.NotFound("application not found")
+	}
+	chat, err := pathNumber(chi.URLParam(r, "chat"), "chat")
+	return token, chat, p, err
+}
+
+// writeMessages answers one page of messages.
+func writeMessages(w http.ResponseWriter, r *http.Request, p projections.Page, list projections.List[projections.Message]) {
 	out := make([]messageJSON, len(list.Items))
 	for i, m := range list.Items {
 		out[i] = messageOut(m)

@@ -9,7 +9,6 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/chatsys/chat/apperr"
-	"github.com/chatsys/chat/commands"
 )
 
 // searchTimeout bounds a search, so a hanging Elasticsearch cannot hold
@@ -34,17 +33,7 @@ func (s *server) seedSearch(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) doSearch(w http.ResponseWriter, r *http.Request, q string) {
-	p, err := page(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	token := chi.URLParam(r, "token")
-	if !commands.ValidToken(token) {
-		s.writeError(w, r, apperr.NotFound("application not found"))
-		return
-	}
-	chat, err := pathNumber(chi.URLParam(r, "chat"), "chat")
+	token, chat, p, err := chatPage(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -60,9 +49,5 @@ func (s *server) doSearch(w http.ResponseWriter, r *http.Request, q string) {
 		s.writeError(w, r, err)
 		return
 	}
-	out := make([]messageJSON, len(list.Items))
-	for i, m := range list.Items {
-		out[i] = messageOut(m)
-	}
-	writeList(w, r, p, list.Total, list.Last, out)
+	writeMessages(w, r, p, list)
 }

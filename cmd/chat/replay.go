@@ -12,7 +12,6 @@ import (
 	"github.com/chatsys/chat/config"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
-	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/projections"
 )
 
@@ -33,14 +32,11 @@ func replay(ctx context.Context, cfg config.Config, log *slog.Logger, args []str
 			return fmt.Errorf("%s", replayUsage)
 		}
 	}
-	db, err := mysqldb.Open(cfg.MySQLDSN, 4)
+	db, err := openMigrated(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := mysqldb.CheckMigrated(ctx, db, cfg.Namespace); err != nil {
-		return err
-	}
 	store := eventstore.New(db, cfg.Namespace)
 	head, err := store.Head(ctx)
 	if err != nil {

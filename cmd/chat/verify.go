@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"time"
@@ -27,14 +28,11 @@ func verifyProjections(ctx context.Context, cfg config.Config, args []string, ou
 			return fmt.Errorf("usage: chat verify [--no-search]")
 		}
 	}
-	db, err := mysqldb.Open(cfg.MySQLDSN, 4)
+	db, err := openMigrated(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := mysqldb.CheckMigrated(ctx, db, cfg.Namespace); err != nil {
-		return err
-	}
 	var es *elasticsearch.Client
 	if withSearch {
 		if es, err = newElasticsearch(cfg); err != nil {
@@ -58,4 +56,18 @@ func verifyProjections(ctx context.Context, cfg config.Config, args []string, ou
 	}
 	fmt.Fprintln(out, "the projections agree with the event log")
 	return nil
+}
+
+// openMigrated opens a small pool on the namespace's database, refusing one
+// that lacks a migration.
+func openMigrated(ctx context.Context, cfg config.Config) (*sql.DB, error) {
+	db, err := mysqldb.Open(cfg.MySQLDSN, 4)
+	if err != nil {
+		return nil, err
+	}
+	if err := mysqldb.CheckMigrated(ctx, db, cfg.Namespace); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
 }
