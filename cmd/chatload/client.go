@@ -92,6 +92,32 @@ func (c *apiClient) status(ctx context.Context, path string) (int, error) {
 	return resp.StatusCode, nil
 }
 
+// found GETs path and reports whether it shows the resource: a 200, and for
+// a search a non-empty array.
+func (c *apiClient) found(ctx context.Context, path string, search bool) (int, bool, error) {
+	if !search {
+		code, err := c.status(ctx, path)
+		return code, code == http.StatusOK, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return 0, false, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, false, err
+	}
+	defer drain(resp)
+	var hits []json.RawMessage
+	if resp.StatusCode != http.StatusOK {
+		return resp.StatusCode, false, nil
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&hits); err != nil {
+		return resp.StatusCode, false, err
+	}
+	return resp.StatusCode, len(hits) > 0, nil
+}
+
 // drain reads what is left of the body so the connection can be reused.
 func drain(resp *http.Response) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))

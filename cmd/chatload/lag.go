@@ -17,8 +17,9 @@ const (
 
 // lagJob is a created message whose read-your-write lag is to be measured.
 type lagJob struct {
-	path    string    // the message's URL path
+	path    string    // the message's URL path, or a search that finds it
 	created time.Time // when its 201 arrived
+	search  bool      // path is a search: done when it finds something
 }
 
 // lagPool measures read-your-write lag: it polls each message it is given
@@ -115,11 +116,11 @@ func (p *lagPool) measure(ctx context.Context, j lagJob) {
 			p.count(&p.abandoned)
 			return
 		}
-		code, err := p.api.status(ctx, j.path)
+		code, found, err := p.api.found(ctx, j.path, j.search)
 		now := time.Now()
 		p.count(&p.polls)
 		switch {
-		case err == nil && code == http.StatusOK:
+		case err == nil && found:
 			p.mu.Lock()
 			p.lags.add(now.Sub(j.created))
 			p.mu.Unlock()
@@ -129,7 +130,7 @@ func (p *lagPool) measure(ctx context.Context, j lagJob) {
 			return
 		case err != nil:
 			p.fail(errorKind(err))
-		case code != http.StatusNotFound:
+		case code != http.StatusNotFound && code != http.StatusOK:
 			p.fail(fmt.Sprintf("http %d", code))
 		}
 		if now.Sub(j.created) >= lagTimeout {

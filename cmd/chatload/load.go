@@ -75,6 +75,7 @@ type loader struct {
 	body        []byte
 	lag         *lagPool // nil when lag is not measured
 	lagFraction float64
+	lagSearch   bool
 	measureFrom time.Time
 	rec         *recorder
 	live        counters
@@ -96,9 +97,15 @@ func (l *loader) fire(ctx context.Context, seq int64, due time.Time) {
 	if sample {
 		out = &msg
 	}
+	body, word := l.body, ""
+	if sample && l.lagSearch {
+		// A word no other message has, to search for.
+		word = "w" + randomLetters(12)
+		body = fmt.Appendf(nil, `{"body":%q}`, word+" "+string(randomLetters(max(len(l.body)-24, 1))))
+	}
 	l.live.sent.Add(1)
 	start := time.Now()
-	err := l.api.post(ctx, t.messages, l.body, out)
+	err := l.api.post(ctx, t.messages, body, out)
 	done := time.Now()
 	if err != nil && ctx.Err() != nil {
 		return // cut short by an interrupt, not failed by the server
@@ -117,7 +124,10 @@ func (l *loader) fire(ctx context.Context, seq int64, due time.Time) {
 		return
 	}
 	l.rec.success(done.Sub(due), done.Sub(start))
-	if sample && msg.Number > 0 {
+	switch {
+	case sample && word != "":
+		l.lag.submit(lagJob{path: t.searchPath(word), created: done, search: true})
+	case sample && msg.Number > 0:
 		l.lag.submit(lagJob{path: t.messagePath(msg.Number), created: done})
 	}
 }
@@ -220,6 +230,7 @@ func runLoad(ctx context.Context, cfg config, api *apiClient, targets []target, 
 		targets:     targets,
 		body:        messageBody(cfg.bodySize),
 		lagFraction: cfg.lagSample,
+		lagSearch:   cfg.lagVia == "search",
 		measureFrom: start.Add(cfg.warmup),
 		rec:         newRecorder(),
 		log:         log,
@@ -271,10 +282,14 @@ func (r *recorder) result(window time.Duration) loadResult {
 
 // messageBody returns the JSON request body of a message of size bytes.
 func messageBody(size int) []byte {
+	return fmt.Appendf(nil, `{"body":%q}`, randomLetters(max(size, 1)))
+}
+
+func randomLetters(n int) string {
 	const letters = "abcdefghijklmnopqrstuvwxyz"
-	text := make([]byte, max(size, 1))
+	text := make([]byte, n)
 	for i := range text {
 		text[i] = letters[rand.IntN(len(letters))]
 	}
-	return fmt.Appendf(nil, `{"body":%q}`, text)
+	return string(text)
 }

@@ -36,6 +36,7 @@ type config struct {
 	chats       int
 	bodySize    int
 	lagSample   float64
+	lagVia      string
 	json        bool
 }
 
@@ -52,6 +53,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.chats, "chats", 16, "chats to create per application")
 	fs.IntVar(&c.bodySize, "body-size", 64, "message body size in bytes")
 	fs.Float64Var(&c.lagSample, "lag-sample", 0.02, "fraction of creates whose read-your-write lag is measured")
+	fs.StringVar(&c.lagVia, "lag-via", "get", "how lag is measured: get (until GET of the message answers) or search (until a search for a word unique to the message finds it)")
 	fs.BoolVar(&c.json, "json", false, "also print the summary as JSON")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -77,6 +79,8 @@ func (c config) validate() error {
 		return errors.New("-concurrency, -apps and -chats must be at least 1")
 	case c.bodySize < 1 || c.bodySize > 64<<10:
 		return errors.New("-body-size must be between 1 and 65536")
+	case c.lagVia != "get" && c.lagVia != "search":
+		return fmt.Errorf("-lag-via must be get or search, got %q", c.lagVia)
 	case c.lagSample < 0 || c.lagSample > 1:
 		return errors.New("-lag-sample must be between 0 and 1")
 	}

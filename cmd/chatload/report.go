@@ -140,7 +140,7 @@ func (r report) writeText(w io.Writer) {
 	if r.Lag == nil {
 		return
 	}
-	fmt.Fprintf(w, "lag         %s  (201 to first 200 of GET)\n", r.Lag.distribution)
+	fmt.Fprintf(w, "lag         %s  (201 to the first read that shows it; -lag-via says which)\n", r.Lag.distribution)
 	perCreate := 0.0
 	if r.Created > 0 {
 		perCreate = float64(r.Lag.Polls) / float64(r.Created)

@@ -21,6 +21,10 @@ func (t target) messagePath(number int64) string {
 	return fmt.Sprintf("%s/%d", t.messages, number)
 }
 
+func (t target) searchPath(word string) string {
+	return t.messages + "/search?q=" + word
+}
+
 const setupAttempts = 5
 
 // setup creates apps applications with chats chats each and returns the
