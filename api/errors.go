@@ -20,8 +20,6 @@ func status(k apperr.Kind) int {
 		return http.StatusRequestEntityTooLarge
 	case apperr.KindUnsupportedMedia:
 		return http.StatusUnsupportedMediaType
-	case apperr.KindConflict:
-		return http.StatusConflict
 	case apperr.KindUnavailable, apperr.KindOverloaded:
 		return http.StatusServiceUnavailable
 	default:

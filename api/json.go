@@ -30,14 +30,14 @@ func decode(w http.ResponseWriter, r *http.Request, dst any, optional bool) erro
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
-			return &apperr.Error{Kind: apperr.KindUnsupportedMedia, Slug: "unsupported_media_type", Message: "the body must be JSON (Content-Type: application/json)"}
+			return apperr.UnsupportedMedia("the body must be JSON (Content-Type: application/json)")
 		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return &apperr.Error{Kind: apperr.KindTooLarge, Slug: "payload_too_large", Message: fmt.Sprintf("the request body is over %d bytes", MaxBodyBytes)}
+			return apperr.TooLarge("the request body is over %d bytes", MaxBodyBytes)
 		}
 		return apperr.InvalidJSON("the request body could not be read")
 	}

@@ -18,7 +18,6 @@ const (
 	KindValidation                   // the input parses but breaks a rule
 	KindTooLarge                     // the request body is over the limit
 	KindUnavailable                  // a dependency is down; retrying later may work
-	KindConflict                     // the request collides with existing state
 	KindOverloaded                   // too many requests in flight; retry soon
 	KindUnsupportedMedia             // the body is not JSON
 )
@@ -66,9 +65,14 @@ func Overloaded(format string, args ...any) *Error {
 	return &Error{Kind: KindOverloaded, Slug: "overloaded", Message: fmt.Sprintf(format, args...)}
 }
 
-// Conflict reports a request that collides with existing state.
-func Conflict(format string, args ...any) *Error {
-	return &Error{Kind: KindConflict, Slug: "conflict", Message: fmt.Sprintf(format, args...)}
+// TooLarge reports a request body over the limit.
+func TooLarge(format string, args ...any) *Error {
+	return &Error{Kind: KindTooLarge, Slug: "payload_too_large", Message: fmt.Sprintf(format, args...)}
+}
+
+// UnsupportedMedia reports a body that is not of the media type expected.
+func UnsupportedMedia(format string, args ...any) *Error {
+	return &Error{Kind: KindUnsupportedMedia, Slug: "unsupported_media_type", Message: fmt.Sprintf(format, args...)}
 }
 
 // As returns the *Error in err's chain, or nil.
