@@ -21,6 +21,9 @@ commands:
   work      run the event store writer and the projectors
   all       run serve and work in one process
   migrate   create the database if needed and apply schema migrations
+  doctor    check every dependency (MySQL, Redis, RabbitMQ, Elasticsearch)
+            and what this namespace needs on each; prints ok, WARN or FAIL
+            and a fix per check, and exits 1 when any check failed
   doctor search
             check partial matching on the configured Elasticsearch with a
             temporary index built with the production settings

@@ -107,6 +107,21 @@ type process struct {
 	pub     *broker.Publisher
 	handler http.Handler
 	workers []func(context.Context) error
+	// timeouts are the HTTP server's; tests shorten them.
+	timeouts httpTimeouts
+}
+
+// httpTimeouts bound what a client may take: a slow or stalled client must
+// not hold a connection, and its goroutine, without end.
+type httpTimeouts struct {
+	readHeader, read, write, idle time.Duration
+}
+
+var defaultHTTPTimeouts = httpTimeouts{
+	readHeader: 5 * time.Second,
+	read:       30 * time.Second,
+	write:      30 * time.Second,
+	idle:       2 * time.Minute,
 }
 
 // runProcess runs the API, the worker or both until ctx ends, then shuts
@@ -126,7 +141,7 @@ func runProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve,
 }
 
 func newProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve, work bool) (_ *process, err error) {
-	p := &process{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
+	p := &process{cfg: cfg, log: log, reg: prometheus.NewRegistry(), timeouts: defaultHTTPTimeouts}
 	defer func() {
 		if err != nil {
 			p.close()
@@ -155,6 +170,7 @@ func newProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve,
 	if p.rdb, err = newRedis(cfg); err != nil {
 		return nil, err
 	}
+	p.reg.MustRegister(newRedisPoolCollector(p.rdb))
 	numbers := numbering.New(p.rdb, cfg.Namespace)
 	es, err := newElasticsearch(cfg)
 	if err != nil {
@@ -210,6 +226,9 @@ func newProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve,
 		// Commands finish within 2 publish timeouts of reserving a number.
 		rebuild := recovery.New(numbers, store, p.db, queueDepth(cfg.AMQPURL, names.Store), cfg.Namespace, 2*cfg.PublishTimeout, log)
 		p.workers = append(p.workers, writer.Run, runner.Run, searcher.Run, rebuild.Run)
+		// The queues are the namespace's, not the process's: the processes
+		// that run the writer export their depths.
+		p.reg.MustRegister(newQueueCollector(cfg.AMQPURL, names, 2*time.Second, 5*time.Second))
 		if !serve {
 			p.handler = api.NewOpsHandler(checks, p.reg)
 		}
@@ -220,10 +239,10 @@ func newProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve,
 func (p *process) run(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           p.handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: p.timeouts.readHeader,
+		ReadTimeout:       p.timeouts.read,
+		WriteTimeout:      p.timeouts.write,
+		IdleTimeout:       p.timeouts.idle,
 		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
 	}
 	serveErr := make(chan error, 1)

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v2/pkg/amqp"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/chatsys/chat/broker"
+	"github.com/chatsys/chat/internal/testenv"
+)
+
+// sample finds a series in a Prometheus text exposition, by its name and
+// labels as rendered (`chat_queue_messages{queue="dead"}`).
+func sample(exposition, series string) (float64, bool) {
+	for _, line := range strings.Split(exposition, "\n") {
+		if rest, found := strings.CutPrefix(line, series+" "); found {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
+}
+
+// TestMetrics scrapes a running process: the queue depths and the Redis pool
+// figures are there, with values that follow what happened.
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	cfg := testenv.Config(t)
+	s := start(t, cfg, true, true)
+	scrape := func() string {
+		t.Helper()
+		r := s.must(t, 200, "GET", "/metrics", nil)
+		return string(r.Body)
+	}
+	series := func(text, name string) float64 {
+		t.Helper()
+		v, found := sample(text, name)
+		if !found {
+			t.Fatalf("/metrics has no %s", name)
+		}
+		return v
+	}
+
+	s.must(t, 201, "POST", "/applications", map[string]any{"name": "measured"})
+	text := scrape()
+	if v := series(text, "chat_queue_up"); v != 1 {
+		t.Errorf("chat_queue_up %v, want 1", v)
+	}
+	if v := series(text, `chat_queue_messages{queue="dead"}`); v != 0 {
+		t.Errorf("dead queue %v before anything was parked, want 0", v)
+	}
+	if v := series(text, `chat_queue_messages{queue="store"}`); v < 0 || v > 1 {
+		t.Errorf("store queue %v with at most one event published, want 0 or 1", v)
+	}
+	if conns, idle := series(text, "chat_redis_pool_connections"), series(text, "chat_redis_pool_idle_connections"); conns < 1 || idle > conns {
+		t.Errorf("Redis pool: %v connections, %v idle, after a command used Redis", conns, idle)
+	}
+	if uses := series(text, "chat_redis_pool_hits_total") + series(text, "chat_redis_pool_misses_total"); uses < 1 {
+		t.Errorf("Redis pool: %v hits and misses after a command used Redis", uses)
+	}
+	if v := series(text, "chat_redis_pool_max_connections"); v != 64 {
+		t.Errorf("chat_redis_pool_max_connections %v, want 64", v)
+	}
+	for _, name := range []string{"chat_redis_pool_timeouts_total", "chat_redis_pool_waits_total", "chat_redis_pool_wait_seconds_total", "chat_redis_pool_stale_connections_total"} {
+		series(text, name)
+	}
+	for _, typ := range []string{"# TYPE chat_queue_messages gauge", "# TYPE chat_redis_pool_hits_total counter", "# TYPE chat_redis_pool_connections gauge"} {
+		if !strings.Contains(text, typ) {
+			t.Errorf("/metrics lacks %q", typ)
+		}
+	}
+
+	// An event the writer cannot decode is parked: the dead queue's gauge
+	// shows it within the collector's cache period.
+	names := broker.NamesFor(cfg.Namespace)
+	raw, err := wamqp.NewPublisher(broker.WatermillConfig(cfg.AMQPURL, names, 0, 1), watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	undecodable := message.NewMessage("not-a-uuid", []byte("{"))
+	undecodable.Metadata.Set("event_type", "MessageCreated")
+	if err := raw.Publish("event.MessageCreated", undecodable); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 15*time.Second, `chat_queue_messages{queue="dead"} 1`, func() bool {
+		v, found := sample(scrape(), `chat_queue_messages{queue="dead"}`)
+		return found && v == 1
+	})
+}
+
+// TestQueueCollector checks that the queue depths are asked for once per
+// cache period however often and however concurrently they are scraped,
+// and that a broker that is down or does not answer costs a scrape at most
+// the collector's timeout and leaves the depths out.
+func TestQueueCollector(t *testing.T) {
+	t.Parallel()
+	cfg := testenv.Config(t)
+	names := broker.NamesFor(cfg.Namespace)
+	amqpURL, _ := url.Parse(cfg.AMQPURL)
+	g := newGate(t, amqpURL.Host)
+	amqpURL.Host = g.Addr()
+
+	const timeout, ttl = time.Second, 400 * time.Millisecond
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newQueueCollector(amqpURL.String(), names, timeout, ttl))
+	scrape := func() (string, time.Duration) {
+		began := time.Now()
+		rec := httptest.NewRecorder()
+		promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		if rec.Code != http.StatusOK {
+			t.Errorf("scrape answered %d: %s", rec.Code, rec.Body)
+		}
+		return rec.Body.String(), time.Since(began)
+	}
+
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			text, _ := scrape()
+			if v, found := sample(text, `chat_queue_messages{queue="store"}`); !found || v != 0 {
+				t.Errorf("store queue: %v, %v; want 0", v, found)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := g.Dials(); n != 1 {
+		t.Errorf("8 scrapes at once connected to RabbitMQ %d times, want once", n)
+	}
+	time.Sleep(ttl)
+	scrape()
+	if n := g.Dials(); n != 2 {
+		t.Errorf("a scrape after the cache period: %d connections in all, want 2", n)
+	}
+
+	// A broker that takes connections and never answers.
+	g.Hold()
+	defer g.Release()
+	time.Sleep(ttl)
+	text, took := scrape()
+	if took > timeout+time.Second {
+		t.Errorf("a scrape with RabbitMQ silent took %s; the collector's timeout is %s", took, timeout)
+	}
+	if v, found := sample(text, "chat_queue_up"); !found || v != 0 {
+		t.Errorf("chat_queue_up %v (%v) with RabbitMQ silent, want 0", v, found)
+	}
+	if _, found := sample(text, `chat_queue_messages{queue="dead"}`); found {
+		t.Error("a depth is reported though RabbitMQ could not be asked")
+	}
+	// The failure is remembered too: the next scrape does not try again.
+	dials := g.Dials()
+	if _, took := scrape(); took > 100*time.Millisecond || g.Dials() != dials {
+		t.Errorf("a scrape within the cache period after a failure took %s and dialled %d times", took, g.Dials()-dials)
+	}
+}
