@@ -17,6 +17,7 @@ import (
 	"github.com/chatsys/chat/apperr"
 	"github.com/chatsys/chat/commands"
 	"github.com/chatsys/chat/projections"
+	"github.com/chatsys/chat/redact"
 )
 
 // Check is one readiness check: a named dependency and how to ping it. An
@@ -157,7 +158,12 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	code := http.StatusOK
 	for _, c := range s.checks {
 		if err := c.Ping(ctx); err != nil {
-			results[c.Name] = err.Error()
+			// Clients see which dependency is down, not its address or the
+			// driver's words; those go to the log.
+			results[c.Name] = "unavailable"
+			if s.log != nil {
+				s.log.Warn("not ready", "dependency", c.Name, "err", redact.Tokens(err.Error()))
+			}
 			if !c.Optional {
 				code = http.StatusServiceUnavailable
 			}
@@ -175,8 +181,8 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 
 // NewOpsHandler serves only /healthz, /readyz and /metrics, for processes
 // that run workers without the API.
-func NewOpsHandler(checks []Check, reg *prometheus.Registry) http.Handler {
-	s := &server{checks: checks}
+func NewOpsHandler(checks []Check, reg *prometheus.Registry, log *slog.Logger) http.Handler {
+	s := &server{checks: checks, log: log}
 	r := chi.NewRouter()
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)

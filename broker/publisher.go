@@ -17,6 +17,10 @@ import (
 // all: the event may or may not have been stored.
 var ErrNotConfirmed = errors.New("publish not confirmed by the broker")
 
+// ErrNotSent (with ErrNotConfirmed) means the event was certainly not
+// stored: there was no broker connection to send it on.
+var ErrNotSent = errors.New("no broker connection; the event was not sent")
+
 // Publisher publishes event records and returns once the broker confirmed.
 type Publisher struct {
 	pub     *wamqp.Publisher
@@ -50,6 +54,10 @@ func NewPublisher(cfg wamqp.Config, logger watermill.LoggerAdapter, timeout time
 // cannot cut a publish in half; ctx's deadline and the publisher's timeout
 // only bound how long the caller waits.
 func (p *Publisher) Publish(ctx context.Context, r events.Record) error {
+	if !p.pub.IsConnected() {
+		p.latency.WithLabelValues("failed").Observe(0)
+		return fmt.Errorf("%w: %w", ErrNotConfirmed, ErrNotSent)
+	}
 	start := time.Now()
 	msg := ToMessage(r)
 	msg.SetContext(context.WithoutCancel(ctx))

@@ -2,8 +2,10 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"time"
 
+	"github.com/chatsys/chat/broker"
 	"github.com/chatsys/chat/events"
 )
 
@@ -39,12 +41,15 @@ func (h *Handlers) CreateMessage(ctx context.Context, cmd CreateMessage) (Messag
 	}
 	env, err := h.emit(ctx, events.MessageCreated{Token: cmd.Token, ChatNumber: cmd.ChatNumber, Number: number, Body: cmd.Body}, 1)
 	if err != nil {
-		// The number is a gap: make sure it is never edited. Best effort, as
-		// Redis may be what failed.
-		markCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-		defer cancel()
-		if markErr := h.numbers.MessageFailed(markCtx, cmd.Token, cmd.ChatNumber, number); markErr != nil {
-			h.log.Warn("could not mark a failed message create", "correlation_id", events.CorrelationID(ctx), "chat_number", cmd.ChatNumber, "number", number, "err", markErr)
+		// A create that was certainly not sent leaves a gap: mark it, so the
+		// number is never edited. One that may yet be stored (no confirm in
+		// time) is left unmarked, so it can be edited if it lands.
+		if errors.Is(err, broker.ErrNotSent) {
+			markCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			defer cancel()
+			if markErr := h.numbers.MessageFailed(markCtx, cmd.Token, cmd.ChatNumber, number); markErr != nil {
+				h.log.Warn("could not mark a failed message create", "correlation_id", events.CorrelationID(ctx), "chat_number", cmd.ChatNumber, "number", number, "err", markErr)
+			}
 		}
 		return Message{}, err
 	}

@@ -22,7 +22,8 @@ func TestDependencyOutages(t *testing.T) {
 	redisURL.Host, amqpURL.Host = redisProxy.Addr(), amqpProxy.Addr()
 	apiCfg := cfg
 	apiCfg.RedisURL, apiCfg.AMQPURL = redisURL.String(), amqpURL.String()
-	api := start(t, apiCfg, true, false)
+	apiCfg.PublishTimeout = 2 * time.Second
+	api := startBinary(t, apiCfg)
 	start(t, cfg, false, true)
 
 	token := api.must(t, 201, "POST", "/applications", map[string]any{"name": "outages"}).object(t)["token"].(string)
@@ -61,6 +62,11 @@ func TestDependencyOutages(t *testing.T) {
 	api.must(t, 201, "POST", messages, map[string]any{"body": "two"})
 
 	amqpProxy.Down()
+	// Commands refused while the API knows it has no connection are
+	// certainly not stored; wait until it knows.
+	testenv.Eventually(t, 10*time.Second, "the API to notice RabbitMQ is gone", func() bool {
+		return api.call(t, "GET", "/readyz", nil).Status == 503
+	})
 	unavailable("RabbitMQ")
 	amqpProxy.Up()
 	var n int64

@@ -194,8 +194,12 @@ func newProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve,
 		checks = append(checks,
 			api.Check{Name: "redis", Ping: numbers.Ping},
 			api.Check{Name: "numbering", Ping: func(ctx context.Context) error {
-				if epoch, _, err := numbers.Epoch(ctx); err != nil || epoch == "" {
-					return errors.Join(numbering.ErrRecovering, err)
+				epoch, _, err := numbers.Epoch(ctx)
+				if err != nil {
+					return err
+				}
+				if epoch == "" {
+					return numbering.ErrRecovering
 				}
 				return nil
 			}},
@@ -230,7 +234,7 @@ func newProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve,
 		// that run the writer export their depths.
 		p.reg.MustRegister(newQueueCollector(cfg.AMQPURL, names, 2*time.Second, 5*time.Second))
 		if !serve {
-			p.handler = api.NewOpsHandler(checks, p.reg)
+			p.handler = api.NewOpsHandler(checks, p.reg, log)
 		}
 	}
 	return p, nil

@@ -4,11 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -157,4 +164,87 @@ func readAll(t *testing.T, resp *http.Response) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+var (
+	buildOnce sync.Once
+	binary    string
+	buildErr  error
+)
+
+// startBinary runs `chat serve` as a separate process built without the race
+// detector. Tests that cut the broker connection use it: watermill-amqp
+// v2.1.3 replaces ConnectionWrapper.connected on a reconnect without
+// synchronisation, which the race detector reports in any process whose
+// broker connection drops while it publishes.
+func startBinary(t *testing.T, cfg config.Config) *system {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "chat-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binary = filepath.Join(dir, "chat")
+		out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(binary, "serve")
+	cmd.Env = append(os.Environ(),
+		"CHAT_HTTP_ADDR="+addr,
+		"CHAT_MYSQL_DSN="+cfg.MySQLDSN,
+		"CHAT_REDIS_URL="+cfg.RedisURL,
+		"CHAT_AMQP_URL="+cfg.AMQPURL,
+		"CHAT_ELASTICSEARCH_URL="+cfg.ElasticsearchURL,
+		"CHAT_NAMESPACE="+cfg.Namespace,
+		"CHAT_PUBLISH_TIMEOUT="+cfg.PublishTimeout.String(),
+		"CHAT_PUBLISH_CHANNELS="+strconv.Itoa(cfg.PublishChannels),
+		"CHAT_LOG_LEVEL=warn",
+	)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	s := &system{URL: "http://" + addr}
+	stopped := false
+	s.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("chat serve logs:\n%s", logs.String())
+		}
+	}
+	t.Cleanup(s.stop)
+	testenv.Eventually(t, 30*time.Second, "chat serve to answer", func() bool {
+		resp, err := client.Get(s.URL + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	return s
 }
