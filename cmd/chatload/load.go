@@ -101,7 +101,7 @@ func (l *loader) fire(ctx context.Context, seq int64, due time.Time) {
 	if sample && l.lagSearch {
 		// A word no other message has, to search for.
 		word = "w" + randomLetters(12)
-		body = fmt.Appendf(nil, `{"body":%q}`, word+" "+string(randomLetters(max(len(l.body)-24, 1))))
+		body = fmt.Appendf(nil, `{"body":%q}`, word+" "+randomText(max(len(l.body)-24, 1)))
 	}
 	l.live.sent.Add(1)
 	start := time.Now()
@@ -280,9 +280,22 @@ func (r *recorder) result(window time.Duration) loadResult {
 	}
 }
 
-// messageBody returns the JSON request body of a message of size bytes.
+// messageBody returns the JSON request body of a message of size bytes:
+// words of 2 to 9 letters, like text (a search index does per word what it
+// does, so one long word would cost it far more than real messages do).
 func messageBody(size int) []byte {
-	return fmt.Appendf(nil, `{"body":%q}`, randomLetters(max(size, 1)))
+	return fmt.Appendf(nil, `{"body":%q}`, randomText(max(size, 1)))
+}
+
+func randomText(n int) string {
+	b := make([]byte, 0, n)
+	for len(b) < n {
+		if len(b) > 0 {
+			b = append(b, ' ')
+		}
+		b = append(b, randomLetters(2+rand.IntN(8))...)
+	}
+	return string(b[:n])
 }
 
 func randomLetters(n int) string {
