@@ -145,22 +145,12 @@ func DeclareTopology(ctx context.Context, amqpURL string, names Names) error {
 }
 
 // QueueDepth returns how many messages wait in a queue.
-func QueueDepth(amqpURL, queue string) (int, error) {
-	conn, err := amqp.DialConfig(amqpURL, amqp.Config{Dial: amqp.DefaultDial(5 * time.Second)})
-	if err != nil {
-		return 0, fmt.Errorf("connect to RabbitMQ: %w", err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
+func QueueDepth(ctx context.Context, amqpURL, queue string) (int, error) {
+	stats, err := QueueStats(ctx, amqpURL, queue)
 	if err != nil {
 		return 0, err
 	}
-	defer ch.Close()
-	q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
-	if err != nil {
-		return 0, err
-	}
-	return q.Messages, nil
+	return stats[0].Messages, nil
 }
 
 // Dial opens a connection for a short look at the broker (its properties,

@@ -93,7 +93,11 @@ func newElasticsearch(cfg config.Config) (*elasticsearch.Client, error) {
 }
 
 func queueDepth(amqpURL, queue string) recovery.QueueDepth {
-	return func(context.Context) (int, error) { return broker.QueueDepth(amqpURL, queue) }
+	return func(ctx context.Context) (int, error) {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		return broker.QueueDepth(ctx, amqpURL, queue)
+	}
 }
 
 // process is one running process: its HTTP server, its worker loops, and

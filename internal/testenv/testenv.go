@@ -67,7 +67,7 @@ func Config(t testing.TB) config.Config {
 		t.Fatalf("declare broker topology: %v", err)
 	}
 	rdb := Redis(t, cfg)
-	depth := func(context.Context) (int, error) { return broker.QueueDepth(cfg.AMQPURL, names.Store) }
+	depth := func(ctx context.Context) (int, error) { return broker.QueueDepth(ctx, cfg.AMQPURL, names.Store) }
 	if sealed, err := recovery.Initialize(ctx, numbering.New(rdb, ns), eventstore.New(db, ns), depth); err != nil || !sealed {
 		t.Fatalf("seal the numbering state: %v, %v", sealed, err)
 	}
