@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -17,45 +15,9 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/chatsys/chat/config"
 	"github.com/chatsys/chat/internal/testenv"
 	"github.com/chatsys/chat/mysqldb"
 )
-
-// startTweaked is start with a chance to change the process before it runs.
-func startTweaked(t *testing.T, cfg config.Config, serve, work bool, tweak func(*process)) *system {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	p, err := newProcess(ctx, cfg, testenv.Logger(t, slog.LevelWarn), serve, work)
-	if err != nil {
-		cancel()
-		t.Fatalf("start: %v", err)
-	}
-	tweak(p)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer p.close()
-		if err := p.run(ctx, ln); err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
-	s := &system{URL: "http://" + ln.Addr().String()}
-	stopped := false
-	s.stop = func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			<-done
-		}
-	}
-	t.Cleanup(s.stop)
-	return s
-}
 
 // TestSlowClientsAreCutOff: a client that sends its headers, or its body,
 // slower than the server's timeouts has its request ended by the server

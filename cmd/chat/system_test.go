@@ -33,12 +33,19 @@ type system struct {
 // cfg until the test ends or stop is called.
 func start(t *testing.T, cfg config.Config, serve, work bool) *system {
 	t.Helper()
+	return startTweaked(t, cfg, serve, work, func(*process) {})
+}
+
+// startTweaked is start with a chance to change the process before it runs.
+func startTweaked(t *testing.T, cfg config.Config, serve, work bool, tweak func(*process)) *system {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	p, err := newProcess(ctx, cfg, testenv.Logger(t, slog.LevelWarn), serve, work)
 	if err != nil {
 		cancel()
 		t.Fatalf("start: %v", err)
 	}
+	tweak(p)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
