@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -47,5 +48,20 @@ func TestInvalidValueNamesTheVariable(t *testing.T) {
 				t.Errorf("Load = %v, want an error naming %s", err, tc.name)
 			}
 		})
+	}
+}
+
+// TestReadmeDocumentsEveryVariable keeps README's configuration table true.
+func TestReadmeDocumentsEveryVariable(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range Variables() {
+		row := "| `" + v.Name + "` | `" + v.Default + "` |"
+		if !strings.Contains(string(readme), row) {
+			t.Errorf("README's configuration table has no row %q", row)
+		}
 	}
 }
