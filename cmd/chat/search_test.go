@@ -38,7 +38,7 @@ func eventuallyFinds(t *testing.T, s *system, path string, want ...int64) {
 	t.Helper()
 	var got []int64
 	var r response
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(45 * time.Second)
 	for time.Now().Before(deadline) {
 		got, r = searchNumbers(t, s, path)
 		if r.Status == 200 && sorted(got) == sorted(want) {
