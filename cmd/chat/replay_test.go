@@ -65,6 +65,9 @@ func TestReplayWhileServing(t *testing.T) {
 				created++
 			}
 			s.call(t, "PATCH", fmt.Sprintf("%s/%d", messages, 1+i%200), map[string]any{"body": fmt.Sprint("edited during ", i)})
+			// A steady trickle, not a flood: the test engine indexes in the
+			// background at a few hundred documents a second.
+			time.Sleep(5 * time.Millisecond)
 		}
 	}()
 
