@@ -1,6 +1,7 @@
 package api
 
 import (
+	"log/slog"
 	"net/http"
 
 	"github.com/chatsys/chat/apperr"
@@ -36,19 +37,29 @@ type errorDetail struct {
 	Message string `json:"message"`
 }
 
-// writeError answers with err's status and body. Internal errors are logged
-// with their cause and shown to clients only as "internal".
+// writeError answers with err's status and body. Failures are logged by kind
+// through the fault log (one line when a kind starts failing, summaries while
+// it goes on); internal errors are shown to clients only as "internal".
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := apperr.As(err)
 	if e == nil {
 		e = &apperr.Error{Kind: apperr.KindInternal, Slug: "internal", Message: "internal error", Err: err}
 	}
 	code := status(e.Kind)
+	attrs := []any{"request_id", requestID(r.Context()), "method", r.Method, "path", redact.Tokens(r.URL.Path), "status", code}
 	switch {
 	case r.Context().Err() != nil:
-		s.log.Info("client went away", "request_id", requestID(r.Context()), "method", r.Method, "path", redact.Tokens(r.URL.Path), "err", redacted(err))
+		s.faults.failed("client_gone", slog.LevelInfo, "a client went away before its answer", redacted(err), attrs...)
+	case e.Kind == apperr.KindUnavailable:
+		dep := e.Dependency
+		if dep == "" {
+			dep = "unknown"
+		}
+		s.faults.failed("unavailable:"+dep, slog.LevelError, "dependency unavailable", redacted(err), append(attrs, "dependency", dep)...)
+	case e.Kind == apperr.KindOverloaded:
+		s.faults.failed("overloaded", slog.LevelWarn, "requests refused: too many in flight", redacted(err), attrs...)
 	case code >= 500:
-		s.log.Error("request failed", "request_id", requestID(r.Context()), "method", r.Method, "path", redact.Tokens(r.URL.Path), "status", code, "err", redacted(err))
+		s.faults.failed("internal", slog.LevelError, "request failed", redacted(err), attrs...)
 	default:
 		s.log.Debug("request refused", "request_id", requestID(r.Context()), "status", code, "err", redacted(err))
 	}

@@ -51,6 +51,7 @@ func (s *server) observe(next http.Handler) http.Handler {
 			st = http.StatusOK
 		}
 		s.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(st)).Observe(time.Since(start).Seconds())
+		s.faults.settle()
 	})
 }
 

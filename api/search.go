@@ -39,7 +39,7 @@ func (s *server) doSearch(w http.ResponseWriter, r *http.Request, q string) {
 		return
 	}
 	if s.search == nil {
-		s.writeError(w, r, apperr.Unavailable(nil, "search is not configured"))
+		s.writeError(w, r, apperr.Unavailable(apperr.DepSearch, nil, "search is not configured"))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), searchTimeout)

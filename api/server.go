@@ -48,6 +48,7 @@ type server struct {
 	log      *slog.Logger
 	inFlight chan struct{}
 	metrics  httpMetrics
+	faults   *faultLog
 }
 
 type httpMetrics struct {
@@ -63,6 +64,7 @@ func NewHandler(d Deps) http.Handler {
 		checks:   d.Checks,
 		log:      d.Log,
 		inFlight: make(chan struct{}, d.MaxInFlight),
+		faults:   newFaultLog(d.Log, faultInterval),
 		metrics: httpMetrics{requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "chat_http_request_seconds",
 			Help:    "HTTP requests by route pattern, method and status, with their latency.",
@@ -121,6 +123,10 @@ func NewHandler(d Deps) http.Handler {
 	r.With(s.limit).Patch("/messages/{message}", s.seedEditMessage)
 	return r
 }
+
+// faultInterval is how often an ongoing failure is summarised in the log,
+// and how long it must be quiet to count as over.
+const faultInterval = 10 * time.Second
 
 // allowed lists the methods the router serves on path, for the Allow header.
 func allowed(mux *chi.Mux, path string) []string {

@@ -29,7 +29,18 @@ type Error struct {
 	Slug    string
 	Message string
 	Err     error
+	// Dependency names what is down, for an unavailable error: the API logs
+	// outages by dependency rather than a line per refused request.
+	Dependency string
 }
+
+// The dependencies an unavailable error can name.
+const (
+	DepBroker   = "rabbitmq"
+	DepRedis    = "redis"
+	DepDatabase = "mysql"
+	DepSearch   = "elasticsearch"
+)
 
 func (e *Error) Error() string {
 	if e.Err != nil {
@@ -55,9 +66,9 @@ func Validation(format string, args ...any) *Error {
 	return &Error{Kind: KindValidation, Slug: "validation_failed", Message: fmt.Sprintf(format, args...)}
 }
 
-// Unavailable reports a dependency that is down; cause is kept for the logs.
-func Unavailable(cause error, format string, args ...any) *Error {
-	return &Error{Kind: KindUnavailable, Slug: "unavailable", Message: fmt.Sprintf(format, args...), Err: cause}
+// Unavailable reports that dependency is down; cause is kept for the logs.
+func Unavailable(dependency string, cause error, format string, args ...any) *Error {
+	return &Error{Kind: KindUnavailable, Slug: "unavailable", Message: fmt.Sprintf(format, args...), Err: cause, Dependency: dependency}
 }
 
 // Overloaded reports that the service refuses work to protect itself.

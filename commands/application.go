@@ -23,6 +23,9 @@ func (h *Handlers) CreateApplication(ctx context.Context, cmd CreateApplication)
 	if err := validateName(cmd.Name); err != nil {
 		return Application{}, err
 	}
+	if err := h.ready(); err != nil {
+		return Application{}, err
+	}
 	token := NewToken()
 	if err := h.numbers.ReserveApplication(ctx, token); err != nil {
 		return Application{}, reserved(err, "application")
@@ -31,9 +34,7 @@ func (h *Handlers) CreateApplication(ctx context.Context, cmd CreateApplication)
 	if err != nil {
 		return Application{}, err
 	}
-	if err := confirmed(h.numbers.ApplicationConfirmed(ctx, token)); err != nil {
-		return Application{}, err
-	}
+	h.register(ctx, "application", func(ctx context.Context) error { return h.numbers.ApplicationConfirmed(ctx, token) })
 	return Application{Token: token, Name: cmd.Name, Timestamps: Timestamps{env.OccurredAt, env.OccurredAt}}, nil
 }
 
@@ -49,6 +50,9 @@ func (h *Handlers) RenameApplication(ctx context.Context, cmd RenameApplication)
 		return Application{}, err
 	}
 	if err := validateName(cmd.Name); err != nil {
+		return Application{}, err
+	}
+	if err := h.ready(); err != nil {
 		return Application{}, err
 	}
 	version, err := h.numbers.NextApplicationVersion(ctx, cmd.Token)

@@ -31,6 +31,9 @@ func (h *Handlers) CreateChat(ctx context.Context, cmd CreateChat) (Chat, error)
 			return Chat{}, err
 		}
 	}
+	if err := h.ready(); err != nil {
+		return Chat{}, err
+	}
 	number, err := h.numbers.ReserveChatNumber(ctx, cmd.Token)
 	if err != nil {
 		return Chat{}, reserved(err, "application")
@@ -39,9 +42,7 @@ func (h *Handlers) CreateChat(ctx context.Context, cmd CreateChat) (Chat, error)
 	if err != nil {
 		return Chat{}, err
 	}
-	if err := confirmed(h.numbers.ChatConfirmed(ctx, cmd.Token, number)); err != nil {
-		return Chat{}, err
-	}
+	h.register(ctx, "chat", func(ctx context.Context) error { return h.numbers.ChatConfirmed(ctx, cmd.Token, number) })
 	return Chat{Number: number, Name: cmd.Name, Timestamps: Timestamps{env.OccurredAt, env.OccurredAt}}, nil
 }
 
@@ -61,6 +62,9 @@ func (h *Handlers) RenameChat(ctx context.Context, cmd RenameChat) (Chat, error)
 		return Chat{}, err
 	}
 	if err := validateName(cmd.Name); err != nil {
+		return Chat{}, err
+	}
+	if err := h.ready(); err != nil {
 		return Chat{}, err
 	}
 	version, err := h.numbers.NextChatVersion(ctx, cmd.Token, cmd.Number)

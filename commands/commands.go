@@ -17,6 +17,8 @@ import (
 // Publisher sends one event record and returns once the broker confirmed it.
 type Publisher interface {
 	Publish(ctx context.Context, r events.Record) error
+	// Connected reports whether a publish could be sent now.
+	Connected() bool
 }
 
 // Handlers holds what every command handler needs.
@@ -32,6 +34,16 @@ func New(numbers *numbering.Store, pub Publisher, codec *events.Codec, log *slog
 	return &Handlers{numbers: numbers, pub: pub, codec: codec, log: log}
 }
 
+// ready refuses a command before it reserves anything while the broker is
+// known to be unreachable: a number reserved for a publish that cannot even
+// be attempted would only leave a gap in the numbering.
+func (h *Handlers) ready() error {
+	if !h.pub.Connected() {
+		return apperr.Unavailable(apperr.DepBroker, nil, "the event broker is unreachable; retry later")
+	}
+	return nil
+}
+
 // emit wraps ev in an envelope and publishes it; the envelope comes back for
 // its time stamp. Any failure is "unavailable": the caller may retry.
 func (h *Handlers) emit(ctx context.Context, ev events.Event, version int64) (events.Envelope, error) {
@@ -44,7 +56,7 @@ func (h *Handlers) emit(ctx context.Context, ev events.Event, version int64) (ev
 		return events.Envelope{}, err
 	}
 	if err := h.pub.Publish(ctx, rec); err != nil {
-		return events.Envelope{}, apperr.Unavailable(err, "the event broker did not accept the change; retry later")
+		return events.Envelope{}, apperr.Unavailable(apperr.DepBroker, err, "the event broker did not accept the change; retry later")
 	}
 	return env, nil
 }
@@ -56,20 +68,28 @@ func reserved(err error, what string) error {
 		return apperr.NotFound("%s not found", what)
 	}
 	if errors.Is(err, numbering.ErrRecovering) {
-		return apperr.Unavailable(err, "numbering is being recovered after a Redis failure; retry shortly")
+		return apperr.Unavailable(apperr.DepRedis, err, "numbering is being recovered after a Redis failure; retry shortly")
 	}
-	return apperr.Unavailable(err, "the numbering service is unavailable; retry later")
+	return apperr.Unavailable(apperr.DepRedis, err, "the numbering service is unavailable; retry later")
 }
 
-// confirmed maps a failure to record a confirmed create. The event is stored,
-// but until Redis knows of it dependent commands would be refused, so the
-// request reports the failure instead of a success it cannot honour.
-func confirmed(err error) error {
-	if err == nil {
-		return nil
+// register records a confirmed create in Redis so that dependent commands
+// are accepted the moment the 201 leaves. It runs detached from the request,
+// so a client that hangs up does not stop it. It is only the fast path: the
+// registry projection records every create the event store holds, so a
+// create whose registration is cut short here (a hang-up, a Redis blip, a
+// process killed) still becomes usable within moments. Its failure is
+// therefore logged, not answered: the event is stored and the 201 is true.
+func (h *Handlers) register(ctx context.Context, what string, record func(context.Context) error) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), registerTimeout)
+	defer cancel()
+	if err := record(rctx); err != nil {
+		h.log.Warn("could not register a confirmed create; the registry projection will", "what", what, "correlation_id", events.CorrelationID(ctx), "err", err)
 	}
-	return apperr.Unavailable(err, "the change was stored but could not be registered; retry later")
 }
+
+// registerTimeout bounds the fast-path registration of a create.
+const registerTimeout = time.Second
 
 // Timestamps of a resource as the events set them.
 type Timestamps struct {

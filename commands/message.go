@@ -35,6 +35,9 @@ func (h *Handlers) CreateMessage(ctx context.Context, cmd CreateMessage) (Messag
 	if err := validateBody(cmd.Body); err != nil {
 		return Message{}, err
 	}
+	if err := h.ready(); err != nil {
+		return Message{}, err
+	}
 	number, err := h.numbers.ReserveMessageNumber(ctx, cmd.Token, cmd.ChatNumber)
 	if err != nil {
 		return Message{}, reserved(err, "chat")
@@ -76,6 +79,9 @@ func (h *Handlers) EditMessage(ctx context.Context, cmd EditMessage) (Message, e
 		return Message{}, err
 	}
 	if err := validateBody(cmd.Body); err != nil {
+		return Message{}, err
+	}
+	if err := h.ready(); err != nil {
 		return Message{}, err
 	}
 	version, err := h.numbers.NextMessageVersion(ctx, cmd.Token, cmd.ChatNumber, cmd.Number)

@@ -135,6 +135,45 @@ func (s *Store) ChatConfirmed(ctx context.Context, token string, chat int64) err
 	return wrap(s.rdb.HSetNX(ctx, s.chatKey(token, chat), "v", 1).Err())
 }
 
+// Chat names one chat of an application.
+type Chat struct {
+	Token  string
+	Number int64
+}
+
+// registerCreate marks an aggregate whose create is stored as existing. It
+// never lowers a version that renames have already taken.
+var registerCreate = redis.NewScript(`
+if redis.call('EXISTS', KEYS[2]) == 0 then return -2 end
+return redis.call('HSETNX', KEYS[1], 'v', 1)`)
+
+// Register records applications and chats whose creates the event store
+// holds, in one pipelined round trip. It is idempotent. While the numbering
+// state is being recovered it refuses with ErrRecovering: the rebuild
+// restores every stored create itself.
+func (s *Store) Register(ctx context.Context, apps []string, chats []Chat) error {
+	if len(apps)+len(chats) == 0 {
+		return nil
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, 0, len(apps)+len(chats))
+	for _, token := range apps {
+		cmds = append(cmds, registerCreate.Eval(ctx, pipe, []string{s.appKey(token), s.EpochKey()}))
+	}
+	for _, c := range chats {
+		cmds = append(cmds, registerCreate.Eval(ctx, pipe, []string{s.chatKey(c.Token, c.Number), s.EpochKey()}))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return wrap(err)
+	}
+	for _, c := range cmds {
+		if n, _ := c.Int64(); n == -2 {
+			return ErrRecovering
+		}
+	}
+	return nil
+}
+
 // MessageFailed records that a message number's create was not confirmed,
 // so the number is never edited.
 func (s *Store) MessageFailed(ctx context.Context, token string, chat, number int64) error {

@@ -69,7 +69,7 @@ func NewQueries(db *sql.DB, namespace string) *Queries {
 }
 
 func unavailable(err error) error {
-	return apperr.Unavailable(err, "the database is unavailable; retry later")
+	return apperr.Unavailable(apperr.DepDatabase, err, "the database is unavailable; retry later")
 }
 
 // Application returns one application.

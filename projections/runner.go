@@ -52,6 +52,10 @@ type Runner struct {
 	lagEvents prometheus.Gauge
 	delay     prometheus.Observer
 	applied   prometheus.Counter
+	// failures counts the attempts that failed in a row, so that an outage
+	// is logged when it starts, every minute while it lasts and when it
+	// ends, rather than on every retry. Only Run's goroutine touches it.
+	failures int
 }
 
 // RunnerMetrics are shared by every runner of a process, labelled by projection.
@@ -151,7 +155,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			continue
 		}
 		if ctx.Err() == nil {
-			r.log.Error("projection stopped; retrying", "err", err)
+			r.failed(err)
 			sleep(ctx, time.Second)
 		}
 	}
@@ -175,6 +179,7 @@ func (r *Runner) project(ctx context.Context, lock *mysqldb.Lock) error {
 		if err != nil {
 			return err
 		}
+		r.resumed()
 		pos = next
 		if n == r.batchSize {
 			continue // more is waiting
@@ -191,6 +196,25 @@ func (r *Runner) project(ctx context.Context, lock *mysqldb.Lock) error {
 				return err
 			}
 		}
+	}
+}
+
+// failed logs a failed attempt: the first of a run, then one a minute.
+func (r *Runner) failed(err error) {
+	r.failures++
+	switch {
+	case r.failures == 1:
+		r.log.Error("projection stopped; retrying every second", "err", err)
+	case r.failures%60 == 0:
+		r.log.Warn("projection still failing", "attempts", r.failures, "err", err)
+	}
+}
+
+// resumed logs the end of a run of failures.
+func (r *Runner) resumed() {
+	if r.failures > 0 {
+		r.log.Info("projection resumed", "failed_attempts", r.failures)
+		r.failures = 0
 	}
 }
 

@@ -102,7 +102,7 @@ func (s *SearchQueries) Search(ctx context.Context, token string, chat int64, q 
 	var out searchResponse
 	res, err := s.es.Search(s.es.Search.WithContext(ctx), s.es.Search.WithIndex(s.index.Alias), s.es.Search.WithBody(strings.NewReader(string(body))))
 	if err := decode(res, err, "search", &out); err != nil {
-		return l, apperr.Unavailable(err, "search is unavailable; retry later")
+		return l, apperr.Unavailable(apperr.DepSearch, err, "search is unavailable; retry later")
 	}
 	l.Total, l.Last = out.Hits.Total.Value, out.Hits.Total.Value
 	numbers := make([]int64, len(out.Hits.Hits))

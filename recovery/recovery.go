@@ -93,11 +93,21 @@ func (r *Recovery) Run(ctx context.Context) error {
 func (r *Recovery) watch(ctx context.Context) error {
 	t := time.NewTicker(r.interval)
 	defer t.Stop()
+	// Redis being unreachable is logged when it starts and when it ends,
+	// not at every look.
+	unreachable := false
 	for {
 		epoch, runID, err := r.numbers.Epoch(ctx)
+		if (err != nil) != unreachable {
+			unreachable = err != nil
+			if unreachable {
+				r.log.Warn("cannot read the numbering epoch; watching until Redis answers", "err", err)
+			} else {
+				r.log.Info("numbering epoch readable again")
+			}
+		}
 		switch {
 		case err != nil:
-			r.log.Warn("cannot read the numbering epoch", "err", err)
 		case epoch == runID:
 		default:
 			if epoch != "" {

@@ -26,6 +26,7 @@ import (
 	"github.com/chatsys/chat/numbering"
 	"github.com/chatsys/chat/projections"
 	"github.com/chatsys/chat/recovery"
+	"github.com/chatsys/chat/registry"
 )
 
 // storePrefetch is each event store subscription's prefetch: the next message
@@ -229,11 +230,12 @@ func newProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve,
 		metrics := projections.NewRunnerMetrics(p.reg)
 		runner := projections.NewRunner(projections.NewMySQL(cfg.Namespace), store, codec, p.db, cfg.Namespace, metrics, log)
 		searcher := projections.NewRunner(projections.NewSearch(es, cfg.Namespace, log, p.reg), store, codec, p.db, cfg.Namespace, metrics, log)
-		wake := func() { runner.Notify(); searcher.Notify() }
+		registrar := projections.NewRunner(registry.New(numbers, cfg.Namespace), store, codec, p.db, cfg.Namespace, metrics, log)
+		wake := func() { runner.Notify(); searcher.Notify(); registrar.Notify() }
 		writer := eventstore.NewWriter(store, codec, eventstore.WriterConfig{Consumers: cfg.StoreConsumers, AMQP: amqpCfg}, log, p.reg, wake)
 		// Commands finish within 2 publish timeouts of reserving a number.
 		rebuild := recovery.New(numbers, store, p.db, queueDepth(cfg.AMQPURL, names.Store), cfg.Namespace, 2*cfg.PublishTimeout, log)
-		p.workers = append(p.workers, writer.Run, runner.Run, searcher.Run, rebuild.Run)
+		p.workers = append(p.workers, writer.Run, runner.Run, searcher.Run, registrar.Run, rebuild.Run)
 		// The queues are the namespace's, not the process's: the processes
 		// that run the writer export their depths.
 		p.reg.MustRegister(newQueueCollector(cfg.AMQPURL, names, 2*time.Second, 5*time.Second))

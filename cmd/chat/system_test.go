@@ -27,6 +27,8 @@ import (
 type system struct {
 	URL  string
 	stop func()
+	// logs returns what a process started by startBinary has logged so far.
+	logs func() string
 }
 
 // start runs `chat serve`, `chat work` or `chat all` (by serve and work) with
@@ -219,14 +221,14 @@ func startBinary(t *testing.T, cfg config.Config) *system {
 		"CHAT_PUBLISH_CHANNELS="+strconv.Itoa(cfg.PublishChannels),
 		"CHAT_LOG_LEVEL=warn",
 	)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	logs := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
-	s := &system{URL: "http://" + addr}
+	s := &system{URL: "http://" + addr, logs: logs.String}
 	stopped := false
 	s.stop = func() {
 		if stopped {
@@ -254,4 +256,22 @@ func startBinary(t *testing.T, cfg config.Config) *system {
 		return resp.StatusCode == 200
 	})
 	return s
+}
+
+// lockedBuffer collects a child process's output while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -1,0 +1,63 @@
+package registry
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/chatsys/chat/events"
+	"github.com/chatsys/chat/numbering"
+	"github.com/chatsys/chat/projections"
+)
+
+type unknownEvent struct{ events.ChatCreated }
+
+func (unknownEvent) EventType() string { return "Unknown" }
+
+func TestCreates(t *testing.T) {
+	t.Parallel()
+	const a, b = "aaaaaaaaaaaaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbbbbbbbb"
+	batch := func(evs ...events.Event) []projections.Event {
+		out := make([]projections.Event, len(evs))
+		for i, ev := range evs {
+			out[i] = projections.Event{Position: int64(i + 1), Envelope: events.Envelope{Event: ev}}
+		}
+		return out
+	}
+	tests := []struct {
+		name    string
+		batch   []projections.Event
+		apps    []string
+		chats   []numbering.Chat
+		wantErr bool
+	}{
+		{name: "nothing to register", batch: batch(
+			events.ApplicationRenamed{Token: a, Name: "x"},
+			events.ChatRenamed{Token: a, Number: 1, Name: "x"},
+			events.MessageCreated{Token: a, ChatNumber: 1, Number: 1, Body: "x"},
+			events.MessageEdited{Token: a, ChatNumber: 1, Number: 1, Body: "y"},
+		)},
+		{name: "creates in log order", batch: batch(
+			events.ChatCreated{Token: a, Number: 2},
+			events.ApplicationCreated{Token: b, Name: "b"},
+			events.MessageCreated{Token: a, ChatNumber: 2, Number: 1, Body: "x"},
+			events.ChatCreated{Token: b, Number: 1},
+		), apps: []string{b}, chats: []numbering.Chat{{Token: a, Number: 2}, {Token: b, Number: 1}}},
+		{name: "an unknown type stops the fold", batch: batch(
+			events.ApplicationCreated{Token: a, Name: "a"},
+			unknownEvent{},
+		), wantErr: true},
+	}
+	for _, tc := range tests {
+		apps, chats, err := Creates(tc.batch)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("%s: err = %v, want error %v", tc.name, err, tc.wantErr)
+			continue
+		}
+		if tc.wantErr {
+			continue
+		}
+		if !reflect.DeepEqual(apps, tc.apps) || !reflect.DeepEqual(chats, tc.chats) {
+			t.Errorf("%s: got %v %v, want %v %v", tc.name, apps, chats, tc.apps, tc.chats)
+		}
+	}
+}
