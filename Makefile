@@ -36,9 +36,11 @@ newman:
 migrate:
 	$(GO) run ./cmd/chat migrate
 
-# Runs API and workers in one process against local services.
-run: migrate
-	$(GO) run ./cmd/chat all
+# Runs API and workers in one process against local services, with search on
+# the Elasticsearch at CHAT_ELASTICSEARCH_URL or 127.0.0.1:9200, else on the
+# ZincSearch stand-in, started for the run (scripts/run.sh).
+run:
+	GO=$(GO) scripts/run.sh
 
 load:
 	$(GO) run ./cmd/chatload -rate 3000 -duration 60s

@@ -99,6 +99,9 @@ port=${addr##*:}
 mv -f "$log" "$bin_dir/zincsearch-$port.log"
 echo "$pid" >"$bin_dir/zincsearch-$port.pid"
 url=http://$addr
-echo "$url" >"$bin_dir/zincsearch.url"
+# Only a free port is remembered: a given port is the caller's to remember.
+if [ -z "${2:-}" ]; then
+	echo "$url" >"$bin_dir/zincsearch.url"
+fi
 echo "start.sh: zincsearch pid $pid on $url, data $data_dir, log $bin_dir/zincsearch-$port.log" >&2
 echo "$url"
