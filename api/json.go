@@ -24,7 +24,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 // decode reads a JSON object into dst. An absent body decodes as {} when
-// optional is true. Errors carry the slugs of SPEC: invalid_json (400),
+// optional is true. Errors carry the slugs of api/openapi.yaml: invalid_json (400),
 // payload_too_large (413), unsupported_media_type (415).
 func decode(w http.ResponseWriter, r *http.Request, dst any, optional bool) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {

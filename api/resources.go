@@ -12,7 +12,7 @@ import (
 	"github.com/chatsys/chat/projections"
 )
 
-// The JSON shapes of SPEC §3.
+// The JSON shapes of the API (api/openapi.yaml).
 type applicationJSON struct {
 	Token      string `json:"token"`
 	Name       string `json:"name"`

@@ -94,11 +94,3 @@ func As(err error) *Error {
 	}
 	return nil
 }
-
-// KindOf returns the kind of err, KindInternal when it carries none.
-func KindOf(err error) Kind {
-	if e := As(err); e != nil {
-		return e.Kind
-	}
-	return KindInternal
-}

@@ -72,7 +72,7 @@ func (p *Publisher) Publish(ctx context.Context, r events.Record) error {
 	case err := <-done:
 		if err != nil {
 			p.latency.WithLabelValues("failed").Observe(time.Since(start).Seconds())
-			return fmt.Errorf("%w: %v", ErrNotConfirmed, err)
+			return fmt.Errorf("%w: %w", ErrNotConfirmed, err)
 		}
 		p.latency.WithLabelValues("confirmed").Observe(time.Since(start).Seconds())
 		return nil

@@ -182,7 +182,7 @@ func isDuplicateKey(err error) bool {
 // lives and dies with the connection.
 func (a *Appender) wrap(err error) error {
 	if errors.Is(err, sql.ErrConnDone) || errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, driver.ErrBadConn) {
-		return fmt.Errorf("%w: %v", mysqldb.ErrLockLost, err)
+		return fmt.Errorf("%w: %w", mysqldb.ErrLockLost, err)
 	}
 	return err
 }

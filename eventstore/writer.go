@@ -16,6 +16,7 @@ import (
 
 	"github.com/chatsys/chat/broker"
 	"github.com/chatsys/chat/events"
+	"github.com/chatsys/chat/internal/pause"
 	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/redact"
 )
@@ -111,7 +112,7 @@ func (w *Writer) Run(ctx context.Context) error {
 		}
 		if err != nil {
 			w.log.Error("event store append lock", "err", err)
-			sleep(ctx, time.Second)
+			_ = pause.For(ctx, time.Second)
 			continue
 		}
 		w.log.Info("event store writer holds the append lock; consuming", "consumers", w.cfg.Consumers)
@@ -124,7 +125,7 @@ func (w *Writer) Run(ctx context.Context) error {
 			return nil
 		}
 		w.log.Error("event store writer stopped consuming", "err", err)
-		sleep(ctx, time.Second)
+		_ = pause.For(ctx, time.Second)
 	}
 }
 
@@ -352,14 +353,5 @@ func (w *Writer) flush(ctx context.Context, app *Appender, batch []*pending, los
 	w.metrics.records.WithLabelValues("appended").Add(float64(appended))
 	if appended > 0 && w.onAppend != nil {
 		w.onAppend()
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
 	}
 }

@@ -45,7 +45,7 @@ func AcquireLock(ctx context.Context, db *sql.DB, name string) (*Lock, error) {
 func (l *Lock) Check(ctx context.Context) error {
 	var mine sql.NullBool
 	if err := l.Conn.QueryRowContext(ctx, "SELECT IS_USED_LOCK(?) = CONNECTION_ID()", l.name).Scan(&mine); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrLockLost, l.name, err)
+		return fmt.Errorf("%w: %s: %w", ErrLockLost, l.name, err)
 	}
 	if !mine.Valid || !mine.Bool {
 		return fmt.Errorf("%w: %s", ErrLockLost, l.name)

@@ -181,6 +181,3 @@ func (q *Queries) Messages(ctx context.Context, token string, chat int64, p Page
 func (p Page) bounds() (int64, int64) {
 	return (p.Number-1)*p.PerPage + 1, p.Number * p.PerPage
 }
-
-// Ping checks that the database answers.
-func (q *Queries) Ping(ctx context.Context) error { return q.db.PingContext(ctx) }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
+	"github.com/chatsys/chat/internal/pause"
 	"github.com/chatsys/chat/mysqldb"
 )
 
@@ -136,14 +137,14 @@ func (r *Runner) paused(ctx context.Context) (bool, error) {
 func (r *Runner) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		if p, err := r.paused(ctx); err == nil && p {
-			sleep(ctx, 200*time.Millisecond)
+			_ = pause.For(ctx, 200*time.Millisecond)
 			continue
 		}
 		lock, err := mysqldb.AcquireLock(ctx, r.db, r.lockName)
 		if err != nil {
 			if ctx.Err() == nil {
 				r.log.Error("projection lock", "err", err)
-				sleep(ctx, time.Second)
+				_ = pause.For(ctx, time.Second)
 			}
 			continue
 		}
@@ -156,7 +157,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		if ctx.Err() == nil {
 			r.failed(err)
-			sleep(ctx, time.Second)
+			_ = pause.For(ctx, time.Second)
 		}
 	}
 	return nil
@@ -244,13 +245,4 @@ func (r *Runner) step(ctx context.Context, lock *mysqldb.Lock, pos int64) (int64
 	r.applied.Add(float64(len(batch)))
 	r.delay.Observe(time.Since(last.RecordedAt).Seconds())
 	return last.Position, len(batch), nil
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
+	"github.com/chatsys/chat/internal/pause"
 	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/numbering"
 )
@@ -77,14 +78,14 @@ func (r *Recovery) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		lock, err := mysqldb.AcquireLock(ctx, r.db, r.lockName)
 		if err != nil {
-			sleep(ctx, r.interval)
+			_ = pause.For(ctx, r.interval)
 			continue
 		}
 		err = r.watch(ctx)
 		lock.Release()
 		if ctx.Err() == nil {
 			r.log.Error("numbering recovery stopped; retrying", "err", err)
-			sleep(ctx, r.interval)
+			_ = pause.For(ctx, r.interval)
 		}
 	}
 	return nil
@@ -143,7 +144,7 @@ func (r *Recovery) Rebuild(ctx context.Context, runID string) error {
 	r.log.Warn("numbering state lost: refusing new numbers until it is rebuilt from the event store", "settle", r.settle)
 	// Commands that reserved a number before the loss finish (or give up)
 	// within settle; then every confirmed event is in the queue or stored.
-	sleep(ctx, r.settle)
+	_ = pause.For(ctx, r.settle)
 	if err := r.drained(ctx); err != nil {
 		return err
 	}
@@ -183,7 +184,7 @@ func (r *Recovery) drained(ctx context.Context) error {
 		}
 		r.log.Info("waiting for the event store to drain the queue", "queued", queued, "head", head)
 		last = head
-		sleep(ctx, r.interval)
+		_ = pause.For(ctx, r.interval)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -291,13 +292,4 @@ func (st *state) write(ctx context.Context, r *numbering.Restore) error {
 		}
 	}
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

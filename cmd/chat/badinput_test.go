@@ -11,7 +11,7 @@ import (
 	"github.com/chatsys/chat/mysqldb"
 )
 
-// TestBadInput sends each kind of bad request of SPEC §3 and checks its
+// TestBadInput sends each kind of bad request of api/openapi.yaml and checks its
 // status, its error code, and that it changed nothing: no event is stored
 // and no number is used up.
 func TestBadInput(t *testing.T) {

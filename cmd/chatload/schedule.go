@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"time"
+
+	"github.com/chatsys/chat/internal/pause"
 )
 
 // schedule is an open-loop arrival schedule: request i is due at
@@ -25,7 +27,7 @@ type clock interface {
 type realClock struct{}
 
 func (realClock) Now() time.Time                                   { return time.Now() }
-func (realClock) Sleep(ctx context.Context, d time.Duration) error { return sleep(ctx, d) }
+func (realClock) Sleep(ctx context.Context, d time.Duration) error { return pause.For(ctx, d) }
 
 // run calls emit, in order, for every request due before end, as soon as it
 // is due. When the scheduler wakes late it emits at once every request that

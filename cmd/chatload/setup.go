@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/url"
 	"time"
+
+	"github.com/chatsys/chat/internal/pause"
 )
 
 // target is one chat the load posts messages to.
@@ -76,7 +78,7 @@ func createWithRetry(ctx context.Context, api *apiClient, path, name string, out
 	var lastErr error
 	for attempt := range setupAttempts {
 		if attempt > 0 {
-			if err := sleep(ctx, retryDelay(lastErr, attempt)); err != nil {
+			if err := pause.For(ctx, retryDelay(lastErr, attempt)); err != nil {
 				return err
 			}
 		}
@@ -102,19 +104,4 @@ func retryDelay(err error, attempt int) time.Duration {
 		return ae.RetryAfter
 	}
 	return time.Duration(attempt) * 200 * time.Millisecond
-}
-
-// sleep waits for d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
