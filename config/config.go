@@ -2,6 +2,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -145,18 +146,25 @@ func durationSetter(field func(c *Config) *time.Duration) func(c *Config, v stri
 	}
 }
 
-// Load builds a Config from lookup (os.LookupEnv in production). An invalid
-// value is an error naming the variable.
+// Load builds a Config from lookup (os.LookupEnv in production). Every
+// invalid value is reported, each naming its variable, so that one start
+// shows all there is to fix.
 func Load(lookup func(string) (string, bool)) (Config, error) {
-	var c Config
+	var (
+		c    Config
+		errs []error
+	)
 	for _, v := range Variables() {
 		value, ok := lookup(v.Name)
 		if !ok || value == "" {
 			value = v.Default
 		}
 		if err := v.set(&c, value); err != nil {
-			return Config{}, fmt.Errorf("%s: %w", v.Name, err)
+			errs = append(errs, fmt.Errorf("%s: %w", v.Name, err))
 		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
 	}
 	return c, nil
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/chatsys/chat/config"
@@ -62,7 +63,8 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	}
 	cfg, err := config.Load(lookup)
 	if err != nil {
-		fmt.Fprintf(stderr, "chat: configuration: %v\n", err)
+		// One line per bad variable, each with the same prefix.
+		fmt.Fprintf(stderr, "chat: configuration: %s\n", strings.ReplaceAll(err.Error(), "\n", "\nchat: configuration: "))
 		return 2
 	}
 	log := newLogger(cfg, stderr)
