@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 
 	"github.com/chatsys/chat/events"
@@ -65,7 +66,9 @@ func (m *MySQL) Apply(ctx context.Context, lock *mysqldb.Lock, batch []Event) er
 		if e.Position <= pos {
 			continue
 		}
-		p.add(e)
+		if err := p.add(e); err != nil {
+			return err
+		}
 	}
 	if err := p.exec(ctx, tx, m); err != nil {
 		return err
@@ -98,7 +101,9 @@ type chatKey struct {
 	number int64
 }
 
-func (p *plan) add(e Event) {
+// add folds one event into the plan. An event type the fold does not know
+// stops it: skipping would leave the tables silently wrong.
+func (p *plan) add(e Event) error {
 	at := e.OccurredAt
 	// created_at is only known from a create; NULL leaves it to that event.
 	var created any
@@ -120,7 +125,10 @@ func (p *plan) add(e Event) {
 		p.countChat(chatKey{ev.Token, ev.ChatNumber}, ev.Number)
 	case events.MessageEdited:
 		p.messages = append(p.messages, row{ev.Token, ev.ChatNumber, ev.Number, ev.Body, e.StreamVersion, created, at})
+	default:
+		return fmt.Errorf("event at position %d: type %s is not handled by the MySQL projection", e.Position, e.Event.EventType())
 	}
+	return nil
 }
 
 func (p *plan) countApp(token string, number int64) {

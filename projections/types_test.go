@@ -1,0 +1,28 @@
+package projections
+
+import (
+	"testing"
+
+	"github.com/chatsys/chat/events"
+)
+
+// otherEvent is a type no fold knows.
+type otherEvent struct{ events.ChatCreated }
+
+func (otherEvent) EventType() string { return "Other" }
+
+// TestMySQLFoldHandlesEveryType walks the codec's registry: a type added
+// there without a branch in the fold fails here, not silently in production.
+func TestMySQLFoldHandlesEveryType(t *testing.T) {
+	t.Parallel()
+	for _, ev := range events.NewCodec().Examples() {
+		var p plan
+		if err := p.add(Event{Position: 1, Envelope: events.Envelope{Event: ev, StreamVersion: 1}}); err != nil {
+			t.Errorf("%s: %v", ev.EventType(), err)
+		}
+	}
+	var p plan
+	if err := p.add(Event{Position: 1, Envelope: events.Envelope{Event: otherEvent{}, StreamVersion: 1}}); err == nil {
+		t.Error("an unknown event type was folded without an error")
+	}
+}
