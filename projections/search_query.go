@@ -88,14 +88,14 @@ func (s *SearchQueries) Search(ctx context.Context, token string, chat int64, q 
 	case len(strings.Fields(q)) > maxQueryTerms:
 		return l, apperr.Validation("q has more than %d terms", maxQueryTerms)
 	}
-	from := (p.Number - 1) * p.PerPage
-	if from+p.PerPage > maxSearchWindow {
-		return l, apperr.Validation("search results can be paged through their first %d only", maxSearchWindow)
+	from, size, err := searchWindow(p)
+	if err != nil {
+		return l, err
 	}
 	if _, err := s.q.Chat(ctx, token, chat); err != nil {
 		return l, err
 	}
-	body, err := json.Marshal(SearchBody(token, chat, q, from, p.PerPage))
+	body, err := json.Marshal(SearchBody(token, chat, q, from, size))
 	if err != nil {
 		return l, err
 	}
@@ -104,13 +104,26 @@ func (s *SearchQueries) Search(ctx context.Context, token string, chat int64, q 
 	if err := decode(res, err, "search", &out); err != nil {
 		return l, apperr.Unavailable(err, "search is unavailable; retry later")
 	}
-	l.Total, l.Last = out.Hits.Total.Value, out.Hits.Total.Value
+	// Total counts every match; Last, which the links page up to, stops
+	// at the window.
+	l.Total, l.Last = out.Hits.Total.Value, min(out.Hits.Total.Value, maxSearchWindow)
 	numbers := make([]int64, len(out.Hits.Hits))
 	for i, h := range out.Hits.Hits {
 		numbers[i] = h.Source.Number
 	}
 	l.Items, err = s.q.messagesByNumber(ctx, token, chat, numbers)
 	return l, err
+}
+
+// searchWindow returns where a page of results starts and how many it
+// holds. A page must start within the window; the page that straddles its
+// end is cut there, so that every result in the window can be reached.
+func searchWindow(p Page) (from, size int64, err error) {
+	from = (p.Number - 1) * p.PerPage
+	if from >= maxSearchWindow {
+		return 0, 0, apperr.Validation("search results can be paged through their first %d only: page %d of %d per page starts beyond them", maxSearchWindow, p.Number, p.PerPage)
+	}
+	return from, min(p.PerPage, maxSearchWindow-from), nil
 }
 
 // messagesByNumber reads the given messages of a chat, in the given order;

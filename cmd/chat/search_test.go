@@ -203,3 +203,70 @@ func TestDoctorSearch(t *testing.T) {
 		t.Errorf("not every case was checked:\n%s", out.String())
 	}
 }
+
+// TestSearchLinks follows the Link header of searches whose terms hold
+// characters that mean something in a URL: each link repeats the same
+// search, and no link points past the pages that can be served.
+func TestSearchLinks(t *testing.T) {
+	t.Parallel()
+	s := start(t, testenv.Config(t), true, true)
+	token := s.must(t, 201, "POST", "/applications", map[string]any{"name": "links"}).object(t)["token"].(string)
+	s.must(t, 201, "POST", "/applications/"+token+"/chats", nil)
+	for _, b := range []string{"what? one", "so what? two", "how/ever three", "nothing here"} {
+		s.must(t, 201, "POST", "/applications/"+token+"/chats/1/messages", map[string]any{"body": b})
+	}
+	nested := "/applications/" + token + "/chats/1/messages/search?q="
+	eventuallyFinds(t, s, nested+"nothing", 4)
+	eventuallyFinds(t, s, nested+"three", 3)
+	linkTo := func(r response, rel string) string {
+		for _, l := range strings.Split(r.Header.Get("Link"), ", ") {
+			if target, found := strings.CutSuffix(l, `>; rel="`+rel+`"`); found {
+				return strings.TrimPrefix(strings.TrimPrefix(target, "<"), s.URL)
+			}
+		}
+		return ""
+	}
+	for _, tc := range []struct {
+		first string
+		want  []int64
+	}{
+		{"/chats/" + token + "/1/search/what%3F?per_page=1", []int64{1, 2}},
+		{"/chats/" + token + "/1/search/how%2Fever?per_page=1", []int64{3}},
+		{nested + url.QueryEscape("what?") + "&per_page=1", []int64{1, 2}},
+		{"/chats/" + token + "/1/messages?per_page=1", []int64{1, 2, 3, 4}},
+		{"/applications/" + token + "/chats/1/messages?per_page=3", []int64{1, 2, 3, 4}},
+	} {
+		var got []int64
+		path := tc.first
+		for pages := 0; path != "" && pages < 10; pages++ {
+			r := s.must(t, 200, "GET", path, nil)
+			var hits []struct{ Number int64 }
+			r.json(t, &hits)
+			for _, h := range hits {
+				got = append(got, h.Number)
+			}
+			if r.Header.Get("X-Total-Count") != fmt.Sprint(len(tc.want)) {
+				t.Errorf("GET %s: X-Total-Count %q, want %d", path, r.Header.Get("X-Total-Count"), len(tc.want))
+			}
+			path = linkTo(r, "next")
+		}
+		if sorted(got) != sorted(tc.want) || len(got) != len(tc.want) {
+			t.Errorf("following next from %s: %v, want %v", tc.first, got, tc.want)
+		}
+	}
+	// The page that straddles the end of the 10,000-result window is
+	// served; one that starts beyond it is refused.
+	for _, tc := range []struct {
+		query  string
+		status int
+	}{
+		{"&per_page=300&page=34", 200},
+		{"&per_page=300&page=35", 422},
+		{"&per_page=1&page=10000", 200},
+		{"&per_page=1&page=10001", 422},
+	} {
+		if r := s.call(t, "GET", nested+"what"+tc.query, nil); r.Status != tc.status {
+			t.Errorf("GET %s: %d %s, want %d", nested+"what"+tc.query, r.Status, r.Body, tc.status)
+		}
+	}
+}
