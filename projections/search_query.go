@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/elastic/go-elasticsearch/v8"
@@ -40,7 +41,7 @@ func NewSearchQueries(es *elasticsearch.Client, q *Queries, namespace string) *S
 // query_string or a wildcard.
 func SearchBody(token string, chat int64, q string, from, size int64) map[string]any {
 	var must []any
-	for _, term := range strings.Fields(FoldAccents(q)) {
+	for _, term := range QueryTerms(q) {
 		should := make([]any, 0, 3)
 		for _, f := range []string{"body", "body.prefix", "body.ngram"} {
 			should = append(should, map[string]any{"match": map[string]any{f: map[string]any{"query": term, "operator": "and"}}})
@@ -61,6 +62,26 @@ func SearchBody(token string, chat int64, q string, from, size int64) map[string
 		"track_total_hits": true,
 		"_source":          []string{"number"},
 	}
+}
+
+// QueryTerms folds q as indexed text is folded and splits it at white
+// space. A term with no letter, digit or symbol (punctuation, or an accent
+// that folding removed) is left out: the engine's tokenizer would find
+// nothing in it, and a clause with nothing to match would match no message.
+func QueryTerms(q string) []string {
+	var out []string
+	for _, term := range strings.Fields(FoldAccents(q)) {
+		if strings.IndexFunc(term, searchable) >= 0 {
+			out = append(out, term)
+		}
+	}
+	return out
+}
+
+// searchable reports whether the tokenizer indexes r: letters, digits and
+// symbols such as emoji, but not punctuation.
+func searchable(r rune) bool {
+	return unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.Is(unicode.So, r)
 }
 
 type searchResponse struct {
@@ -87,6 +108,9 @@ func (s *SearchQueries) Search(ctx context.Context, token string, chat int64, q 
 		return l, apperr.Validation("q has %d characters; at most %d are allowed", n, MaxQueryLength)
 	case len(strings.Fields(q)) > maxQueryTerms:
 		return l, apperr.Validation("q has more than %d terms", maxQueryTerms)
+	case len(QueryTerms(q)) == 0:
+		// Without a term the query would match every message of the chat.
+		return l, apperr.Validation("q has nothing to search for: it needs a letter, a digit or a symbol, not only punctuation or accents")
 	}
 	from, size, err := searchWindow(p)
 	if err != nil {

@@ -92,6 +92,7 @@ func TestSearch(t *testing.T) {
 		{"-world OR help*", nil},       // no query syntax reaches the engine
 		{`"hello" AND (me)`, nil},      // likewise
 		{strings.Repeat("a", 50), nil}, // longer than any gram
+		{"hello !!! ,", []int64{1, 5}}, // terms of punctuation alone are left out
 	}
 	for _, tc := range tests {
 		got, r := searchNumbers(t, s, path(tc.q))
@@ -138,6 +139,12 @@ func TestSearch(t *testing.T) {
 		{path(""), 422, "validation_failed"},
 		{path("   "), 422, "validation_failed"},
 		{path(strings.Repeat("a", 1001)), 422, "validation_failed"},
+		// Nothing left to search for once folded: without a term the
+		// query would match every message.
+		{path("\u0301"), 422, "validation_failed"},
+		{path("!!! ?, ..."), 422, "validation_failed"},
+		{"/chats/" + token + "/1/search/%CC%81", 422, "validation_failed"},
+		{"/chats/" + token + "/1/search/%3F%21", 422, "validation_failed"},
 		{path("x") + "&per_page=1000&page=11", 422, "validation_failed"},
 		{"/applications/" + token + "/chats/9/messages/search?q=hello", 404, "not_found"},
 		{"/applications/" + strings.Repeat("a", 26) + "/chats/1/messages/search?q=hello", 404, "not_found"},
