@@ -206,7 +206,7 @@ func TestDoctorSearch(t *testing.T) {
 	if code != 0 || !strings.Contains(out.String(), "all search checks passed") || strings.Contains(out.String(), "FAIL") {
 		t.Fatalf("exit %d\n%s%s", code, out.String(), errOut.String())
 	}
-	if strings.Count(out.String(), "ok  ") != 10 {
+	if strings.Count(out.String(), "ok  ") != 11 {
 		t.Errorf("not every case was checked:\n%s", out.String())
 	}
 }
@@ -274,6 +274,56 @@ func TestSearchLinks(t *testing.T) {
 	} {
 		if r := s.call(t, "GET", nested+"what"+tc.query, nil); r.Status != tc.status {
 			t.Errorf("GET %s: %d %s, want %d", nested+"what"+tc.query, r.Status, r.Body, tc.status)
+		}
+	}
+}
+
+// TestSearchFolding checks that letters match their ASCII spelling as
+// Elasticsearch's asciifolding would have them, in the text and in the query.
+func TestSearchFolding(t *testing.T) {
+	t.Parallel()
+	s := start(t, testenv.Config(t), true, true)
+	token := s.must(t, 201, "POST", "/applications", map[string]any{"name": "folding"}).object(t)["token"].(string)
+	s.must(t, 201, "POST", "/applications/"+token+"/chats", nil)
+	bodies := []string{
+		"Meet me in Łódź",              // 1
+		"Søren's smørrebrød",           // 2
+		"Die Straße ist lang",          // 3
+		"Encyclopædia and œuvre",       // 4
+		"Đakovo and Þórshöfn",          // 5
+		"plain ascii: lodz strasse oe", // 6
+	}
+	for _, b := range bodies {
+		s.must(t, 201, "POST", "/applications/"+token+"/chats/1/messages", map[string]any{"body": b})
+	}
+	path := func(q string) string {
+		return "/applications/" + token + "/chats/1/messages/search?q=" + url.QueryEscape(q)
+	}
+	eventuallyFinds(t, s, path("plain"), 6)
+	eventuallyFinds(t, s, path("meet"), 1)
+	for _, tc := range []struct {
+		q    string
+		want []int64
+	}{
+		{"lodz", []int64{1, 6}},
+		{"ŁÓDŹ", []int64{1, 6}},
+		{"łod", []int64{1, 6}},
+		{"soren", []int64{2}},
+		{"smorrebrod", []int64{2}},
+		{"ørre", []int64{2}},
+		{"strasse", []int64{3, 6}},
+		{"straße", []int64{3, 6}},
+		{"encyclopaedia", []int64{4}},
+		{"oeuvre", []int64{4}},
+		{"dakovo", []int64{5}},
+		{"thorshofn", []int64{5}},
+		{"þórs", []int64{5}},
+		{"ß", nil}, // "ss": an infix of 2 characters is not enough
+		{"stras", []int64{3, 6}},
+	} {
+		got, r := searchNumbers(t, s, path(tc.q))
+		if r.Status != 200 || sorted(got) != sorted(tc.want) {
+			t.Errorf("q=%q: %d %v, want %v", tc.q, r.Status, got, tc.want)
 		}
 	}
 }
