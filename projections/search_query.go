@@ -42,9 +42,10 @@ func NewSearchQueries(es *elasticsearch.Client, q *Queries, namespace string) *S
 func SearchBody(token string, chat int64, q string, from, size int64) map[string]any {
 	var must []any
 	for _, term := range QueryTerms(q) {
+		grams := gramTerm(term)
 		should := make([]any, 0, 3)
-		for _, f := range []string{"body", "body.prefix", "body.ngram"} {
-			should = append(should, map[string]any{"match": map[string]any{f: map[string]any{"query": term, "operator": "and"}}})
+		for _, m := range []struct{ field, query string }{{"body", term}, {"body.prefix", grams}, {"body.ngram", grams}} {
+			should = append(should, map[string]any{"match": map[string]any{m.field: map[string]any{"query": m.query, "operator": "and"}}})
 		}
 		must = append(must, map[string]any{"bool": map[string]any{"should": should, "minimum_should_match": 1}})
 	}
@@ -76,6 +77,34 @@ func QueryTerms(q string) []string {
 		}
 	}
 	return out
+}
+
+// maxGram is the longest gram the prefix and ngram fields hold (max_gram
+// in the index settings).
+const maxGram = 20
+
+// gramTerm cuts every word of term to its first maxGram characters, for the
+// prefix and ngram fields, which hold no longer grams: a longer word could
+// never match there. It then matches the words that share those first
+// characters; the body field still matches the whole word exactly. A word
+// is cut generously, as a run of letters, digits, marks and the punctuation
+// that may join a word (3.14, l'eau, snake_case), so that no word the
+// tokenizer sees stays longer than maxGram.
+func gramTerm(term string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range term {
+		if unicode.In(r, unicode.L, unicode.N, unicode.M, unicode.Cf) || strings.ContainsRune("'’.:_,;·", r) {
+			n++
+			if n > maxGram {
+				continue
+			}
+		} else {
+			n = 0
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // searchable reports whether the tokenizer indexes r: letters, digits and

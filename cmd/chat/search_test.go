@@ -206,7 +206,7 @@ func TestDoctorSearch(t *testing.T) {
 	if code != 0 || !strings.Contains(out.String(), "all search checks passed") || strings.Contains(out.String(), "FAIL") {
 		t.Fatalf("exit %d\n%s%s", code, out.String(), errOut.String())
 	}
-	if strings.Count(out.String(), "ok  ") != 11 {
+	if strings.Count(out.String(), "ok  ") != 13 {
 		t.Errorf("not every case was checked:\n%s", out.String())
 	}
 }
@@ -320,6 +320,51 @@ func TestSearchFolding(t *testing.T) {
 		{"þórs", []int64{5}},
 		{"ß", nil}, // "ss": an infix of 2 characters is not enough
 		{"stras", []int64{3, 6}},
+	} {
+		got, r := searchNumbers(t, s, path(tc.q))
+		if r.Status != 200 || sorted(got) != sorted(tc.want) {
+			t.Errorf("q=%q: %d %v, want %v", tc.q, r.Status, got, tc.want)
+		}
+	}
+}
+
+// TestSearchLongWords checks words longer than the longest gram (20
+// characters): a query term that long matches the words that share its
+// first 20 characters, and a whole word matches itself.
+func TestSearchLongWords(t *testing.T) {
+	t.Parallel()
+	s := start(t, testenv.Config(t), true, true)
+	token := s.must(t, 201, "POST", "/applications", map[string]any{"name": "long words"}).object(t)["token"].(string)
+	s.must(t, 201, "POST", "/applications/"+token+"/chats", nil)
+	for _, b := range []string{
+		"supercalifragilisticexpialidocious",                      // 1
+		"Pneumonoultramicroscopicsilicovolcanoconiosis is a word", // 2
+		"the Donaudampfschifffahrtsgesellschaftskapitän's hat",    // 3
+		"short words only", // 4
+	} {
+		s.must(t, 201, "POST", "/applications/"+token+"/chats/1/messages", map[string]any{"body": b})
+	}
+	path := func(q string) string {
+		return "/applications/" + token + "/chats/1/messages/search?q=" + url.QueryEscape(q)
+	}
+	eventuallyFinds(t, s, path("short"), 4)
+	eventuallyFinds(t, s, path("hat"), 3)
+	for _, tc := range []struct {
+		q    string
+		want []int64
+	}{
+		{"supercalifragilistic", []int64{1}},                // 20: a prefix gram
+		{"supercalifragilistice", []int64{1}},               // 21: cut to 20 for the grams
+		{"SUPERCALIFRAGILISTICEXPIALI", []int64{1}},         // a longer prefix
+		{"supercalifragilisticexpialidocious", []int64{1}},  // the whole word
+		{"califragilisticexpialidoc", []int64{1}},           // a long infix
+		{"pneumonoultramicroscopicsilico word", []int64{2}}, // with another term
+		{"ultramicroscopicsilicovolcano", []int64{2}},       // a long infix
+		{"donaudampfschifffahrtsgesellschaft", []int64{3}},  // folded, in a joined word
+		{"donaudampfschifffahrtsgesellschaftskapitan", []int64{3}},
+		{"supercalifragilisticexpialidociousness", []int64{1}}, // the limit: only 20 characters count for the grams
+		{"supercalifragilisticXYZ short", nil},                 // every term must still match
+		{"xsupercalifragilisticexpialidocious", nil},           // its first 20 characters are not in the word
 	} {
 		got, r := searchNumbers(t, s, path(tc.q))
 		if r.Status != 200 || sorted(got) != sorted(tc.want) {
