@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/internal/testenv"
 )
 
@@ -370,5 +371,65 @@ func TestSearchLongWords(t *testing.T) {
 		if r.Status != 200 || sorted(got) != sorted(tc.want) {
 			t.Errorf("q=%q: %d %v, want %v", tc.q, r.Status, got, tc.want)
 		}
+	}
+}
+
+// TestSearchCountsWhatItCanReturn stores an edit of a number whose create
+// never landed and an edit stored before its create: X-Total-Count counts
+// exactly the messages a search can return, the late create does not bring
+// back its older body, and verify agrees with the index.
+func TestSearchCountsWhatItCanReturn(t *testing.T) {
+	t.Parallel()
+	cfg := testenv.Config(t)
+	s := start(t, cfg, true, true)
+	pub := publisher(t, cfg)
+	db := testenv.DB(t, cfg)
+	ctx := t.Context()
+	token := s.must(t, 201, "POST", "/applications", map[string]any{"name": "counted"}).object(t)["token"].(string)
+	s.must(t, 201, "POST", "/applications/"+token+"/chats", nil)
+	messages := "/applications/" + token + "/chats/1/messages"
+	s.must(t, 201, "POST", messages, map[string]any{"body": "needle one"})
+	s.must(t, 201, "POST", messages, map[string]any{"body": "needle two"})
+
+	publish := func(ev events.Event, version int64) {
+		t.Helper()
+		if err := pub.Publish(ctx, record(t, ev, version)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stored := func(number int64, version int64) {
+		t.Helper()
+		testenv.Eventually(t, 15*time.Second, fmt.Sprint("message ", number, " version ", version, " stored"), func() bool {
+			var n int
+			err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+cfg.Namespace+"_events WHERE stream_id = ? AND stream_version = ?",
+				events.MessageStream(token, 1, number), version).Scan(&n)
+			return err == nil && n == 1
+		})
+	}
+	publish(events.MessageEdited{Token: token, ChatNumber: 1, Number: 9, Body: "needle orphan"}, 2)
+	publish(events.MessageEdited{Token: token, ChatNumber: 1, Number: 5, Body: "needle edited early"}, 2)
+	stored(5, 2)
+	publish(events.MessageCreated{Token: token, ChatNumber: 1, Number: 5, Body: "first draft"}, 1)
+	stored(5, 1)
+	s.must(t, 201, "POST", messages, map[string]any{"body": "needle three"})
+	eventuallyFinds(t, s, messages+"/search?q=three", 3)
+
+	eventuallyFinds(t, s, messages+"/search?q=needle", 1, 2, 3, 5)
+	r := s.must(t, 200, "GET", messages+"/search?q=needle&per_page=2", nil)
+	if got := r.Header.Get("X-Total-Count"); got != "4" {
+		t.Errorf("X-Total-Count %q, want 4 (the orphan edit must not count)", got)
+	}
+	for _, q := range []string{"orphan", "draft"} {
+		if got, r := searchNumbers(t, s, messages+"/search?q="+q); r.Status != 200 || len(got) != 0 || r.Header.Get("X-Total-Count") != "0" {
+			t.Errorf("q=%s: %d %v, X-Total-Count %q; want nothing", q, r.Status, got, r.Header.Get("X-Total-Count"))
+		}
+	}
+	eventuallyFinds(t, s, messages+"/search?q=early", 5)
+
+	env := map[string]string{"CHAT_MYSQL_DSN": cfg.MySQLDSN, "CHAT_ELASTICSEARCH_URL": cfg.ElasticsearchURL, "CHAT_NAMESPACE": cfg.Namespace}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	var out, errOut strings.Builder
+	if code := run(ctx, []string{"verify"}, lookup, &out, &errOut); code != 0 {
+		t.Errorf("verify: exit %d\n%s%s", code, out.String(), errOut.String())
 	}
 }
