@@ -158,8 +158,9 @@ func (s *Search) Apply(ctx context.Context, lock *mysqldb.Lock, batch []Event) e
 // the same messages: whether the create was among them (usually it was, for
 // an edit), and a newer version than the batch holds (an edit stored before
 // its create, or edits stored out of order), whose body the document must
-// keep. It reads only the unique (stream_id, stream_version) index, except
-// for the rare newer version.
+// keep. It looks the streams up by the unique (stream_id, stream_version)
+// index; most messages of a batch are new, so most find nothing, and a
+// payload is read only for the rare newer version.
 func (s *Search) complete(ctx context.Context, lock *mysqldb.Lock, docs map[string]*pendingDoc, order []string, before int64) error {
 	byStream := make(map[string]*pendingDoc, len(order))
 	newest := map[string]int64{}
