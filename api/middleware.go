@@ -36,21 +36,52 @@ func (s *server) requestID(next http.Handler) http.Handler {
 	})
 }
 
-// observe records each request's latency by route pattern, method and status.
+// unmatchedKey holds a flag the router's 404 and 405 handlers set, so that
+// observe labels every request that reached no route alike.
+type unmatchedKey struct{}
+
+func markUnmatched(r *http.Request) {
+	if p, ok := r.Context().Value(unmatchedKey{}).(*bool); ok {
+		*p = true
+	}
+}
+
+// methodLabels is the closed set of method labels; any other method is
+// "other", so that clients cannot mint label values (and series) at will.
+var methodLabels = map[string]string{
+	http.MethodGet: http.MethodGet, http.MethodHead: http.MethodHead, http.MethodPost: http.MethodPost,
+	http.MethodPut: http.MethodPut, http.MethodPatch: http.MethodPatch, http.MethodDelete: http.MethodDelete,
+	http.MethodOptions: http.MethodOptions, http.MethodConnect: http.MethodConnect, http.MethodTrace: http.MethodTrace,
+}
+
+func methodLabel(m string) string {
+	if l, ok := methodLabels[m]; ok {
+		return l
+	}
+	return "other"
+}
+
+// observe records each request's latency by route pattern, method and
+// status. Every label comes from a closed set: a route template or
+// "unmatched", a known method or "other", and a status the handlers answer.
 func (s *server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		unmatched := false
+		r = r.WithContext(context.WithValue(r.Context(), unmatchedKey{}, &unmatched))
 		next.ServeHTTP(ww, r)
 		route := "unmatched"
-		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+		// A request that reached no handler has at most a subrouter's
+		// partial pattern (such as /applications/{token}/*).
+		if rc := chi.RouteContext(r.Context()); !unmatched && rc != nil && rc.RoutePattern() != "" {
 			route = rc.RoutePattern()
 		}
 		st := ww.Status()
 		if st == 0 {
 			st = http.StatusOK
 		}
-		s.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(st)).Observe(time.Since(start).Seconds())
+		s.metrics.requests.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(st)).Observe(time.Since(start).Seconds())
 		s.faults.settle()
 	})
 }

@@ -96,7 +96,9 @@ func writeList[T any](w http.ResponseWriter, r *http.Request, p projections.Page
 		}
 		q.Set("page", strconv.FormatInt(n, 10))
 		q.Set("per_page", strconv.FormatInt(p.PerPage, 10))
-		return fmt.Sprintf(`<%s?%s>; rel="%s"`, r.URL.Path, q.Encode(), rel)
+		// The escaped path: the decoded one would turn an escaped "?" or
+		// "/" in a path parameter (the seed's search terms) into syntax.
+		return fmt.Sprintf(`<%s?%s>; rel="%s"`, r.URL.EscapedPath(), q.Encode(), rel)
 	}
 	links := []string{link(1, "first"), link(pages, "last")}
 	if p.Number > 1 {

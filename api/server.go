@@ -76,9 +76,11 @@ func NewHandler(d Deps) http.Handler {
 	r := chi.NewRouter()
 	r.Use(s.recoverer, s.requestID, s.observe, middleware.GetHead)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		markUnmatched(r)
 		s.writeError(w, r, apperr.NotFound("no route for %s %s", r.Method, r.URL.Path))
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
+		markUnmatched(req)
 		w.Header().Set("Allow", strings.Join(allowed(r, req.URL.Path), ", "))
 		writeJSON(w, http.StatusMethodNotAllowed, errorBody{errorDetail{Code: "method_not_allowed", Message: req.Method + " is not allowed on " + req.URL.Path}})
 	})

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +22,12 @@ import (
 // stored in MySQL after each bulk request succeeded; re-applying a batch is
 // harmless, because every document carries its stream version as an
 // external version and an older or equal version is refused.
+//
+// A message has a document only once its create is applied, so that every
+// document can be found and returned: an edit of a number whose create
+// never landed is not indexed. A document always holds the newest body up
+// to the checkpoint, whatever the order in which the message's events were
+// stored (an edit may be stored before its create).
 type Search struct {
 	es          *elasticsearch.Client
 	index       *Index
@@ -28,6 +35,8 @@ type Search struct {
 	checkpoint  string // its row in the checkpoints table
 	checkpoints string
 	parked      string
+	events      string // the event store's table, for what earlier batches held
+	codec       *events.Codec
 	log         *slog.Logger
 	parkedCount prometheus.Counter
 }
@@ -41,6 +50,8 @@ func NewSearch(es *elasticsearch.Client, namespace string, log *slog.Logger, reg
 		checkpoint:  "search",
 		checkpoints: mysqldb.Table(namespace, "checkpoints"),
 		parked:      mysqldb.Table(namespace, "search_parked"),
+		events:      mysqldb.Table(namespace, "events"),
+		codec:       events.NewCodec(),
 		log:         log,
 		parkedCount: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "chat_search_parked_total", Help: "Events the search projection could never index (see the search_parked table).",
@@ -84,8 +95,10 @@ type searchDoc struct {
 
 type pendingDoc struct {
 	id       string
+	stream   string
 	position int64
 	version  int64
+	created  bool // the message's create is applied
 	doc      searchDoc
 }
 
@@ -96,23 +109,41 @@ func (s *Search) Apply(ctx context.Context, lock *mysqldb.Lock, batch []Event) e
 	var order []string
 	for _, e := range batch {
 		var d searchDoc
+		created := false
 		switch ev := e.Event.(type) {
 		case events.MessageCreated:
-			d = searchDoc{ev.Token, ev.ChatNumber, ev.Number, FoldAccents(ev.Body)}
+			d, created = searchDoc{ev.Token, ev.ChatNumber, ev.Number, ev.Body}, true
 		case events.MessageEdited:
-			d = searchDoc{ev.Token, ev.ChatNumber, ev.Number, FoldAccents(ev.Body)}
+			d = searchDoc{ev.Token, ev.ChatNumber, ev.Number, ev.Body}
 		default:
 			continue
 		}
 		id := DocumentID(d.Token, d.ChatNumber, d.Number)
-		if p, ok := docs[id]; ok {
-			if e.StreamVersion > p.version {
-				p.version, p.position, p.doc = e.StreamVersion, e.Position, d
-			}
-			continue
+		p, ok := docs[id]
+		if !ok {
+			p = &pendingDoc{id: id, stream: e.Event.StreamID()}
+			docs[id] = p
+			order = append(order, id)
 		}
-		docs[id] = &pendingDoc{id: id, position: e.Position, version: e.StreamVersion, doc: d}
-		order = append(order, id)
+		p.created = p.created || created
+		if e.StreamVersion > p.version {
+			p.version, p.position, p.doc = e.StreamVersion, e.Position, d
+		}
+	}
+	if len(order) > 0 {
+		if err := s.complete(ctx, lock, docs, order, batch[0].Position); err != nil {
+			return err
+		}
+		// A message whose create is not applied yet gets no document: it
+		// could be counted but never returned. Its create will index it.
+		indexed := order[:0]
+		for _, id := range order {
+			if d := docs[id]; d.created {
+				d.doc.Body = FoldAccents(d.doc.Body)
+				indexed = append(indexed, id)
+			}
+		}
+		order = indexed
 	}
 	if len(order) > 0 {
 		if err := s.bulk(ctx, lock, docs, order); err != nil {
@@ -121,6 +152,87 @@ func (s *Search) Apply(ctx context.Context, lock *mysqldb.Lock, batch []Event) e
 	}
 	_, err := lock.Conn.ExecContext(ctx, "UPDATE "+s.checkpoints+" SET position = GREATEST(position, ?), updated_at = UTC_TIMESTAMP(6) WHERE name = ?", batch[len(batch)-1].Position, s.checkpoint)
 	return err
+}
+
+// complete adds to the batch's documents what earlier batches applied to
+// the same messages: whether the create was among them (usually it was, for
+// an edit), and a newer version than the batch holds (an edit stored before
+// its create, or edits stored out of order), whose body the document must
+// keep. It looks the streams up by the unique (stream_id, stream_version)
+// index; most messages of a batch are new, so most find nothing, and a
+// payload is read only for the rare newer version.
+func (s *Search) complete(ctx context.Context, lock *mysqldb.Lock, docs map[string]*pendingDoc, order []string, before int64) error {
+	byStream := make(map[string]*pendingDoc, len(order))
+	newest := map[string]int64{}
+	const chunk = 1000
+	for start := 0; start < len(order); start += chunk {
+		ids := order[start:min(start+chunk, len(order))]
+		args := make([]any, 0, len(ids)+2)
+		args = append(args, events.TypeMessageCreated)
+		for _, id := range ids {
+			byStream[docs[id].stream] = docs[id]
+			args = append(args, docs[id].stream)
+		}
+		args = append(args, before)
+		rows, err := lock.Conn.QueryContext(ctx, "SELECT stream_id, stream_version, event_type = ? FROM "+s.events+
+			" WHERE stream_id IN (?"+strings.Repeat(",?", len(ids)-1)+") AND position < ?", args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var (
+				stream  string
+				version int64
+				create  bool
+			)
+			if err := rows.Scan(&stream, &version, &create); err != nil {
+				rows.Close()
+				return err
+			}
+			d := byStream[stream]
+			d.created = d.created || create
+			if version > d.version && version > newest[stream] {
+				newest[stream] = version
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	for stream, version := range newest {
+		if err := s.load(ctx, lock, byStream[stream], version); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// load sets the document to the message's body at a version stored earlier.
+func (s *Search) load(ctx context.Context, lock *mysqldb.Lock, d *pendingDoc, version int64) error {
+	r := events.Record{StreamID: d.stream, StreamVersion: version}
+	var pos int64
+	err := lock.Conn.QueryRowContext(ctx, "SELECT position, event_type, schema_version, payload FROM "+s.events+" WHERE stream_id = ? AND stream_version = ?",
+		d.stream, version).Scan(&pos, &r.Type, &r.SchemaVersion, &r.Data)
+	if err != nil {
+		return fmt.Errorf("read %s version %d: %w", redact.Tokens(d.stream), version, err)
+	}
+	env, err := s.codec.Decode(r)
+	if err != nil {
+		return fmt.Errorf("event at position %d: %w", pos, err)
+	}
+	switch ev := env.Event.(type) {
+	case events.MessageCreated:
+		d.doc.Body = ev.Body
+	case events.MessageEdited:
+		d.doc.Body = ev.Body
+	default:
+		return fmt.Errorf("event at position %d: a %s in message stream %s", pos, r.Type, redact.Tokens(d.stream))
+	}
+	d.version, d.position = version, pos
+	return nil
 }
 
 type bulkResponse struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/elastic/go-elasticsearch/v8"
@@ -40,10 +41,11 @@ func NewSearchQueries(es *elasticsearch.Client, q *Queries, namespace string) *S
 // query_string or a wildcard.
 func SearchBody(token string, chat int64, q string, from, size int64) map[string]any {
 	var must []any
-	for _, term := range strings.Fields(FoldAccents(q)) {
+	for _, term := range QueryTerms(q) {
+		grams := gramTerm(term)
 		should := make([]any, 0, 3)
-		for _, f := range []string{"body", "body.prefix", "body.ngram"} {
-			should = append(should, map[string]any{"match": map[string]any{f: map[string]any{"query": term, "operator": "and"}}})
+		for _, m := range []struct{ field, query string }{{"body", term}, {"body.prefix", grams}, {"body.ngram", grams}} {
+			should = append(should, map[string]any{"match": map[string]any{m.field: map[string]any{"query": m.query, "operator": "and"}}})
 		}
 		must = append(must, map[string]any{"bool": map[string]any{"should": should, "minimum_should_match": 1}})
 	}
@@ -61,6 +63,54 @@ func SearchBody(token string, chat int64, q string, from, size int64) map[string
 		"track_total_hits": true,
 		"_source":          []string{"number"},
 	}
+}
+
+// QueryTerms folds q as indexed text is folded and splits it at white
+// space. A term with no letter, digit or symbol (punctuation, or an accent
+// that folding removed) is left out: the engine's tokenizer would find
+// nothing in it, and a clause with nothing to match would match no message.
+func QueryTerms(q string) []string {
+	var out []string
+	for _, term := range strings.Fields(FoldAccents(q)) {
+		if strings.IndexFunc(term, searchable) >= 0 {
+			out = append(out, term)
+		}
+	}
+	return out
+}
+
+// maxGram is the longest gram the prefix and ngram fields hold (max_gram
+// in the index settings).
+const maxGram = 20
+
+// gramTerm cuts every word of term to its first maxGram characters, for the
+// prefix and ngram fields, which hold no longer grams: a longer word could
+// never match there. It then matches the words that share those first
+// characters; the body field still matches the whole word exactly. A word
+// is cut generously, as a run of letters, digits, marks and the punctuation
+// that may join a word (3.14, l'eau, snake_case), so that no word the
+// tokenizer sees stays longer than maxGram.
+func gramTerm(term string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range term {
+		if unicode.In(r, unicode.L, unicode.N, unicode.M, unicode.Cf) || strings.ContainsRune("'’.:_,;·", r) {
+			n++
+			if n > maxGram {
+				continue
+			}
+		} else {
+			n = 0
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// searchable reports whether the tokenizer indexes r: letters, digits and
+// symbols such as emoji, but not punctuation.
+func searchable(r rune) bool {
+	return unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.Is(unicode.So, r)
 }
 
 type searchResponse struct {
@@ -87,15 +137,18 @@ func (s *SearchQueries) Search(ctx context.Context, token string, chat int64, q 
 		return l, apperr.Validation("q has %d characters; at most %d are allowed", n, MaxQueryLength)
 	case len(strings.Fields(q)) > maxQueryTerms:
 		return l, apperr.Validation("q has more than %d terms", maxQueryTerms)
+	case len(QueryTerms(q)) == 0:
+		// Without a term the query would match every message of the chat.
+		return l, apperr.Validation("q has nothing to search for: it needs a letter, a digit or a symbol, not only punctuation or accents")
 	}
-	from := (p.Number - 1) * p.PerPage
-	if from+p.PerPage > maxSearchWindow {
-		return l, apperr.Validation("search results can be paged through their first %d only", maxSearchWindow)
+	from, size, err := searchWindow(p)
+	if err != nil {
+		return l, err
 	}
 	if _, err := s.q.Chat(ctx, token, chat); err != nil {
 		return l, err
 	}
-	body, err := json.Marshal(SearchBody(token, chat, q, from, p.PerPage))
+	body, err := json.Marshal(SearchBody(token, chat, q, from, size))
 	if err != nil {
 		return l, err
 	}
@@ -104,13 +157,26 @@ func (s *SearchQueries) Search(ctx context.Context, token string, chat int64, q 
 	if err := decode(res, err, "search", &out); err != nil {
 		return l, apperr.Unavailable(apperr.DepSearch, err, "search is unavailable; retry later")
 	}
-	l.Total, l.Last = out.Hits.Total.Value, out.Hits.Total.Value
+	// Total counts every match; Last, which the links page up to, stops
+	// at the window.
+	l.Total, l.Last = out.Hits.Total.Value, min(out.Hits.Total.Value, maxSearchWindow)
 	numbers := make([]int64, len(out.Hits.Hits))
 	for i, h := range out.Hits.Hits {
 		numbers[i] = h.Source.Number
 	}
 	l.Items, err = s.q.messagesByNumber(ctx, token, chat, numbers)
 	return l, err
+}
+
+// searchWindow returns where a page of results starts and how many it
+// holds. A page must start within the window; the page that straddles its
+// end is cut there, so that every result in the window can be reached.
+func searchWindow(p Page) (from, size int64, err error) {
+	from = (p.Number - 1) * p.PerPage
+	if from >= maxSearchWindow {
+		return 0, 0, apperr.Validation("search results can be paged through their first %d only: page %d of %d per page starts beyond them", maxSearchWindow, p.Number, p.PerPage)
+	}
+	return from, min(p.PerPage, maxSearchWindow-from), nil
 }
 
 // messagesByNumber reads the given messages of a chat, in the given order;

@@ -23,7 +23,7 @@ type searchCase struct {
 	why   string
 }
 
-var checkBodies = []string{"Hello, world!", "help me", "Crème brûlée recipe", "something else"}
+var checkBodies = []string{"Hello, world!", "help me", "Crème brûlée recipe", "something else", "Meet me in Łódź", "supercalifragilisticexpialidocious"}
 
 var searchCases = []searchCase{
 	{"hel", []int64{1, 2}, "a prefix matches"},
@@ -34,6 +34,9 @@ var searchCases = []searchCase{
 	{"hello xyz", nil, "one term matching is not enough"},
 	{"creme", []int64{3}, "accents are ignored in the text"},
 	{"brûlée", []int64{3}, "accents are ignored in the query"},
+	{"lodz", []int64{5}, "letters NFD leaves whole fold too"},
+	{"supercalifragilistice", []int64{6}, "a longer prefix than the grams matches"},
+	{"supercalifragilisticexpialidocious", []int64{6}, "a whole word longer than the grams matches"},
 	{"ld", nil, "an infix of 2 characters does not match"},
 	{"xyz", nil, "no match finds nothing"},
 }

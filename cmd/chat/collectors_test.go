@@ -1,9 +1,11 @@
 package main
 
 import (
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -164,5 +166,78 @@ func TestQueueCollector(t *testing.T) {
 	dials := g.Dials()
 	if _, took := scrape(); took > 100*time.Millisecond || g.Dials() != dials {
 		t.Errorf("a scrape within the cache period after a failure took %s and dialled %d times", took, g.Dials()-dials)
+	}
+}
+
+// TestRequestMetricsAreBounded sends requests with made-up methods to
+// made-up paths: the request histogram's series stay within a closed set of
+// labels, so /metrics does not grow with what clients send.
+func TestRequestMetricsAreBounded(t *testing.T) {
+	t.Parallel()
+	s := start(t, testenv.Config(t), true, false)
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	word := func(alphabet string, n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		return string(b)
+	}
+	const lower, upper = "abcdefghijklmnopqrstuvwxyz0123456789", "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	segment := func() string { return word(lower, 1+rng.IntN(12)) + url.PathEscape(word("?é/ #", 1)) }
+	// Paths that match no route: at the top, and below the prefixes of
+	// nested routes (where the router knows only part of a pattern).
+	shapes := []func() string{
+		func() string { return "/" + segment() },
+		func() string { return "/" + segment() + "/" + segment() + "?" + word(lower, 3) + "=" + word(lower, 3) },
+		func() string { return "/applications/" + segment() + "/" + segment() + "/" + segment() },
+		func() string { return "/applications/x/chats/1/messages/" + segment() + "/" + segment() },
+	}
+	known := []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+	madeUp := func() string { return word(upper, 3+rng.IntN(8)) }
+	series := func() []string {
+		t.Helper()
+		var out []string
+		for _, line := range strings.Split(string(s.must(t, 200, "GET", "/metrics", nil).Body), "\n") {
+			if strings.HasPrefix(line, "chat_http_request_seconds") {
+				out = append(out, line)
+			}
+		}
+		return out
+	}
+
+	series()
+	// Every method on every shape once: each label set there is to meet.
+	for _, shape := range shapes {
+		for _, m := range append(known, madeUp()) {
+			s.call(t, m, shape(), nil)
+		}
+	}
+	before := series()
+	for range 300 {
+		m := madeUp()
+		if rng.IntN(3) == 0 {
+			m = known[rng.IntN(len(known))]
+		}
+		s.call(t, m, shapes[rng.IntN(len(shapes))](), nil)
+	}
+	after := series()
+	if len(after) != len(before) {
+		t.Errorf("300 requests with made-up methods and paths took /metrics from %d to %d request-histogram lines", len(before), len(after))
+	}
+	label := regexp.MustCompile(`(route|method)="([^"]*)"`)
+	methods := map[string]bool{"other": true}
+	for _, m := range known {
+		methods[m] = true
+	}
+	reported := map[string]bool{}
+	for _, line := range after {
+		for _, l := range label.FindAllStringSubmatch(line, -1) {
+			bad := l[1] == "method" && !methods[l[2]] || l[1] == "route" && l[2] != "unmatched" && l[2] != "/metrics"
+			if bad && !reported[l[0]] {
+				reported[l[0]] = true
+				t.Errorf("label %s is outside the closed set for requests that matched no route", l[0])
+			}
+		}
 	}
 }

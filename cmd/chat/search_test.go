@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/internal/testenv"
 )
 
@@ -92,6 +93,7 @@ func TestSearch(t *testing.T) {
 		{"-world OR help*", nil},       // no query syntax reaches the engine
 		{`"hello" AND (me)`, nil},      // likewise
 		{strings.Repeat("a", 50), nil}, // longer than any gram
+		{"hello !!! ,", []int64{1, 5}}, // terms of punctuation alone are left out
 	}
 	for _, tc := range tests {
 		got, r := searchNumbers(t, s, path(tc.q))
@@ -138,6 +140,12 @@ func TestSearch(t *testing.T) {
 		{path(""), 422, "validation_failed"},
 		{path("   "), 422, "validation_failed"},
 		{path(strings.Repeat("a", 1001)), 422, "validation_failed"},
+		// Nothing left to search for once folded: without a term the
+		// query would match every message.
+		{path("\u0301"), 422, "validation_failed"},
+		{path("!!! ?, ..."), 422, "validation_failed"},
+		{"/chats/" + token + "/1/search/%CC%81", 422, "validation_failed"},
+		{"/chats/" + token + "/1/search/%3F%21", 422, "validation_failed"},
 		{path("x") + "&per_page=1000&page=11", 422, "validation_failed"},
 		{"/applications/" + token + "/chats/9/messages/search?q=hello", 404, "not_found"},
 		{"/applications/" + strings.Repeat("a", 26) + "/chats/1/messages/search?q=hello", 404, "not_found"},
@@ -199,7 +207,229 @@ func TestDoctorSearch(t *testing.T) {
 	if code != 0 || !strings.Contains(out.String(), "all search checks passed") || strings.Contains(out.String(), "FAIL") {
 		t.Fatalf("exit %d\n%s%s", code, out.String(), errOut.String())
 	}
-	if strings.Count(out.String(), "ok  ") != 10 {
+	if strings.Count(out.String(), "ok  ") != 13 {
 		t.Errorf("not every case was checked:\n%s", out.String())
+	}
+}
+
+// TestSearchLinks follows the Link header of searches whose terms hold
+// characters that mean something in a URL: each link repeats the same
+// search, and no link points past the pages that can be served.
+func TestSearchLinks(t *testing.T) {
+	t.Parallel()
+	s := start(t, testenv.Config(t), true, true)
+	token := s.must(t, 201, "POST", "/applications", map[string]any{"name": "links"}).object(t)["token"].(string)
+	s.must(t, 201, "POST", "/applications/"+token+"/chats", nil)
+	for _, b := range []string{"what? one", "so what? two", "how/ever three", "nothing here"} {
+		s.must(t, 201, "POST", "/applications/"+token+"/chats/1/messages", map[string]any{"body": b})
+	}
+	nested := "/applications/" + token + "/chats/1/messages/search?q="
+	eventuallyFinds(t, s, nested+"nothing", 4)
+	eventuallyFinds(t, s, nested+"three", 3)
+	linkTo := func(r response, rel string) string {
+		for _, l := range strings.Split(r.Header.Get("Link"), ", ") {
+			if target, found := strings.CutSuffix(l, `>; rel="`+rel+`"`); found {
+				return strings.TrimPrefix(strings.TrimPrefix(target, "<"), s.URL)
+			}
+		}
+		return ""
+	}
+	for _, tc := range []struct {
+		first string
+		want  []int64
+	}{
+		{"/chats/" + token + "/1/search/what%3F?per_page=1", []int64{1, 2}},
+		{"/chats/" + token + "/1/search/how%2Fever?per_page=1", []int64{3}},
+		{nested + url.QueryEscape("what?") + "&per_page=1", []int64{1, 2}},
+		{"/chats/" + token + "/1/messages?per_page=1", []int64{1, 2, 3, 4}},
+		{"/applications/" + token + "/chats/1/messages?per_page=3", []int64{1, 2, 3, 4}},
+	} {
+		var got []int64
+		path := tc.first
+		for pages := 0; path != "" && pages < 10; pages++ {
+			r := s.must(t, 200, "GET", path, nil)
+			var hits []struct{ Number int64 }
+			r.json(t, &hits)
+			for _, h := range hits {
+				got = append(got, h.Number)
+			}
+			if r.Header.Get("X-Total-Count") != fmt.Sprint(len(tc.want)) {
+				t.Errorf("GET %s: X-Total-Count %q, want %d", path, r.Header.Get("X-Total-Count"), len(tc.want))
+			}
+			path = linkTo(r, "next")
+		}
+		if sorted(got) != sorted(tc.want) || len(got) != len(tc.want) {
+			t.Errorf("following next from %s: %v, want %v", tc.first, got, tc.want)
+		}
+	}
+	// The page that straddles the end of the 10,000-result window is
+	// served; one that starts beyond it is refused.
+	for _, tc := range []struct {
+		query  string
+		status int
+	}{
+		{"&per_page=300&page=34", 200},
+		{"&per_page=300&page=35", 422},
+		{"&per_page=1&page=10000", 200},
+		{"&per_page=1&page=10001", 422},
+	} {
+		if r := s.call(t, "GET", nested+"what"+tc.query, nil); r.Status != tc.status {
+			t.Errorf("GET %s: %d %s, want %d", nested+"what"+tc.query, r.Status, r.Body, tc.status)
+		}
+	}
+}
+
+// TestSearchFolding checks that letters match their ASCII spelling as
+// Elasticsearch's asciifolding would have them, in the text and in the query.
+func TestSearchFolding(t *testing.T) {
+	t.Parallel()
+	s := start(t, testenv.Config(t), true, true)
+	token := s.must(t, 201, "POST", "/applications", map[string]any{"name": "folding"}).object(t)["token"].(string)
+	s.must(t, 201, "POST", "/applications/"+token+"/chats", nil)
+	bodies := []string{
+		"Meet me in Łódź",              // 1
+		"Søren's smørrebrød",           // 2
+		"Die Straße ist lang",          // 3
+		"Encyclopædia and œuvre",       // 4
+		"Đakovo and Þórshöfn",          // 5
+		"plain ascii: lodz strasse oe", // 6
+	}
+	for _, b := range bodies {
+		s.must(t, 201, "POST", "/applications/"+token+"/chats/1/messages", map[string]any{"body": b})
+	}
+	path := func(q string) string {
+		return "/applications/" + token + "/chats/1/messages/search?q=" + url.QueryEscape(q)
+	}
+	eventuallyFinds(t, s, path("plain"), 6)
+	eventuallyFinds(t, s, path("meet"), 1)
+	for _, tc := range []struct {
+		q    string
+		want []int64
+	}{
+		{"lodz", []int64{1, 6}},
+		{"ŁÓDŹ", []int64{1, 6}},
+		{"łod", []int64{1, 6}},
+		{"soren", []int64{2}},
+		{"smorrebrod", []int64{2}},
+		{"ørre", []int64{2}},
+		{"strasse", []int64{3, 6}},
+		{"straße", []int64{3, 6}},
+		{"encyclopaedia", []int64{4}},
+		{"oeuvre", []int64{4}},
+		{"dakovo", []int64{5}},
+		{"thorshofn", []int64{5}},
+		{"þórs", []int64{5}},
+		{"ß", nil}, // "ss": an infix of 2 characters is not enough
+		{"stras", []int64{3, 6}},
+	} {
+		got, r := searchNumbers(t, s, path(tc.q))
+		if r.Status != 200 || sorted(got) != sorted(tc.want) {
+			t.Errorf("q=%q: %d %v, want %v", tc.q, r.Status, got, tc.want)
+		}
+	}
+}
+
+// TestSearchLongWords checks words longer than the longest gram (20
+// characters): a query term that long matches the words that share its
+// first 20 characters, and a whole word matches itself.
+func TestSearchLongWords(t *testing.T) {
+	t.Parallel()
+	s := start(t, testenv.Config(t), true, true)
+	token := s.must(t, 201, "POST", "/applications", map[string]any{"name": "long words"}).object(t)["token"].(string)
+	s.must(t, 201, "POST", "/applications/"+token+"/chats", nil)
+	for _, b := range []string{
+		"supercalifragilisticexpialidocious",                      // 1
+		"Pneumonoultramicroscopicsilicovolcanoconiosis is a word", // 2
+		"the Donaudampfschifffahrtsgesellschaftskapitän's hat",    // 3
+		"short words only", // 4
+	} {
+		s.must(t, 201, "POST", "/applications/"+token+"/chats/1/messages", map[string]any{"body": b})
+	}
+	path := func(q string) string {
+		return "/applications/" + token + "/chats/1/messages/search?q=" + url.QueryEscape(q)
+	}
+	eventuallyFinds(t, s, path("short"), 4)
+	eventuallyFinds(t, s, path("hat"), 3)
+	for _, tc := range []struct {
+		q    string
+		want []int64
+	}{
+		{"supercalifragilistic", []int64{1}},                // 20: a prefix gram
+		{"supercalifragilistice", []int64{1}},               // 21: cut to 20 for the grams
+		{"SUPERCALIFRAGILISTICEXPIALI", []int64{1}},         // a longer prefix
+		{"supercalifragilisticexpialidocious", []int64{1}},  // the whole word
+		{"califragilisticexpialidoc", []int64{1}},           // a long infix
+		{"pneumonoultramicroscopicsilico word", []int64{2}}, // with another term
+		{"ultramicroscopicsilicovolcano", []int64{2}},       // a long infix
+		{"donaudampfschifffahrtsgesellschaft", []int64{3}},  // folded, in a joined word
+		{"donaudampfschifffahrtsgesellschaftskapitan", []int64{3}},
+		{"supercalifragilisticexpialidociousness", []int64{1}}, // the limit: only 20 characters count for the grams
+		{"supercalifragilisticXYZ short", nil},                 // every term must still match
+		{"xsupercalifragilisticexpialidocious", nil},           // its first 20 characters are not in the word
+	} {
+		got, r := searchNumbers(t, s, path(tc.q))
+		if r.Status != 200 || sorted(got) != sorted(tc.want) {
+			t.Errorf("q=%q: %d %v, want %v", tc.q, r.Status, got, tc.want)
+		}
+	}
+}
+
+// TestSearchCountsWhatItCanReturn stores an edit of a number whose create
+// never landed and an edit stored before its create: X-Total-Count counts
+// exactly the messages a search can return, the late create does not bring
+// back its older body, and verify agrees with the index.
+func TestSearchCountsWhatItCanReturn(t *testing.T) {
+	t.Parallel()
+	cfg := testenv.Config(t)
+	s := start(t, cfg, true, true)
+	pub := publisher(t, cfg)
+	db := testenv.DB(t, cfg)
+	ctx := t.Context()
+	token := s.must(t, 201, "POST", "/applications", map[string]any{"name": "counted"}).object(t)["token"].(string)
+	s.must(t, 201, "POST", "/applications/"+token+"/chats", nil)
+	messages := "/applications/" + token + "/chats/1/messages"
+	s.must(t, 201, "POST", messages, map[string]any{"body": "needle one"})
+	s.must(t, 201, "POST", messages, map[string]any{"body": "needle two"})
+
+	publish := func(ev events.Event, version int64) {
+		t.Helper()
+		if err := pub.Publish(ctx, record(t, ev, version)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stored := func(number int64, version int64) {
+		t.Helper()
+		testenv.Eventually(t, 15*time.Second, fmt.Sprint("message ", number, " version ", version, " stored"), func() bool {
+			var n int
+			err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+cfg.Namespace+"_events WHERE stream_id = ? AND stream_version = ?",
+				events.MessageStream(token, 1, number), version).Scan(&n)
+			return err == nil && n == 1
+		})
+	}
+	publish(events.MessageEdited{Token: token, ChatNumber: 1, Number: 9, Body: "needle orphan"}, 2)
+	publish(events.MessageEdited{Token: token, ChatNumber: 1, Number: 5, Body: "needle edited early"}, 2)
+	stored(5, 2)
+	publish(events.MessageCreated{Token: token, ChatNumber: 1, Number: 5, Body: "first draft"}, 1)
+	stored(5, 1)
+	s.must(t, 201, "POST", messages, map[string]any{"body": "needle three"})
+	eventuallyFinds(t, s, messages+"/search?q=three", 3)
+
+	eventuallyFinds(t, s, messages+"/search?q=needle", 1, 2, 3, 5)
+	r := s.must(t, 200, "GET", messages+"/search?q=needle&per_page=2", nil)
+	if got := r.Header.Get("X-Total-Count"); got != "4" {
+		t.Errorf("X-Total-Count %q, want 4 (the orphan edit must not count)", got)
+	}
+	for _, q := range []string{"orphan", "draft"} {
+		if got, r := searchNumbers(t, s, messages+"/search?q="+q); r.Status != 200 || len(got) != 0 || r.Header.Get("X-Total-Count") != "0" {
+			t.Errorf("q=%s: %d %v, X-Total-Count %q; want nothing", q, r.Status, got, r.Header.Get("X-Total-Count"))
+		}
+	}
+	eventuallyFinds(t, s, messages+"/search?q=early", 5)
+
+	env := map[string]string{"CHAT_MYSQL_DSN": cfg.MySQLDSN, "CHAT_ELASTICSEARCH_URL": cfg.ElasticsearchURL, "CHAT_NAMESPACE": cfg.Namespace}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	var out, errOut strings.Builder
+	if code := run(ctx, []string{"verify"}, lookup, &out, &errOut); code != 0 {
+		t.Errorf("verify: exit %d\n%s%s", code, out.String(), errOut.String())
 	}
 }
