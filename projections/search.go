@@ -102,20 +102,33 @@ type pendingDoc struct {
 	doc      searchDoc
 }
 
+// messageDoc is what an event says of a message's search document; ok is
+// false for the events that say nothing of one. A type the fold does not
+// know is an error rather than skipped unseen.
+func messageDoc(ev events.Event) (d searchDoc, created, ok bool, err error) {
+	switch ev := ev.(type) {
+	case events.MessageCreated:
+		return searchDoc{ev.Token, ev.ChatNumber, ev.Number, ev.Body}, true, true, nil
+	case events.MessageEdited:
+		return searchDoc{ev.Token, ev.ChatNumber, ev.Number, ev.Body}, false, true, nil
+	case events.ApplicationCreated, events.ApplicationRenamed, events.ChatCreated, events.ChatRenamed:
+		return searchDoc{}, false, false, nil
+	default:
+		return searchDoc{}, false, false, fmt.Errorf("type %s is not handled by the search projection", ev.EventType())
+	}
+}
+
 // Apply implements Projection.
 func (s *Search) Apply(ctx context.Context, lock *mysqldb.Lock, batch []Event) error {
 	// One document per message: the newest version in the batch.
 	docs := map[string]*pendingDoc{}
 	var order []string
 	for _, e := range batch {
-		var d searchDoc
-		created := false
-		switch ev := e.Event.(type) {
-		case events.MessageCreated:
-			d, created = searchDoc{ev.Token, ev.ChatNumber, ev.Number, ev.Body}, true
-		case events.MessageEdited:
-			d = searchDoc{ev.Token, ev.ChatNumber, ev.Number, ev.Body}
-		default:
+		d, created, ok, err := messageDoc(e.Event)
+		if err != nil {
+			return fmt.Errorf("event at position %d: %w", e.Position, err)
+		}
+		if !ok {
 			continue
 		}
 		id := DocumentID(d.Token, d.ChatNumber, d.Number)

@@ -26,3 +26,16 @@ func TestMySQLFoldHandlesEveryType(t *testing.T) {
 		t.Error("an unknown event type was folded without an error")
 	}
 }
+
+// TestSearchFoldHandlesEveryType is the same walk through the search fold.
+func TestSearchFoldHandlesEveryType(t *testing.T) {
+	t.Parallel()
+	for _, ev := range events.NewCodec().Examples() {
+		if _, _, _, err := messageDoc(ev); err != nil {
+			t.Errorf("%s: %v", ev.EventType(), err)
+		}
+	}
+	if _, _, _, err := messageDoc(otherEvent{}); err == nil {
+		t.Error("an unknown event type was folded without an error")
+	}
+}
