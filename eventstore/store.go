@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/chatsys/chat/events"
+	"github.com/chatsys/chat/internal/plainjson"
 	"github.com/chatsys/chat/mysqldb"
 )
 
@@ -102,7 +103,7 @@ func insert(ctx context.Context, tx *sql.Tx, table string, recs []events.Record)
 			b.WriteByte(',')
 		}
 		b.WriteString("(?,?,?,?,?,?,?,?)")
-		meta, err := json.Marshal(metadata{CorrelationID: r.CorrelationID})
+		meta, err := plainjson.Marshal(metadata{CorrelationID: r.CorrelationID})
 		if err != nil {
 			return err
 		}

@@ -3,7 +3,6 @@ package projections
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chatsys/chat/events"
+	"github.com/chatsys/chat/internal/plainjson"
 	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/redact"
 )
@@ -141,7 +141,7 @@ type bulkResponse struct {
 // succeed is parked with its reason.
 func (s *Search) bulk(ctx context.Context, lock *mysqldb.Lock, docs map[string]*pendingDoc, order []string) error {
 	var body bytes.Buffer
-	enc := json.NewEncoder(&body)
+	enc := plainjson.NewEncoder(&body)
 	for _, id := range order {
 		d := docs[id]
 		action := map[string]any{"index": map[string]any{"_index": s.target, "_id": id, "version": d.version, "version_type": "external"}}
