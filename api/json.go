@@ -137,10 +137,3 @@ func pathNumber(s, what string) (int64, error) {
 	}
 	return n, nil
 }
-
-func required(name string, o optString) error {
-	if !o.Set {
-		return apperr.Validation("%s is required", name)
-	}
-	return nil
-}
