@@ -49,19 +49,25 @@ type Querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// Read returns up to limit events after position, in position order.
-func (s *Store) Read(ctx context.Context, after int64, limit int) ([]Stored, error) {
-	return s.ReadWith(ctx, s.db, after, limit)
+// Read returns events after position, in position order: up to limit
+// events, and no more once their payloads add up to maxBytes (the event
+// that reaches it is the last; a batch always has at least one event).
+func (s *Store) Read(ctx context.Context, after int64, limit, maxBytes int) ([]Stored, error) {
+	return s.ReadWith(ctx, s.db, after, limit, maxBytes)
 }
 
 // ReadWith is Read through q, for a reader that needs a transaction's snapshot.
-func (s *Store) ReadWith(ctx context.Context, q Querier, after int64, limit int) ([]Stored, error) {
-	rows, err := q.QueryContext(ctx, "SELECT "+columns+" FROM "+s.table+" WHERE position > ? ORDER BY position LIMIT ?", after, limit)
+func (s *Store) ReadWith(ctx context.Context, q Querier, after int64, limit, maxBytes int) ([]Stored, error) {
+	last, n, err := s.cut(ctx, q, after, limit, maxBytes)
+	if err != nil || n == 0 {
+		return nil, err
+	}
+	rows, err := q.QueryContext(ctx, "SELECT "+columns+" FROM "+s.table+" WHERE position > ? AND position <= ? ORDER BY position", after, last)
 	if err != nil {
 		return nil, fmt.Errorf("read events after %d: %w", after, err)
 	}
 	defer rows.Close()
-	out := make([]Stored, 0, limit)
+	out := make([]Stored, 0, n)
 	for rows.Next() {
 		var (
 			st   Stored
@@ -84,6 +90,37 @@ func (s *Store) ReadWith(ctx context.Context, q Querier, after int64, limit int)
 		out = append(out, st)
 	}
 	return out, rows.Err()
+}
+
+// cut finds where a batch after position ends: the position of its last
+// event and how many it holds. Only positions and lengths travel here, so a
+// batch of large events is cut before any of them is read.
+func (s *Store) cut(ctx context.Context, q Querier, after int64, limit, maxBytes int) (last int64, n int, err error) {
+	rows, err := q.QueryContext(ctx, "SELECT position, LENGTH(payload) FROM "+s.table+" WHERE position > ? ORDER BY position LIMIT ?", after, limit)
+	if err != nil {
+		return 0, 0, fmt.Errorf("read events after %d: %w", after, err)
+	}
+	defer rows.Close()
+	total := 0
+	for (n == 0 || total < maxBytes) && rows.Next() {
+		var size int
+		if err := rows.Scan(&last, &size); err != nil {
+			return 0, 0, err
+		}
+		total += size
+		n++
+	}
+	return last, n, rows.Err()
+}
+
+// Full reports whether a batch Read returned was cut by limit or maxBytes,
+// so that more events may be waiting after it.
+func Full(batch []Stored, limit, maxBytes int) bool {
+	total := 0
+	for _, st := range batch {
+		total += len(st.Data)
+	}
+	return len(batch) >= limit || total >= maxBytes
 }
 
 // Head returns the position of the last event, 0 when the log is empty.
