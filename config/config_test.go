@@ -39,6 +39,7 @@ func TestInvalidValueNamesTheVariable(t *testing.T) {
 		{"CHAT_LOG_LEVEL", "trace"},
 		{"CHAT_MYSQL_MAX_CONNS", "0"},
 		{"CHAT_STORE_CONSUMERS", "lots"},
+		{"CHAT_MAX_READS_IN_FLIGHT", "0"},
 		{"CHAT_SHUTDOWN_TIMEOUT", "-1s"},
 	}
 	for _, tc := range tests {
