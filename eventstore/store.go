@@ -94,24 +94,43 @@ func (s *Store) ReadWith(ctx context.Context, q Querier, after int64, limit, max
 
 // cut finds where a batch after position ends: the position of its last
 // event and how many it holds. Only positions and lengths travel here, so a
-// batch of large events is cut before any of them is read.
+// batch of large events is cut before any of them is read. MySQL reads a
+// payload whole to measure it, so lengths are asked for in chunks that
+// double from firstCut: measuring reads about what the batch holds, not
+// limit events' worth, when events are large.
 func (s *Store) cut(ctx context.Context, q Querier, after int64, limit, maxBytes int) (last int64, n int, err error) {
-	rows, err := q.QueryContext(ctx, "SELECT position, LENGTH(payload) FROM "+s.table+" WHERE position > ? ORDER BY position LIMIT ?", after, limit)
-	if err != nil {
-		return 0, 0, fmt.Errorf("read events after %d: %w", after, err)
-	}
-	defer rows.Close()
-	total := 0
-	for (n == 0 || total < maxBytes) && rows.Next() {
-		var size int
-		if err := rows.Scan(&last, &size); err != nil {
+	last, total := after, 0
+	for chunk := firstCut; n < limit && (n == 0 || total < maxBytes); chunk *= 2 {
+		ask := min(chunk, limit-n)
+		rows, err := q.QueryContext(ctx, "SELECT position, LENGTH(payload) FROM "+s.table+" WHERE position > ? ORDER BY position LIMIT ?", last, ask)
+		if err != nil {
+			return 0, 0, fmt.Errorf("read events after %d: %w", after, err)
+		}
+		seen := 0
+		for (n == 0 || total < maxBytes) && rows.Next() {
+			var size int
+			if err := rows.Scan(&last, &size); err != nil {
+				rows.Close()
+				return 0, 0, err
+			}
+			total += size
+			n++
+			seen++
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
 			return 0, 0, err
 		}
-		total += size
-		n++
+		if seen < ask {
+			break // the end of the log, or of the batch
+		}
 	}
-	return last, n, rows.Err()
+	return last, n, nil
 }
+
+// firstCut is the first chunk of lengths cut asks for.
+const firstCut = 32
 
 // Full reports whether a batch Read returned was cut by limit or maxBytes,
 // so that more events may be waiting after it.

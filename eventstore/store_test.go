@@ -25,10 +25,14 @@ func TestReadIsBoundedInBytes(t *testing.T) {
 	}
 	defer app.Release()
 	const token = "abcdefghijklmnopqrstuvwxyz"
-	// Ten messages of 64 KiB of '<', each about 64 KiB of payload.
+	// Ten messages of 64 KiB of '<', each about 64 KiB of payload...
 	var recs []events.Record
 	for i := int64(1); i <= 10; i++ {
 		recs = append(recs, rec(t, events.MessageCreated{Token: token, ChatNumber: 1, Number: i, Body: strings.Repeat("<", 64<<10)}, 1))
+	}
+	// Then a hundred small ones, more than one chunk of lengths.
+	for i := int64(11); i <= 110; i++ {
+		recs = append(recs, rec(t, events.MessageCreated{Token: token, ChatNumber: 1, Number: i, Body: "x"}, 1))
 	}
 	if _, err := app.Append(ctx, recs); err != nil {
 		t.Fatal(err)
@@ -44,14 +48,18 @@ func TestReadIsBoundedInBytes(t *testing.T) {
 		want            []int64 // positions
 		full            bool
 	}{
-		{0, 100, 100 << 20, []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, false},
-		{0, 3, 100 << 20, []int64{1, 2, 3}, true},
+		{0, 1000, 100 << 20, positions(1, 110), false},
+		{0, 3, 100 << 20, positions(1, 3), true},
+		{10, 100, 1 << 20, positions(11, 110), true},
+		{10, 50, 1 << 20, positions(11, 60), true},
+		{5, 1000, 1 << 20, positions(6, 110), false},
 		{0, 100, 3 * size, []int64{1, 2, 3}, true},
 		{0, 100, 3*size - 1, []int64{1, 2, 3}, true}, // the event that reaches the cap is the last
 		{0, 100, 3*size + 1, []int64{1, 2, 3, 4}, true},
 		{4, 100, 1, []int64{5}, true}, // one event, however large
-		{8, 100, 3 * size, []int64{9, 10}, false},
-		{10, 100, 1 << 20, nil, false},
+		{8, 2, 3 * size, []int64{9, 10}, true},
+		{108, 100, 3 * size, []int64{109, 110}, false},
+		{110, 100, 1 << 20, nil, false},
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprintf("after %d limit %d bytes %d", tc.after, tc.limit, tc.maxBytes), func(t *testing.T) {
@@ -74,4 +82,12 @@ func TestReadIsBoundedInBytes(t *testing.T) {
 			}
 		})
 	}
+}
+
+func positions(from, to int64) []int64 {
+	var out []int64
+	for p := from; p <= to; p++ {
+		out = append(out, p)
+	}
+	return out
 }
