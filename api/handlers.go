@@ -90,11 +90,7 @@ func (s *server) listChats(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out := make([]chatJSON, len(list.Items))
-	for i, c := range list.Items {
-		out[i] = chatOut(c)
-	}
-	writeList(w, r, p, list.Total, list.Last, out)
+	writeList(s, w, r, p, list, chatOut)
 }
 
 func (s *server) createChat(w http.ResponseWriter, r *http.Request) {
@@ -179,7 +175,7 @@ func (s *server) listMessages(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeMessages(w, r, p, list)
+	s.writeMessages(w, r, p, list)
 }
 
 // chatPage reads the token and chat number from the path and the page from
@@ -198,12 +194,8 @@ func chatPage(r *http.Request) (string, int64, projections.Page, error) {
 }
 
 // writeMessages answers one page of messages.
-func writeMessages(w http.ResponseWriter, r *http.Request, p projections.Page, list projections.List[projections.Message]) {
-	out := make([]messageJSON, len(list.Items))
-	for i, m := range list.Items {
-		out[i] = messageOut(m)
-	}
-	writeList(w, r, p, list.Total, list.Last, out)
+func (s *server) writeMessages(w http.ResponseWriter, r *http.Request, p projections.Page, list projections.List[projections.Message]) {
+	writeList(s, w, r, p, list, messageOut)
 }
 
 func (s *server) createMessage(w http.ResponseWriter, r *http.Request) {

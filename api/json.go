@@ -12,15 +12,23 @@ import (
 	"strings"
 
 	"github.com/chatsys/chat/apperr"
+	"github.com/chatsys/chat/internal/plainjson"
 )
 
 // MaxBodyBytes is the largest request body accepted.
 const MaxBodyBytes = 1 << 20
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	jsonHeaders(w)
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
+	_ = plainjson.NewEncoder(w).Encode(v)
+}
+
+// jsonHeaders marks an answer as JSON. Its text is not HTML-escaped, so
+// browsers are told not to guess another type from it.
+func jsonHeaders(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 }
 
 // decode reads a JSON object into dst. An absent body decodes as {} when

@@ -145,6 +145,9 @@ var oaRouteSpecs = map[oaRoute]oaRouteSpec{
 	}},
 }
 
+// oaOperational are the routes that serve operations, not clients' data.
+var oaOperational = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true, "/openapi.yaml": true}
+
 // oaParamRoles names path parameters by what they identify.
 var oaParamRoles = map[string]string{
 	"token": "token", "app_token": "token",
@@ -321,8 +324,9 @@ func oaSlice(v any) []any { s, _ := v.([]any); return s }
 
 // oaRouted is one route of the router.
 type oaRouted struct {
-	handler string // the handler function's name, for messages
-	limited bool   // behind the bound on commands in flight
+	handler     string // the handler function's name, for messages
+	limited     bool   // behind the bound on commands in flight
+	readLimited bool   // behind the bound on reads in flight
 }
 
 func oaRouter(t *testing.T) http.Handler {
@@ -331,6 +335,8 @@ func oaRouter(t *testing.T) http.Handler {
 		Registry:    prometheus.NewRegistry(),
 		Log:         slog.New(slog.DiscardHandler),
 		MaxInFlight: 8,
+
+		MaxReadsInFlight: 8,
 	})
 }
 
@@ -347,6 +353,9 @@ func oaWalk(t *testing.T, h http.Handler) map[oaRoute]oaRouted {
 		for _, mw := range mws {
 			if strings.HasSuffix(oaFuncName(mw), ".limit-fm") {
 				info.limited = true
+			}
+			if strings.HasSuffix(oaFuncName(mw), ".limitReads-fm") {
+				info.readLimited = true
 			}
 		}
 		out[r] = info
@@ -427,15 +436,20 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 		}
 	}
 
-	// Commands are bounded in flight; past the bound they answer 503
-	// overloaded, which the document must allow.
+	// Commands and reads are bounded in flight, each apart; past the bound
+	// they answer 503 overloaded, which the document must allow. The
+	// operational routes are not bounded.
 	for r, info := range router {
 		isCommand := r.method == http.MethodPost || r.method == http.MethodPatch
 		if isCommand != info.limited {
 			t.Errorf("%s (%s): command %v but behind the in-flight bound %v", r, info.handler, isCommand, info.limited)
 		}
+		isRead := r.method == http.MethodGet && !oaOperational[r.path]
+		if isRead != info.readLimited {
+			t.Errorf("%s (%s): read %v but behind the bound on reads %v", r, info.handler, isRead, info.readLimited)
+		}
 		d, ok := ops[r]
-		if !info.limited || !ok {
+		if !info.limited && !info.readLimited || !ok {
 			continue
 		}
 		res, ok := d.op.Responses["503"]

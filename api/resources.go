@@ -1,7 +1,9 @@
 package api
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -9,7 +11,9 @@ import (
 	"time"
 
 	"github.com/chatsys/chat/apperr"
+	"github.com/chatsys/chat/internal/plainjson"
 	"github.com/chatsys/chat/projections"
+	"github.com/chatsys/chat/redact"
 )
 
 // The JSON shapes of the API (api/openapi.yaml).
@@ -86,9 +90,11 @@ func page(r *http.Request) (projections.Page, error) {
 	return p, nil
 }
 
-// writeList answers one page with X-Total-Count and a Link header.
-func writeList[T any](w http.ResponseWriter, r *http.Request, p projections.Page, total, last int64, items []T) {
-	pages := max((last+p.PerPage-1)/p.PerPage, 1)
+// writeList answers one page with X-Total-Count and a Link header. Items
+// are encoded and written one at a time as the list reads them, so a page is
+// never held whole, neither as rows nor as JSON.
+func writeList[T, J any](s *server, w http.ResponseWriter, r *http.Request, p projections.Page, list projections.List[T], out func(T) J) {
+	pages := max((list.Last+p.PerPage-1)/p.PerPage, 1)
 	link := func(n int64, rel string) string {
 		q := url.Values{}
 		for k, v := range r.URL.Query() {
@@ -107,7 +113,49 @@ func writeList[T any](w http.ResponseWriter, r *http.Request, p projections.Page
 	if p.Number < pages {
 		links = append(links, link(p.Number+1, "next"))
 	}
-	w.Header().Set("Link", strings.Join(links, ", "))
-	w.Header().Set("X-Total-Count", strconv.FormatInt(total, 10))
-	writeJSON(w, http.StatusOK, items)
+	// Nothing is sent before the first item, so that a failure to read it
+	// still gets an answer of its own.
+	started := false
+	start := func() {
+		started = true
+		jsonHeaders(w)
+		w.Header().Set("Link", strings.Join(links, ", "))
+		w.Header().Set("X-Total-Count", strconv.FormatInt(list.Total, 10))
+		w.WriteHeader(http.StatusOK)
+	}
+	var (
+		buf      bytes.Buffer
+		enc      = plainjson.NewEncoder(&buf)
+		writeErr error
+	)
+	err := list.Each(r.Context(), func(item T) error {
+		buf.Reset()
+		if !started {
+			start()
+			buf.WriteByte('[')
+		} else {
+			buf.WriteByte(',')
+		}
+		if err := enc.Encode(out(item)); err != nil {
+			return err
+		}
+		_, writeErr = w.Write(bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}))
+		return writeErr
+	})
+	switch {
+	case writeErr != nil || r.Context().Err() != nil:
+		// The client went away: there is no one to answer.
+	case err != nil && !started:
+		s.writeError(w, r, err)
+	case err != nil:
+		// The status and part of the list are sent; only an interrupted
+		// answer tells the client that the list is incomplete.
+		s.log.Error("list failed after its first items were sent", "request_id", requestID(r.Context()), "path", redact.Tokens(r.URL.Path), "err", redacted(err))
+		panic(http.ErrAbortHandler)
+	case !started:
+		start()
+		_, _ = io.WriteString(w, "[]\n")
+	default:
+		_, _ = io.WriteString(w, "]\n")
+	}
 }

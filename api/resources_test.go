@@ -1,9 +1,12 @@
 package api
 
 import (
+	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/chatsys/chat/projections"
 )
 
 // TestListLinks checks the Link header of a list page: links keep the path
@@ -55,7 +58,8 @@ func TestListLinks(t *testing.T) {
 			t.Fatalf("%s: %v", tc.target, err)
 		}
 		w := httptest.NewRecorder()
-		writeList(w, r, p, tc.total, tc.last, []int{})
+		list := projections.List[int]{Total: tc.total, Last: tc.last}
+		writeList(&server{log: slog.New(slog.DiscardHandler)}, w, r, p, list, func(i int) int { return i })
 		if got, want := w.Header().Get("Link"), strings.Join(tc.want, ", "); got != want {
 			t.Errorf("GET %s: Link\n%s\nwant\n%s", tc.target, got, want)
 		}

@@ -49,5 +49,5 @@ func (s *server) doSearch(w http.ResponseWriter, r *http.Request, q string) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeMessages(w, r, p, list)
+	s.writeMessages(w, r, p, list)
 }

@@ -38,6 +38,8 @@ type Deps struct {
 	Registry    *prometheus.Registry
 	Log         *slog.Logger
 	MaxInFlight int
+	// MaxReadsInFlight bounds reads apart from commands.
+	MaxReadsInFlight int
 }
 
 type server struct {
@@ -47,6 +49,7 @@ type server struct {
 	checks   []Check
 	log      *slog.Logger
 	inFlight chan struct{}
+	reads    chan struct{}
 	metrics  httpMetrics
 	faults   *faultLog
 }
@@ -65,6 +68,7 @@ func NewHandler(d Deps) http.Handler {
 		log:      d.Log,
 		inFlight: make(chan struct{}, d.MaxInFlight),
 		faults:   newFaultLog(d.Log, faultInterval),
+		reads:    make(chan struct{}, d.MaxReadsInFlight),
 		metrics: httpMetrics{requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "chat_http_request_seconds",
 			Help:    "HTTP requests by route pattern, method and status, with their latency.",
@@ -94,19 +98,19 @@ func NewHandler(d Deps) http.Handler {
 	r.Route("/applications", func(r chi.Router) {
 		r.With(s.limit).Post("/", s.createApplication)
 		r.Route("/{token}", func(r chi.Router) {
-			r.Get("/", s.getApplication)
+			r.With(s.limitReads).Get("/", s.getApplication)
 			r.With(s.limit).Patch("/", s.renameApplication)
 			r.Route("/chats", func(r chi.Router) {
-				r.Get("/", s.listChats)
+				r.With(s.limitReads).Get("/", s.listChats)
 				r.With(s.limit).Post("/", s.createChat)
 				r.Route("/{chat}", func(r chi.Router) {
-					r.Get("/", s.getChat)
+					r.With(s.limitReads).Get("/", s.getChat)
 					r.With(s.limit).Patch("/", s.renameChat)
 					r.Route("/messages", func(r chi.Router) {
-						r.Get("/", s.listMessages)
+						r.With(s.limitReads).Get("/", s.listMessages)
 						r.With(s.limit).Post("/", s.createMessage)
-						r.Get("/search", s.searchMessages)
-						r.Get("/{message}", s.getMessage)
+						r.With(s.limitReads).Get("/search", s.searchMessages)
+						r.With(s.limitReads).Get("/{message}", s.getMessage)
 						r.With(s.limit).Patch("/{message}", s.editMessage)
 					})
 				})
@@ -115,12 +119,12 @@ func NewHandler(d Deps) http.Handler {
 	})
 
 	// The seed's routes, kept for its existing clients.
-	r.Get("/chats/{chat}", s.seedGetChat)
+	r.With(s.limitReads).Get("/chats/{chat}", s.seedGetChat)
 	r.With(s.limit).Post("/chats", s.seedCreateChat)
 	r.With(s.limit).Patch("/chats/{chat}", s.seedRenameChat)
-	r.Get("/chats/{token}/{chat}/messages", s.listMessages)
-	r.Get("/chats/{token}/{chat}/search/{q}", s.seedSearch)
-	r.Get("/messages/{token}/{chat}/{message}", s.getMessage)
+	r.With(s.limitReads).Get("/chats/{token}/{chat}/messages", s.listMessages)
+	r.With(s.limitReads).Get("/chats/{token}/{chat}/search/{q}", s.seedSearch)
+	r.With(s.limitReads).Get("/messages/{token}/{chat}/{message}", s.getMessage)
 	r.With(s.limit).Post("/messages", s.seedCreateMessage)
 	r.With(s.limit).Patch("/messages/{message}", s.seedEditMessage)
 	return r
@@ -143,11 +147,20 @@ func allowed(mux *chi.Mux, path string) []string {
 
 // limit bounds the commands in flight: past the bound a request is refused
 // at once with 503 rather than queued without end.
-func (s *server) limit(next http.Handler) http.Handler {
+func (s *server) limit(next http.Handler) http.Handler { return s.admit(s.inFlight, next) }
+
+// limitReads bounds the reads in flight, apart from the commands so that
+// neither crowds out the other. Each read holds at most a slice of a page,
+// so this also bounds the memory reads take.
+func (s *server) limitReads(next http.Handler) http.Handler { return s.admit(s.reads, next) }
+
+// admit serves a request while it holds one of slots, and refuses it at
+// once when none is free.
+func (s *server) admit(slots chan struct{}, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
-		case s.inFlight <- struct{}{}:
-			defer func() { <-s.inFlight }()
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
 			next.ServeHTTP(w, r)
 		default:
 			s.writeError(w, r, apperr.Overloaded("too many requests in flight; retry shortly"))

@@ -36,6 +36,9 @@ type Config struct {
 	StoreConsumers int
 	// MaxInFlight caps concurrent command requests; beyond it they get 503.
 	MaxInFlight int
+	// MaxReadsInFlight caps concurrent read requests (gets, lists, searches)
+	// apart from commands; beyond it they get 503.
+	MaxReadsInFlight int
 	// ShutdownTimeout bounds the graceful drain on SIGTERM.
 	ShutdownTimeout time.Duration
 	// PublishTimeout bounds a command's wait for the broker's confirm.
@@ -103,6 +106,7 @@ func Variables() []Variable {
 		{"CHAT_PUBLISH_CHANNELS", "64", "AMQP channels publishing (and awaiting confirms) at once", intSetter(func(c *Config) *int { return &c.PublishChannels }, 1, 1000)},
 		{"CHAT_STORE_CONSUMERS", "128", "broker subscriptions feeding the event store writer (the largest append batch)", intSetter(func(c *Config) *int { return &c.StoreConsumers }, 1, 1000)},
 		{"CHAT_MAX_IN_FLIGHT", "1024", "command requests served at once; more get 503", intSetter(func(c *Config) *int { return &c.MaxInFlight }, 1, 1000000)},
+		{"CHAT_MAX_READS_IN_FLIGHT", "128", "read requests (gets, lists, searches) served at once; more get 503", intSetter(func(c *Config) *int { return &c.MaxReadsInFlight }, 1, 1000000)},
 		{"CHAT_SHUTDOWN_TIMEOUT", "30s", "how long a graceful shutdown may take", durationSetter(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 		{"CHAT_PUBLISH_TIMEOUT", "5s", "how long a command waits for the broker's confirm before answering 503", durationSetter(func(c *Config) *time.Duration { return &c.PublishTimeout })},
 	}

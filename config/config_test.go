@@ -1,55 +1,90 @@
 package config
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
 
-func TestLoad(t *testing.T) {
+func lookupFrom(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestDefaults(t *testing.T) {
 	t.Parallel()
-	env := func(kv ...string) func(string) (string, bool) {
-		m := map[string]string{}
-		for i := 0; i < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
-		}
-		return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+	c, err := Load(lookupFrom(nil))
+	if err != nil {
+		t.Fatal(err)
 	}
-	tests := []struct {
-		name    string
-		lookup  func(string) (string, bool)
-		wantErr []string // every variable the error must name
-	}{
-		{name: "defaults", lookup: env()},
-		{name: "empty values take the defaults", lookup: env("CHAT_NAMESPACE", "", "CHAT_HTTP_ADDR", "")},
-		{name: "one bad value", lookup: env("CHAT_NAMESPACE", "Bad-Name"), wantErr: []string{"CHAT_NAMESPACE"}},
-		{name: "every bad value at once", lookup: env(
-			"CHAT_HTTP_ADDR", "8080",
-			"CHAT_REDIS_URL", "http://x",
-			"CHAT_MAX_IN_FLIGHT", "0",
-			"CHAT_PUBLISH_TIMEOUT", "-1s",
-		), wantErr: []string{"CHAT_HTTP_ADDR", "CHAT_REDIS_URL", "CHAT_MAX_IN_FLIGHT", "CHAT_PUBLISH_TIMEOUT"}},
+	want := Config{HTTPAddr: ":8080", MySQLDSN: "root@tcp(127.0.0.1:3306)/chat?parseTime=true", RedisURL: "redis://127.0.0.1:6379/0",
+		AMQPURL: "amqp://guest:guest@127.0.0.1:5672", ElasticsearchURL: "http://127.0.0.1:9200", Namespace: "chat"}
+	if c.HTTPAddr != want.HTTPAddr || c.MySQLDSN != want.MySQLDSN || c.RedisURL != want.RedisURL ||
+		c.AMQPURL != want.AMQPURL || c.ElasticsearchURL != want.ElasticsearchURL || c.Namespace != want.Namespace {
+		t.Errorf("defaults %+v", c)
+	}
+}
+
+func TestInvalidValueNamesTheVariable(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, value string }{
+		{"CHAT_HTTP_ADDR", "8080"},
+		{"CHAT_MYSQL_DSN", "not a dsn"},
+		{"CHAT_MYSQL_DSN", "root@tcp(127.0.0.1:3306)/"},
+		{"CHAT_REDIS_URL", "http://127.0.0.1:6379"},
+		{"CHAT_AMQP_URL", "amqp://"},
+		{"CHAT_ELASTICSEARCH_URL", "127.0.0.1:9200"},
+		{"CHAT_NAMESPACE", "Chat"},
+		{"CHAT_NAMESPACE", "chat-1"},
+		{"CHAT_LOG_FORMAT", "xml"},
+		{"CHAT_LOG_LEVEL", "trace"},
+		{"CHAT_MYSQL_MAX_CONNS", "0"},
+		{"CHAT_STORE_CONSUMERS", "lots"},
+		{"CHAT_MAX_READS_IN_FLIGHT", "0"},
+		{"CHAT_SHUTDOWN_TIMEOUT", "-1s"},
 	}
 	for _, tc := range tests {
-		c, err := Load(tc.lookup)
-		if len(tc.wantErr) == 0 {
-			if err != nil {
-				t.Errorf("%s: %v", tc.name, err)
-			} else if c.Namespace != "chat" && tc.name == "defaults" {
-				t.Errorf("%s: namespace %q", tc.name, c.Namespace)
+		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
+			_, err := Load(lookupFrom(map[string]string{tc.name: tc.value}))
+			if err == nil || !strings.HasPrefix(err.Error(), tc.name+":") {
+				t.Errorf("Load = %v, want an error naming %s", err, tc.name)
 			}
-			continue
+		})
+	}
+}
+
+// TestReadmeDocumentsEveryVariable keeps README's configuration table true.
+func TestReadmeDocumentsEveryVariable(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range Variables() {
+		row := "| `" + v.Name + "` | `" + v.Default + "` |"
+		if !strings.Contains(string(readme), row) {
+			t.Errorf("README's configuration table has no row %q", row)
 		}
-		if err == nil {
-			t.Errorf("%s: no error", tc.name)
-			continue
+	}
+}
+
+func TestLoadReportsEveryBadVariable(t *testing.T) {
+	t.Parallel()
+	bad := map[string]string{
+		"CHAT_HTTP_ADDR":       "8080",
+		"CHAT_REDIS_URL":       "http://x",
+		"CHAT_MAX_IN_FLIGHT":   "0",
+		"CHAT_PUBLISH_TIMEOUT": "-1s",
+	}
+	_, err := Load(func(k string) (string, bool) { v, ok := bad[k]; return v, ok })
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for name := range bad {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error %q does not name %s", err, name)
 		}
-		for _, name := range tc.wantErr {
-			if !strings.Contains(err.Error(), name) {
-				t.Errorf("%s: error %q does not name %s", tc.name, err, name)
-			}
-		}
-		if got := strings.Count(err.Error(), "\n") + 1; got != len(tc.wantErr) {
-			t.Errorf("%s: %d lines of error, want %d: %q", tc.name, got, len(tc.wantErr), err)
-		}
+	}
+	if got := strings.Count(err.Error(), "\n") + 1; got != len(bad) {
+		t.Errorf("%d lines of error, want one per bad variable (%d): %q", got, len(bad), err)
 	}
 }

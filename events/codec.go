@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/chatsys/chat/internal/plainjson"
 )
 
 // ErrUndecodable marks a record that no code version can turn into an event:
@@ -87,7 +89,7 @@ func (c *Codec) Encode(env Envelope) (Record, error) {
 	if !ok {
 		return Record{}, fmt.Errorf("encode %s: type not registered", env.Event.EventType())
 	}
-	data, err := json.Marshal(env.Event)
+	data, err := plainjson.Marshal(env.Event)
 	if err != nil {
 		return Record{}, fmt.Errorf("encode %s: %w", env.Event.EventType(), err)
 	}

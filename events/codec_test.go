@@ -1,8 +1,11 @@
 package events
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -74,4 +77,60 @@ func TestDecodeRejects(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCodecStoresTextAsItIs: a payload keeps <, > and & as they are (escaped
+// they take six bytes each), and payloads stored escaped by earlier builds
+// still decode to the same event.
+func TestCodecStoresTextAsItIs(t *testing.T) {
+	t.Parallel()
+	codec := NewCodec()
+	const token = "abcdefghijklmnopqrstuvwxyz"
+	body := strings.Repeat("<b>&</b> ", 1000) + "日本語"
+	env, err := New(MessageCreated{Token: token, ChatNumber: 1, Number: 1, Body: body}, 1, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := codec.Encode(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(rec.Data, []byte(`\u003c`)) || !bytes.Contains(rec.Data, []byte(`<b>&</b>`)) {
+		t.Errorf("payload is HTML-escaped: %.80s…", rec.Data)
+	}
+	if len(rec.Data) > len(body)+100 {
+		t.Errorf("payload of a %d-byte body has %d bytes", len(body), len(rec.Data))
+	}
+	tests := []struct {
+		name string
+		data []byte
+	}{
+		{"as written now", rec.Data},
+		{"HTML-escaped, as earlier builds wrote it", escapedJSON(t, env.Event)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := rec
+			r.Data = tc.data
+			back, err := codec.Decode(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := back.Event.(MessageCreated).Body; got != body {
+				t.Errorf("decoded body of %d bytes differs from the %d bytes written", len(got), len(body))
+			}
+		})
+	}
+}
+
+func escapedJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte(`\u003c`)) {
+		t.Fatalf("encoding/json did not escape: %.80s", b)
+	}
+	return b
 }

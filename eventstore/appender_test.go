@@ -65,7 +65,7 @@ func TestAppendClassifies(t *testing.T) {
 				break
 			}
 		}
-		stored, err := store.Read(ctx, 0, 100)
+		stored, err := store.Read(ctx, 0, 100, 1<<20)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,7 +73,7 @@ func TestAppendClassifies(t *testing.T) {
 			t.Errorf("%s: %d events stored, want %d", tc.name, len(stored), tc.head)
 		}
 	}
-	stored, _ := store.Read(ctx, 0, 100)
+	stored, _ := store.Read(ctx, 0, 100, 1<<20)
 	for i, s := range stored {
 		if i > 0 && s.Position <= stored[i-1].Position {
 			t.Errorf("positions out of order: %d after %d", s.Position, stored[i-1].Position)

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/chatsys/chat/events"
+	"github.com/chatsys/chat/internal/plainjson"
 	"github.com/chatsys/chat/mysqldb"
 )
 
@@ -48,19 +49,25 @@ type Querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// Read returns up to limit events after position, in position order.
-func (s *Store) Read(ctx context.Context, after int64, limit int) ([]Stored, error) {
-	return s.ReadWith(ctx, s.db, after, limit)
+// Read returns events after position, in position order: up to limit
+// events, and no more once their payloads add up to maxBytes (the event
+// that reaches it is the last; a batch always has at least one event).
+func (s *Store) Read(ctx context.Context, after int64, limit, maxBytes int) ([]Stored, error) {
+	return s.ReadWith(ctx, s.db, after, limit, maxBytes)
 }
 
 // ReadWith is Read through q, for a reader that needs a transaction's snapshot.
-func (s *Store) ReadWith(ctx context.Context, q Querier, after int64, limit int) ([]Stored, error) {
-	rows, err := q.QueryContext(ctx, "SELECT "+columns+" FROM "+s.table+" WHERE position > ? ORDER BY position LIMIT ?", after, limit)
+func (s *Store) ReadWith(ctx context.Context, q Querier, after int64, limit, maxBytes int) ([]Stored, error) {
+	last, n, err := s.cut(ctx, q, after, limit, maxBytes)
+	if err != nil || n == 0 {
+		return nil, err
+	}
+	rows, err := q.QueryContext(ctx, "SELECT "+columns+" FROM "+s.table+" WHERE position > ? AND position <= ? ORDER BY position", after, last)
 	if err != nil {
 		return nil, fmt.Errorf("read events after %d: %w", after, err)
 	}
 	defer rows.Close()
-	out := make([]Stored, 0, limit)
+	out := make([]Stored, 0, n)
 	for rows.Next() {
 		var (
 			st   Stored
@@ -85,6 +92,56 @@ func (s *Store) ReadWith(ctx context.Context, q Querier, after int64, limit int)
 	return out, rows.Err()
 }
 
+// cut finds where a batch after position ends: the position of its last
+// event and how many it holds. Only positions and lengths travel here, so a
+// batch of large events is cut before any of them is read. MySQL reads a
+// payload whole to measure it, so lengths are asked for in chunks that
+// double from firstCut: measuring reads about what the batch holds, not
+// limit events' worth, when events are large.
+func (s *Store) cut(ctx context.Context, q Querier, after int64, limit, maxBytes int) (last int64, n int, err error) {
+	last, total := after, 0
+	for chunk := firstCut; n < limit && (n == 0 || total < maxBytes); chunk *= 2 {
+		ask := min(chunk, limit-n)
+		rows, err := q.QueryContext(ctx, "SELECT position, LENGTH(payload) FROM "+s.table+" WHERE position > ? ORDER BY position LIMIT ?", last, ask)
+		if err != nil {
+			return 0, 0, fmt.Errorf("read events after %d: %w", after, err)
+		}
+		seen := 0
+		for (n == 0 || total < maxBytes) && rows.Next() {
+			var size int
+			if err := rows.Scan(&last, &size); err != nil {
+				rows.Close()
+				return 0, 0, err
+			}
+			total += size
+			n++
+			seen++
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return 0, 0, err
+		}
+		if seen < ask {
+			break // the end of the log, or of the batch
+		}
+	}
+	return last, n, nil
+}
+
+// firstCut is the first chunk of lengths cut asks for.
+const firstCut = 32
+
+// Full reports whether a batch Read returned was cut by limit or maxBytes,
+// so that more events may be waiting after it.
+func Full(batch []Stored, limit, maxBytes int) bool {
+	total := 0
+	for _, st := range batch {
+		total += len(st.Data)
+	}
+	return len(batch) >= limit || total >= maxBytes
+}
+
 // Head returns the position of the last event, 0 when the log is empty.
 func (s *Store) Head(ctx context.Context) (int64, error) {
 	var head sql.NullInt64
@@ -102,7 +159,7 @@ func insert(ctx context.Context, tx *sql.Tx, table string, recs []events.Record)
 			b.WriteByte(',')
 		}
 		b.WriteString("(?,?,?,?,?,?,?,?)")
-		meta, err := json.Marshal(metadata{CorrelationID: r.CorrelationID})
+		meta, err := plainjson.Marshal(metadata{CorrelationID: r.CorrelationID})
 		if err != nil {
 			return err
 		}

@@ -52,13 +52,21 @@ func snapshot(t *testing.T, q *projections.Queries, token string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s += fmt.Sprintf("%+v\n", chats)
-	for _, c := range chats.Items {
+	chatItems, err := chats.Collect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s += fmt.Sprintf("Total:%d Last:%d %+v\n", chats.Total, chats.Last, chatItems)
+	for _, c := range chatItems {
 		msgs, err := q.Messages(ctx, token, c.Number, projections.Page{Number: 1, PerPage: 100})
 		if err != nil {
 			t.Fatal(err)
 		}
-		s += fmt.Sprintf("%+v\n", msgs)
+		msgItems, err := msgs.Collect(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s += fmt.Sprintf("Total:%d Last:%d %+v\n", msgs.Total, msgs.Last, msgItems)
 	}
 	return s
 }

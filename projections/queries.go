@@ -45,11 +45,58 @@ type Page struct {
 	PerPage int64
 }
 
-// List is one page of a list plus what pagination links need.
+// List is one page of a list. What pagination needs is read at once; the
+// items are read when Each asks for them, a slice of the page at a time, so
+// a page of large messages is never held whole and no database connection
+// is held while a slow client takes its answer.
 type List[T any] struct {
-	Items []T
 	Total int64 // items in the whole list
 	Last  int64 // highest number in the whole list: the last page holds it
+	read  func(ctx context.Context, yield func(T) error) error
+}
+
+// Each calls fn with each item of the page, in order, and stops at the
+// first error, fn's or the database's.
+func (l List[T]) Each(ctx context.Context, fn func(T) error) error {
+	if l.read == nil {
+		return nil
+	}
+	return l.read(ctx, fn)
+}
+
+// Collect returns the page's items at once.
+func (l List[T]) Collect(ctx context.Context) ([]T, error) {
+	out := []T{}
+	err := l.Each(ctx, func(v T) error {
+		out = append(out, v)
+		return nil
+	})
+	return out, err
+}
+
+// Pages are read in slices of numbers. A body is at most 64 KiB, so a slice
+// of messages holds at most 2 MiB; a name is at most 255 characters, so a
+// whole page of chats (1,000) is one slice.
+const (
+	messageSlice = 32
+	chatSlice    = 1000
+)
+
+// sliced reads the numbers lo..hi a slice at a time with read, and hands
+// each slice's items to yield before it reads the next.
+func sliced[T any](ctx context.Context, lo, hi, size int64, read func(ctx context.Context, lo, hi int64) ([]T, error), yield func(T) error) error {
+	for ; lo <= hi; lo += size {
+		items, err := read(ctx, lo, min(lo+size-1, hi))
+		if err != nil {
+			return err
+		}
+		for _, it := range items {
+			if err := yield(it); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Queries reads the MySQL read tables.
@@ -126,24 +173,35 @@ func (q *Queries) Chats(ctx context.Context, token string, p Page) (List[Chat], 
 		return l, unavailable(err)
 	}
 	lo, hi := p.bounds()
+	hi = min(hi, l.Last) // no chat has a higher number
+	l.read = func(ctx context.Context, yield func(Chat) error) error {
+		return sliced(ctx, lo, hi, chatSlice, func(ctx context.Context, lo, hi int64) ([]Chat, error) {
+			return q.chatRange(ctx, token, lo, hi)
+		}, yield)
+	}
+	return l, nil
+}
+
+// chatRange reads the chats numbered lo..hi.
+func (q *Queries) chatRange(ctx context.Context, token string, lo, hi int64) ([]Chat, error) {
 	rows, err := q.db.QueryContext(ctx, "SELECT number, name, messages_count, created_at, updated_at FROM "+q.chats+
 		" WHERE token = ? AND number BETWEEN ? AND ? AND created_at IS NOT NULL ORDER BY number", token, lo, hi)
 	if err != nil {
-		return l, unavailable(err)
+		return nil, unavailable(err)
 	}
 	defer rows.Close()
-	l.Items = make([]Chat, 0, p.PerPage)
+	out := make([]Chat, 0, hi-lo+1)
 	for rows.Next() {
 		var c Chat
 		if err := rows.Scan(&c.Number, &c.Name, &c.MessagesCount, &c.CreatedAt, &c.UpdatedAt); err != nil {
-			return l, unavailable(err)
+			return nil, unavailable(err)
 		}
-		l.Items = append(l.Items, c)
+		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {
-		return l, unavailable(err)
+		return nil, unavailable(err)
 	}
-	return l, nil
+	return out, nil
 }
 
 // Messages returns a page of a chat's messages.
@@ -158,24 +216,35 @@ func (q *Queries) Messages(ctx context.Context, token string, chat int64, p Page
 		return l, unavailable(err)
 	}
 	lo, hi := p.bounds()
+	hi = min(hi, l.Last) // no message has a higher number
+	l.read = func(ctx context.Context, yield func(Message) error) error {
+		return sliced(ctx, lo, hi, messageSlice, func(ctx context.Context, lo, hi int64) ([]Message, error) {
+			return q.messageRange(ctx, token, chat, lo, hi)
+		}, yield)
+	}
+	return l, nil
+}
+
+// messageRange reads the messages of a chat numbered lo..hi.
+func (q *Queries) messageRange(ctx context.Context, token string, chat, lo, hi int64) ([]Message, error) {
 	rows, err := q.db.QueryContext(ctx, "SELECT number, body, created_at, updated_at FROM "+q.messages+
 		" WHERE token = ? AND chat_number = ? AND number BETWEEN ? AND ? AND created_at IS NOT NULL ORDER BY number", token, chat, lo, hi)
 	if err != nil {
-		return l, unavailable(err)
+		return nil, unavailable(err)
 	}
 	defer rows.Close()
-	l.Items = make([]Message, 0, p.PerPage)
+	out := make([]Message, 0, hi-lo+1)
 	for rows.Next() {
 		m := Message{ChatNumber: chat}
 		if err := rows.Scan(&m.Number, &m.Body, &m.CreatedAt, &m.UpdatedAt); err != nil {
-			return l, unavailable(err)
+			return nil, unavailable(err)
 		}
-		l.Items = append(l.Items, m)
+		out = append(out, m)
 	}
 	if err := rows.Err(); err != nil {
-		return l, unavailable(err)
+		return nil, unavailable(err)
 	}
-	return l, nil
+	return out, nil
 }
 
 func (p Page) bounds() (int64, int64) {

@@ -34,15 +34,18 @@ type Replay struct {
 	namespace string
 	log       *slog.Logger
 	progress  func(label string, done, total int64)
-	// BatchSize is the number of events read and applied at a time.
+	// BatchSize is the most events read and applied at a time.
 	BatchSize int
+	// BatchBytes caps the payload bytes of a batch, so that a log of large
+	// messages is replayed in smaller batches rather than held at once.
+	BatchBytes int
 	// Restart discards a previous unfinished replay instead of resuming it.
 	Restart bool
 }
 
 // NewReplay returns a replay; progress is called after every batch.
 func NewReplay(db *sql.DB, store *eventstore.Store, codec *events.Codec, es *elasticsearch.Client, namespace string, log *slog.Logger, progress func(label string, done, total int64)) *Replay {
-	return &Replay{db: db, store: store, codec: codec, es: es, namespace: namespace, log: log, progress: progress, BatchSize: 5000}
+	return &Replay{db: db, store: store, codec: codec, es: es, namespace: namespace, log: log, progress: progress, BatchSize: 5000, BatchBytes: 16 << 20}
 }
 
 // target is one projection being rebuilt.
@@ -210,7 +213,7 @@ func (rp *Replay) apply(ctx context.Context, lock *mysqldb.Lock, t target, pos, 
 		if head-pos <= slack {
 			return pos, nil
 		}
-		stored, err := rp.store.Read(ctx, pos, rp.BatchSize)
+		stored, err := rp.store.Read(ctx, pos, rp.BatchSize, rp.BatchBytes)
 		if err != nil {
 			return pos, err
 		}

@@ -57,6 +57,11 @@ type Runner struct {
 	// is logged when it starts, every minute while it lasts and when it
 	// ends, rather than on every retry. Only Run's goroutine touches it.
 	failures int
+
+	// batchBytes caps a batch's payload bytes besides its events: a
+	// thousand events of large messages must not be held, decoded and
+	// written at once.
+	batchBytes int
 }
 
 // RunnerMetrics are shared by every runner of a process, labelled by projection.
@@ -106,6 +111,8 @@ func NewRunner(proj Projection, store *eventstore.Store, codec *events.Codec, db
 		lagEvents: m.lagEvents.WithLabelValues(proj.Name()),
 		delay:     m.delay.WithLabelValues(proj.Name()),
 		applied:   m.applied.WithLabelValues(proj.Name()),
+
+		batchBytes: 4 << 20,
 	}
 }
 
@@ -176,14 +183,14 @@ func (r *Runner) project(ctx context.Context, lock *mysqldb.Lock) error {
 		} else if p {
 			return errPaused
 		}
-		next, n, err := r.step(ctx, lock, pos)
+		next, more, err := r.step(ctx, lock, pos)
 		if err != nil {
 			return err
 		}
 		r.resumed()
 		pos = next
-		if n == r.batchSize {
-			continue // more is waiting
+		if more {
+			continue
 		}
 		if head, err := r.store.Head(ctx); err == nil {
 			r.lagEvents.Set(float64(max(head-pos, 0)))
@@ -219,11 +226,12 @@ func (r *Runner) resumed() {
 	}
 }
 
-// step applies the next batch after pos and returns the new position.
-func (r *Runner) step(ctx context.Context, lock *mysqldb.Lock, pos int64) (int64, int, error) {
-	stored, err := r.store.Read(ctx, pos, r.batchSize)
+// step applies the next batch after pos and returns the new position, and
+// whether more events may be waiting.
+func (r *Runner) step(ctx context.Context, lock *mysqldb.Lock, pos int64) (int64, bool, error) {
+	stored, err := r.store.Read(ctx, pos, r.batchSize, r.batchBytes)
 	if err != nil || len(stored) == 0 {
-		return pos, 0, err
+		return pos, false, err
 	}
 	batch := make([]Event, len(stored))
 	for i, s := range stored {
@@ -231,7 +239,7 @@ func (r *Runner) step(ctx context.Context, lock *mysqldb.Lock, pos int64) (int64
 		if err != nil {
 			// A pure fold cannot skip an event: stop here, loudly, until a
 			// build that reads it is deployed.
-			return pos, 0, fmt.Errorf("event at position %d: %w", s.Position, err)
+			return pos, false, fmt.Errorf("event at position %d: %w", s.Position, err)
 		}
 		batch[i] = Event{Position: s.Position, RecordedAt: s.RecordedAt, Envelope: env}
 	}
@@ -239,10 +247,10 @@ func (r *Runner) step(ctx context.Context, lock *mysqldb.Lock, pos int64) (int64
 	applyCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	if err := r.proj.Apply(applyCtx, lock, batch); err != nil {
-		return pos, 0, fmt.Errorf("apply events %d..%d: %w", batch[0].Position, batch[len(batch)-1].Position, err)
+		return pos, false, fmt.Errorf("apply events %d..%d: %w", batch[0].Position, batch[len(batch)-1].Position, err)
 	}
 	last := batch[len(batch)-1]
 	r.applied.Add(float64(len(batch)))
 	r.delay.Observe(time.Since(last.RecordedAt).Seconds())
-	return last.Position, len(batch), nil
+	return last.Position, eventstore.Full(stored, r.batchSize, r.batchBytes), nil
 }

@@ -3,7 +3,6 @@ package projections
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chatsys/chat/events"
+	"github.com/chatsys/chat/internal/plainjson"
 	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/redact"
 )
@@ -39,6 +39,7 @@ type Search struct {
 	codec       *events.Codec
 	log         *slog.Logger
 	parkedCount prometheus.Counter
+	bulkBytes   int // maxBulkBytes; tests make it smaller
 }
 
 // NewSearch returns the search projection of a namespace.
@@ -53,6 +54,7 @@ func NewSearch(es *elasticsearch.Client, namespace string, log *slog.Logger, reg
 		events:      mysqldb.Table(namespace, "events"),
 		codec:       events.NewCodec(),
 		log:         log,
+		bulkBytes:   maxBulkBytes,
 		parkedCount: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "chat_search_parked_total", Help: "Events the search projection could never index (see the search_parked table).",
 		}),
@@ -260,14 +262,19 @@ type bulkResponse struct {
 	} `json:"items"`
 }
 
-// bulk indexes the documents. A refused older version (409) means the index
-// holds that version or a newer one: done. An item that failed for a
-// transient reason fails the batch, to be retried; one that can never
-// succeed is parked with its reason.
+// maxBulkBytes caps one bulk request's body. Elasticsearch refuses a body
+// over http.max_content_length (100 MB) with 413, which retrying cannot cure,
+// and advises bulk requests of a few MiB.
+const maxBulkBytes = 4 << 20
+
+// bulk indexes the documents, in as many requests as maxBulkBytes asks for.
+// A refused older version (409) means the index holds that version or a
+// newer one: done. An item that failed for a transient reason fails the
+// batch, to be retried; one that can never succeed is parked with its reason.
 func (s *Search) bulk(ctx context.Context, lock *mysqldb.Lock, docs map[string]*pendingDoc, order []string) error {
 	var body bytes.Buffer
-	enc := json.NewEncoder(&body)
-	for _, id := range order {
+	enc := plainjson.NewEncoder(&body)
+	for i, id := range order {
 		d := docs[id]
 		action := map[string]any{"index": map[string]any{"_index": s.target, "_id": id, "version": d.version, "version_type": "external"}}
 		if err := enc.Encode(action); err != nil {
@@ -276,9 +283,20 @@ func (s *Search) bulk(ctx context.Context, lock *mysqldb.Lock, docs map[string]*
 		if err := enc.Encode(d.doc); err != nil {
 			return err
 		}
+		if body.Len() >= s.bulkBytes || i == len(order)-1 {
+			if err := s.send(ctx, lock, docs, &body); err != nil {
+				return err
+			}
+			body.Reset()
+		}
 	}
+	return nil
+}
+
+// send makes one bulk request.
+func (s *Search) send(ctx context.Context, lock *mysqldb.Lock, docs map[string]*pendingDoc, body *bytes.Buffer) error {
 	var out bulkResponse
-	res, err := s.es.Bulk(&body, s.es.Bulk.WithContext(ctx))
+	res, err := s.es.Bulk(body, s.es.Bulk.WithContext(ctx))
 	if err := decode(res, err, "bulk", &out); err != nil {
 		return err
 	}

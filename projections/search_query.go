@@ -164,8 +164,8 @@ func (s *SearchQueries) Search(ctx context.Context, token string, chat int64, q 
 	for i, h := range out.Hits.Hits {
 		numbers[i] = h.Source.Number
 	}
-	l.Items, err = s.q.messagesByNumber(ctx, token, chat, numbers)
-	return l, err
+	l.read = s.q.messagesByNumber(token, chat, numbers)
+	return l, nil
 }
 
 // searchWindow returns where a page of results starts and how many it
@@ -179,13 +179,31 @@ func searchWindow(p Page) (from, size int64, err error) {
 	return from, min(p.PerPage, maxSearchWindow-from), nil
 }
 
-// messagesByNumber reads the given messages of a chat, in the given order;
-// a number the read side does not have (yet) is left out.
-func (q *Queries) messagesByNumber(ctx context.Context, token string, chat int64, numbers []int64) ([]Message, error) {
-	out := make([]Message, 0, len(numbers))
-	if len(numbers) == 0 {
-		return out, nil
+// messagesByNumber reads the given messages of a chat, in the given order,
+// a slice at a time; a number the read side does not have (yet) is left out.
+func (q *Queries) messagesByNumber(token string, chat int64, numbers []int64) func(context.Context, func(Message) error) error {
+	return func(ctx context.Context, yield func(Message) error) error {
+		for rest := numbers; len(rest) > 0; {
+			slice := rest[:min(len(rest), messageSlice)]
+			rest = rest[len(slice):]
+			found, err := q.someMessages(ctx, token, chat, slice)
+			if err != nil {
+				return err
+			}
+			for _, n := range slice {
+				if m, ok := found[n]; ok {
+					if err := yield(m); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return nil
 	}
+}
+
+// someMessages reads the given messages of a chat.
+func (q *Queries) someMessages(ctx context.Context, token string, chat int64, numbers []int64) (map[int64]Message, error) {
 	args := []any{token, chat}
 	for _, n := range numbers {
 		args = append(args, n)
@@ -207,10 +225,5 @@ func (q *Queries) messagesByNumber(ctx context.Context, token string, chat int64
 	if err := rows.Err(); err != nil {
 		return nil, unavailable(err)
 	}
-	for _, n := range numbers {
-		if m, ok := found[n]; ok {
-			out = append(out, m)
-		}
-	}
-	return out, nil
+	return found, nil
 }

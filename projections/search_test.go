@@ -108,7 +108,7 @@ func TestSearchFoldIsOrderIndependent(t *testing.T) {
 			t.Fatal(err)
 		}
 		app.Release()
-		stored, err := store.Read(ctx, 0, 1000)
+		stored, err := store.Read(ctx, 0, 1000, 1<<30)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -103,6 +103,13 @@ func (f *fold) apply(env events.Envelope) error {
 	return nil
 }
 
+// The log is folded in batches of at most batchEvents events and, for logs
+// of large messages, batchBytes of payload.
+const (
+	batchEvents = 10000
+	batchBytes  = 16 << 20
+)
+
 // Verifier compares the projections of a namespace with its event log.
 type Verifier struct {
 	db        *sql.DB
@@ -156,7 +163,7 @@ func (v *Verifier) Run(ctx context.Context, progress io.Writer) (*Report, error)
 	forSearch := &fold{map[string]*entity{}, map[chatKey]*entity{}, map[msgKey]*entity{}}
 	start := time.Now()
 	for pos := int64(0); pos < upTo; {
-		batch, err := v.store.ReadWith(ctx, conn, pos, 10000)
+		batch, err := v.store.ReadWith(ctx, conn, pos, batchEvents, batchBytes)
 		if err != nil {
 			return nil, err
 		}

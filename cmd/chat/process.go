@@ -223,6 +223,8 @@ func newProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve,
 			Registry:    p.reg,
 			Log:         log,
 			MaxInFlight: cfg.MaxInFlight,
+
+			MaxReadsInFlight: cfg.MaxReadsInFlight,
 		})
 	}
 	if work {
