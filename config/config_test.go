@@ -40,6 +40,7 @@ func TestInvalidValueNamesTheVariable(t *testing.T) {
 		{"CHAT_MYSQL_MAX_CONNS", "0"},
 		{"CHAT_STORE_CONSUMERS", "lots"},
 		{"CHAT_SHUTDOWN_TIMEOUT", "-1s"},
+		{"CHAT_IDEMPOTENCY_KEYS", "0"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
