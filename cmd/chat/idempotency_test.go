@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -383,5 +384,43 @@ func TestIdempotentRetryAfterHangUp(t *testing.T) {
 	var last int64
 	if err := db.QueryRow("SELECT MAX(stream_version) FROM "+cfg.Namespace+"_events WHERE stream_id = ?", fmt.Sprintf("chat:%s:3", token)).Scan(&last); err != nil || last != 1 {
 		t.Errorf("chat 3 is not the last create (%d, %v): a retry took a number", last, err)
+	}
+}
+
+// TestIdempotencyKeyLimit: an application holds at most
+// CHAT_IDEMPOTENCY_KEYS live keys; past it a new key is refused with 429 and
+// the time until the oldest expires, while its keys still replay and
+// commands without a key go on.
+func TestIdempotencyKeyLimit(t *testing.T) {
+	t.Parallel()
+	cfg := testenv.Config(t)
+	cfg.IdempotencyKeys = 2
+	s := start(t, cfg, true, false)
+	token := s.must(t, 201, "POST", "/applications", map[string]any{"name": "limited"}).object(t)["token"].(string)
+	chats := "/applications/" + token + "/chats"
+	first := s.callWith(t, "POST", chats, map[string]any{"name": "one"}, keyed("k1"))
+	if first.Status != http.StatusCreated {
+		t.Fatalf("POST %s: %d %s", chats, first.Status, first.Body)
+	}
+	s.must(t, 201, "POST", chats+"/1/messages", map[string]any{"body": "two"})
+	if r := s.callWith(t, "PATCH", chats+"/1", map[string]any{"name": "two"}, keyed("k2")); r.Status != http.StatusOK {
+		t.Fatalf("PATCH %s/1: %d %s", chats, r.Status, r.Body)
+	}
+
+	r := s.callWith(t, "POST", chats+"/1/messages", map[string]any{"body": "three"}, keyed("k3"))
+	if r.Status != http.StatusTooManyRequests || r.errorCode(t) != "idempotency_key_limit" {
+		t.Fatalf("a third key: %d %s; want 429 idempotency_key_limit", r.Status, r.Body)
+	}
+	if after, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || after < 86000 || after > 86400 {
+		t.Errorf("Retry-After %q; want the seconds until the oldest key expires, about a day", r.Header.Get("Retry-After"))
+	}
+	if again := s.callWith(t, "POST", chats, map[string]any{"name": "one"}, keyed("k1")); again.Status != http.StatusCreated || string(again.Body) != string(first.Body) {
+		t.Errorf("a retry of a held key: %d %s; want %s", again.Status, again.Body, first.Body)
+	}
+	s.must(t, 201, "POST", chats+"/1/messages", map[string]any{"body": "three"})
+	// Another application has a limit of its own.
+	other := s.must(t, 201, "POST", "/applications", map[string]any{"name": "other"}).object(t)["token"].(string)
+	if r := s.callWith(t, "POST", "/applications/"+other+"/chats", nil, keyed("k3")); r.Status != http.StatusCreated {
+		t.Errorf("a key in another application: %d %s", r.Status, r.Body)
 	}
 }
