@@ -3,6 +3,8 @@ package api
 import (
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/chatsys/chat/apperr"
 	"github.com/chatsys/chat/redact"
@@ -23,6 +25,10 @@ func status(k apperr.Kind) int {
 		return http.StatusUnsupportedMediaType
 	case apperr.KindUnavailable, apperr.KindOverloaded:
 		return http.StatusServiceUnavailable
+	case apperr.KindConflict:
+		return http.StatusConflict
+	case apperr.KindLimited:
+		return http.StatusTooManyRequests
 	default:
 		return http.StatusInternalServerError
 	}
@@ -63,10 +69,15 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	default:
 		s.log.Debug("request refused", "request_id", requestID(r.Context()), "status", code, "err", redacted(err))
 	}
-	if code == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
+	if e.RetryAfter > 0 || code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfter(e.RetryAfter))
 	}
 	writeJSON(w, code, errorBody{errorDetail{Code: e.Slug, Message: e.Message}})
+}
+
+// retryAfter renders a wait in whole seconds, at least one.
+func retryAfter(d time.Duration) string {
+	return strconv.FormatInt(max(1, int64((d+time.Second-1)/time.Second)), 10)
 }
 
 // redacted renders an error for the log with tokens shortened.

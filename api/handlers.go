@@ -7,6 +7,7 @@ import (
 
 	"github.com/chatsys/chat/apperr"
 	"github.com/chatsys/chat/commands"
+	"github.com/chatsys/chat/idempotency"
 	"github.com/chatsys/chat/projections"
 )
 
@@ -21,13 +22,27 @@ type messageBody struct {
 	AppToken   optString  `json:"app_token"`
 }
 
+// commandKey reads a command's Idempotency-Key header: "" when there is none.
+func commandKey(r *http.Request) (string, error) {
+	key, err := idempotency.ParseKey(r.Header.Values(idempotency.Header))
+	if err != nil {
+		return "", apperr.InvalidIdempotencyKey("%s", err.Error())
+	}
+	return key, nil
+}
+
 func (s *server) createApplication(w http.ResponseWriter, r *http.Request) {
 	var b nameBody
 	if err := decode(w, r, &b, false); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	app, err := s.cmd.CreateApplication(r.Context(), commands.CreateApplication{Name: b.Name.Value})
+	key, err := commandKey(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	app, err := s.cmd.CreateApplication(r.Context(), commands.CreateApplication{Name: b.Name.Value, IdempotencyKey: key})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -59,7 +74,12 @@ func (s *server) renameApplication(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token := chi.URLParam(r, "token")
-	res, err := s.cmd.RenameApplication(r.Context(), commands.RenameApplication{Token: token, Name: b.Name.Value})
+	key, err := commandKey(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res, err := s.cmd.RenameApplication(r.Context(), commands.RenameApplication{Token: token, Name: b.Name.Value, IdempotencyKey: key})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -103,7 +123,12 @@ func (s *server) createChat(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) doCreateChat(w http.ResponseWriter, r *http.Request, token string, b nameBody) {
-	chat, err := s.cmd.CreateChat(r.Context(), commands.CreateChat{Token: token, Name: b.Name.Value, HasName: b.Name.Set})
+	key, err := commandKey(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	chat, err := s.cmd.CreateChat(r.Context(), commands.CreateChat{Token: token, Name: b.Name.Value, HasName: b.Name.Set, IdempotencyKey: key})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -151,7 +176,12 @@ func (s *server) doRenameChat(w http.ResponseWriter, r *http.Request, token stri
 		s.writeError(w, r, err)
 		return
 	}
-	res, err := s.cmd.RenameChat(r.Context(), commands.RenameChat{Token: token, Number: number, Name: b.Name.Value})
+	key, err := commandKey(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res, err := s.cmd.RenameChat(r.Context(), commands.RenameChat{Token: token, Number: number, Name: b.Name.Value, IdempotencyKey: key})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -213,7 +243,12 @@ func (s *server) createMessage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) doCreateMessage(w http.ResponseWriter, r *http.Request, token string, chat int64, b messageBody) {
-	msg, err := s.cmd.CreateMessage(r.Context(), commands.CreateMessage{Token: token, ChatNumber: chat, Body: b.Body.Value})
+	key, err := commandKey(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	msg, err := s.cmd.CreateMessage(r.Context(), commands.CreateMessage{Token: token, ChatNumber: chat, Body: b.Body.Value, IdempotencyKey: key})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -268,7 +303,12 @@ func (s *server) doEditMessage(w http.ResponseWriter, r *http.Request, token str
 		s.writeError(w, r, err)
 		return
 	}
-	res, err := s.cmd.EditMessage(r.Context(), commands.EditMessage{Token: token, ChatNumber: chat, Number: number, Body: b.Body.Value})
+	key, err := commandKey(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res, err := s.cmd.EditMessage(r.Context(), commands.EditMessage{Token: token, ChatNumber: chat, Number: number, Body: b.Body.Value, IdempotencyKey: key})
 	if err != nil {
 		s.writeError(w, r, err)
 		return

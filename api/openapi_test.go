@@ -51,9 +51,10 @@ type oaProbe struct {
 }
 
 var (
-	oaCommandStatuses = []int{400, 404, 413, 415, 422, 500, 503} // a command on an existing resource
-	oaReadStatuses    = []int{404, 500, 503}                     // a read of one resource
-	oaListStatuses    = []int{404, 422, 500, 503}                // a list or a search: page and per_page are validated
+	oaCommandStatuses = []int{400, 404, 409, 413, 415, 422, 429, 500, 503} // a command on an existing resource
+	oaSeedGetStatuses = []int{400, 404, 413, 415, 422, 500, 503}           // the seed's GET of a chat, which decodes a body
+	oaReadStatuses    = []int{404, 500, 503}                               // a read of one resource
+	oaListStatuses    = []int{404, 422, 500, 503}                          // a list or a search: page and per_page are validated
 )
 
 func oaWithSuccess(success int, rest []int) []int { return append([]int{success}, rest...) }
@@ -69,7 +70,7 @@ var oaRouteSpecs = map[oaRoute]oaRouteSpec{
 	{"GET", "/metrics"}:      {statuses: []int{200, 500}},
 	{"GET", "/openapi.yaml"}: {statuses: []int{200, 500}},
 
-	{"POST", "/applications"}: {statuses: []int{201, 400, 413, 415, 422, 500, 503}},
+	{"POST", "/applications"}: {statuses: []int{201, 400, 409, 413, 415, 422, 429, 500, 503}},
 	{"GET", "/applications/{token}"}: {statuses: oaWithSuccess(200, oaReadStatuses), probes: []oaProbe{
 		{path: "/applications/x", status: 404, code: "not_found"},
 	}},
@@ -112,7 +113,7 @@ var oaRouteSpecs = map[oaRoute]oaRouteSpec{
 	{"POST", "/chats"}: {statuses: oaWithSuccess(201, oaCommandStatuses), probes: []oaProbe{
 		{path: "/chats", body: `{"name":"a"}`, status: 422, code: "validation_failed"},
 	}},
-	{"GET", "/chats/{chat}"}: {statuses: oaWithSuccess(200, oaCommandStatuses), probes: []oaProbe{
+	{"GET", "/chats/{chat}"}: {statuses: oaWithSuccess(200, oaSeedGetStatuses), probes: []oaProbe{
 		{path: "/chats/1", status: 422, code: "validation_failed"},
 		{path: "/chats/1?app_token=x", status: 404, code: "not_found"},
 		{path: "/chats/1", body: `{"app_token":"x"}`, status: 404, code: "not_found"},
@@ -504,9 +505,9 @@ func TestOpenAPIResponses(t *testing.T) {
 			if res.Content["application/json"].Schema["type"] != "array" {
 				t.Errorf("%s 200: a list answers an array", where)
 			}
-		case status == "503":
+		case status == "409" || status == "429" || status == "503":
 			if _, ok := res.Headers["Retry-After"]; !ok {
-				t.Errorf("%s 503: no Retry-After header", where)
+				t.Errorf("%s %s: no Retry-After header", where, status)
 			}
 		}
 		if status >= "400" && where != "GET /readyz" {
@@ -535,6 +536,10 @@ func TestOpenAPIResponses(t *testing.T) {
 		if !params["header:X-Request-Id"] {
 			t.Errorf("%s %s: the X-Request-Id request header is not documented", r.method, d.docPath)
 		}
+		isCommand := r.method == http.MethodPost || r.method == http.MethodPatch
+		if params["header:Idempotency-Key"] != isCommand {
+			t.Errorf("%s %s: documents the Idempotency-Key header %v; a command takes it, nothing else does", r.method, d.docPath, !isCommand)
+		}
 		for _, m := range oaParamPattern.FindAllStringSubmatch(d.docPath, -1) {
 			if !params["path:"+m[1]] {
 				t.Errorf("%s %s: path parameter %s is not documented", r.method, d.docPath, m[1])
@@ -558,7 +563,7 @@ func TestOpenAPIProbes(t *testing.T) {
 	h := oaRouter(t)
 	router := oaWalk(t, h)
 
-	send := func(method, path, contentType, body string) *httptest.ResponseRecorder {
+	send := func(method, path, contentType, body string, keys ...string) *httptest.ResponseRecorder {
 		var rd io.Reader
 		if body != "" {
 			rd = strings.NewReader(body)
@@ -566,6 +571,9 @@ func TestOpenAPIProbes(t *testing.T) {
 		req := httptest.NewRequest(method, path, rd)
 		if contentType != "" {
 			req.Header.Set("Content-Type", contentType)
+		}
+		for _, k := range keys {
+			req.Header.Add("Idempotency-Key", k)
 		}
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, req)
@@ -580,8 +588,8 @@ func TestOpenAPIProbes(t *testing.T) {
 		if w.Header().Get("X-Request-Id") == "" {
 			t.Errorf("%s: no X-Request-Id", what)
 		}
-		if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
-			t.Errorf("%s: 503 without Retry-After", what)
+		if (status == http.StatusServiceUnavailable || status == http.StatusConflict || status == http.StatusTooManyRequests) && w.Header().Get("Retry-After") == "" {
+			t.Errorf("%s: %d without Retry-After", what, status)
 		}
 		var body errorBody
 		if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || body.Error.Code != code || body.Error.Message == "" {
@@ -611,6 +619,13 @@ func TestOpenAPIProbes(t *testing.T) {
 			expect(r.String()+" wrong type", send(r.method, path, "application/json", `{"name":1,"body":1,"app_token":1}`), 400, "invalid_json", d.op.Responses)
 			big := `{"name":"` + strings.Repeat("x", MaxBodyBytes) + `"}`
 			expect(r.String()+" over 1 MiB", send(r.method, path, "application/json", big), 413, "payload_too_large", d.op.Responses)
+		}
+		if r.method == http.MethodPost || r.method == http.MethodPatch {
+			// A body every command accepts, so that the key is what fails.
+			body := `{"name":"a","body":"b","app_token":"` + oaToken + `","chat_number":1}`
+			for _, keys := range [][]string{{""}, {"a b"}, {strings.Repeat("k", 256)}, {"k1", "k2"}} {
+				expect(fmt.Sprintf("%s Idempotency-Key %.20q", r, keys), send(r.method, path, "application/json", body, keys...), 400, "invalid_idempotency_key", d.op.Responses)
+			}
 		}
 		for _, p := range spec.probes {
 			what := fmt.Sprintf("%s %s %s", r.method, p.path, p.body)

@@ -6,6 +6,7 @@ package apperr
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind classifies an error for the one place that maps errors to HTTP statuses.
@@ -20,6 +21,8 @@ const (
 	KindUnavailable                  // a dependency is down; retrying later may work
 	KindOverloaded                   // too many requests in flight; retry soon
 	KindUnsupportedMedia             // the body is not JSON
+	KindConflict                     // the request clashes with one in flight; retry soon
+	KindLimited                      // the client holds more of something than it may; retry later
 )
 
 // Error is an error with a kind and a stable slug. Message is safe to show to
@@ -32,6 +35,9 @@ type Error struct {
 	// Dependency names what is down, for an unavailable error: the API logs
 	// outages by dependency rather than a line per refused request.
 	Dependency string
+	// RetryAfter, when set, is how long the client should wait before
+	// retrying.
+	RetryAfter time.Duration
 }
 
 // The dependencies an unavailable error can name.
@@ -84,6 +90,27 @@ func TooLarge(format string, args ...any) *Error {
 // UnsupportedMedia reports a body that is not of the media type expected.
 func UnsupportedMedia(format string, args ...any) *Error {
 	return &Error{Kind: KindUnsupportedMedia, Slug: "unsupported_media_type", Message: fmt.Sprintf(format, args...)}
+}
+
+// InvalidIdempotencyKey reports an Idempotency-Key header that is not a key.
+func InvalidIdempotencyKey(format string, args ...any) *Error {
+	return &Error{Kind: KindInvalid, Slug: "invalid_idempotency_key", Message: fmt.Sprintf(format, args...)}
+}
+
+// KeyReused reports an idempotency key sent again with another request.
+func KeyReused(format string, args ...any) *Error {
+	return &Error{Kind: KindValidation, Slug: "idempotency_key_reused", Message: fmt.Sprintf(format, args...)}
+}
+
+// InFlight reports a retry that arrived while the request it repeats is
+// still being processed.
+func InFlight(retryAfter time.Duration, format string, args ...any) *Error {
+	return &Error{Kind: KindConflict, Slug: "idempotency_key_in_flight", Message: fmt.Sprintf(format, args...), RetryAfter: retryAfter}
+}
+
+// KeyLimit reports that the idempotency keys in use are at their limit.
+func KeyLimit(retryAfter time.Duration, format string, args ...any) *Error {
+	return &Error{Kind: KindLimited, Slug: "idempotency_key_limit", Message: fmt.Sprintf(format, args...), RetryAfter: retryAfter}
 }
 
 // As returns the *Error in err's chain, or nil.

@@ -4,11 +4,15 @@ import (
 	"context"
 
 	"github.com/chatsys/chat/events"
+	"github.com/chatsys/chat/idempotency"
 )
 
 // CreateApplication creates an application with a fresh token.
 type CreateApplication struct {
 	Name string
+	// IdempotencyKey, when set, makes a retry answer the first attempt's
+	// application instead of creating another.
+	IdempotencyKey string
 }
 
 // Application is an application as a command left it.
@@ -23,25 +27,34 @@ func (h *Handlers) CreateApplication(ctx context.Context, cmd CreateApplication)
 	if err := validateName(cmd.Name); err != nil {
 		return Application{}, err
 	}
-	if err := h.ready(); err != nil {
-		return Application{}, err
-	}
-	token := NewToken()
-	if err := h.numbers.ReserveApplication(ctx, token); err != nil {
-		return Application{}, reserved(err, "application")
-	}
-	env, err := h.emit(ctx, events.ApplicationCreated{Token: token, Name: cmd.Name}, 1)
+	o, err := h.apply(ctx, change{
+		key:         cmd.IdempotencyKey,
+		fingerprint: idempotency.Fingerprint("CreateApplication", cmd.Name),
+		reserve: func(ctx context.Context) (idempotency.Outcome, error) {
+			token := NewToken()
+			if err := h.numbers.ReserveApplication(ctx, token); err != nil {
+				return idempotency.Outcome{}, reserved(err, "application")
+			}
+			return idempotency.Outcome{Token: token, Version: 1}, nil
+		},
+		event: func(o idempotency.Outcome) events.Event {
+			return events.ApplicationCreated{Token: o.Token, Name: cmd.Name}
+		},
+		confirmed: func(ctx context.Context, o idempotency.Outcome) {
+			h.register(ctx, "application", func(ctx context.Context) error { return h.numbers.ApplicationConfirmed(ctx, o.Token) })
+		},
+	})
 	if err != nil {
 		return Application{}, err
 	}
-	h.register(ctx, "application", func(ctx context.Context) error { return h.numbers.ApplicationConfirmed(ctx, token) })
-	return Application{Token: token, Name: cmd.Name, Timestamps: Timestamps{env.OccurredAt, env.OccurredAt}}, nil
+	return Application{Token: o.Token, Name: cmd.Name, Timestamps: Timestamps{o.At, o.At}}, nil
 }
 
 // RenameApplication changes an application's name.
 type RenameApplication struct {
-	Token string
-	Name  string
+	Token          string
+	Name           string
+	IdempotencyKey string
 }
 
 // RenameApplication publishes ApplicationRenamed.
@@ -52,16 +65,23 @@ func (h *Handlers) RenameApplication(ctx context.Context, cmd RenameApplication)
 	if err := validateName(cmd.Name); err != nil {
 		return Application{}, err
 	}
-	if err := h.ready(); err != nil {
+	o, err := h.apply(ctx, change{
+		key:         cmd.IdempotencyKey,
+		scope:       cmd.Token,
+		fingerprint: idempotency.Fingerprint("RenameApplication", cmd.Token, cmd.Name),
+		reserve: func(ctx context.Context) (idempotency.Outcome, error) {
+			version, err := h.numbers.NextApplicationVersion(ctx, cmd.Token)
+			if err != nil {
+				return idempotency.Outcome{}, reserved(err, "application")
+			}
+			return idempotency.Outcome{Version: version}, nil
+		},
+		event: func(idempotency.Outcome) events.Event {
+			return events.ApplicationRenamed{Token: cmd.Token, Name: cmd.Name}
+		},
+	})
+	if err != nil {
 		return Application{}, err
 	}
-	version, err := h.numbers.NextApplicationVersion(ctx, cmd.Token)
-	if err != nil {
-		return Application{}, reserved(err, "application")
-	}
-	env, err := h.emit(ctx, events.ApplicationRenamed{Token: cmd.Token, Name: cmd.Name}, version)
-	if err != nil {
-		return Application{}, err
-	}
-	return Application{Token: cmd.Token, Name: cmd.Name, Timestamps: Timestamps{UpdatedAt: env.OccurredAt}}, nil
+	return Application{Token: cmd.Token, Name: cmd.Name, Timestamps: Timestamps{UpdatedAt: o.At}}, nil
 }

@@ -2,8 +2,10 @@ package commands
 
 import (
 	"context"
+	"strconv"
 
 	"github.com/chatsys/chat/events"
+	"github.com/chatsys/chat/idempotency"
 )
 
 // CreateChat creates the next chat of an application. Name may be empty.
@@ -12,6 +14,9 @@ type CreateChat struct {
 	Name  string
 	// HasName is false when the client sent no name; a name sent must be valid.
 	HasName bool
+	// IdempotencyKey, when set, makes a retry answer the first attempt's
+	// chat instead of creating another.
+	IdempotencyKey string
 }
 
 // Chat is a chat as a command left it.
@@ -31,26 +36,36 @@ func (h *Handlers) CreateChat(ctx context.Context, cmd CreateChat) (Chat, error)
 			return Chat{}, err
 		}
 	}
-	if err := h.ready(); err != nil {
+	o, err := h.apply(ctx, change{
+		key:         cmd.IdempotencyKey,
+		scope:       cmd.Token,
+		fingerprint: idempotency.Fingerprint("CreateChat", cmd.Token, cmd.Name, strconv.FormatBool(cmd.HasName)),
+		reserve: func(ctx context.Context) (idempotency.Outcome, error) {
+			number, err := h.numbers.ReserveChatNumber(ctx, cmd.Token)
+			if err != nil {
+				return idempotency.Outcome{}, reserved(err, "application")
+			}
+			return idempotency.Outcome{Number: number, Version: 1}, nil
+		},
+		event: func(o idempotency.Outcome) events.Event {
+			return events.ChatCreated{Token: cmd.Token, Number: o.Number, Name: cmd.Name}
+		},
+		confirmed: func(ctx context.Context, o idempotency.Outcome) {
+			h.register(ctx, "chat", func(ctx context.Context) error { return h.numbers.ChatConfirmed(ctx, cmd.Token, o.Number) })
+		},
+	})
+	if err != nil {
 		return Chat{}, err
 	}
-	number, err := h.numbers.ReserveChatNumber(ctx, cmd.Token)
-	if err != nil {
-		return Chat{}, reserved(err, "application")
-	}
-	env, err := h.emit(ctx, events.ChatCreated{Token: cmd.Token, Number: number, Name: cmd.Name}, 1)
-	if err != nil {
-		return Chat{}, err
-	}
-	h.register(ctx, "chat", func(ctx context.Context) error { return h.numbers.ChatConfirmed(ctx, cmd.Token, number) })
-	return Chat{Number: number, Name: cmd.Name, Timestamps: Timestamps{env.OccurredAt, env.OccurredAt}}, nil
+	return Chat{Number: o.Number, Name: cmd.Name, Timestamps: Timestamps{o.At, o.At}}, nil
 }
 
 // RenameChat changes a chat's name.
 type RenameChat struct {
-	Token  string
-	Number int64
-	Name   string
+	Token          string
+	Number         int64
+	Name           string
+	IdempotencyKey string
 }
 
 // RenameChat publishes ChatRenamed.
@@ -64,16 +79,23 @@ func (h *Handlers) RenameChat(ctx context.Context, cmd RenameChat) (Chat, error)
 	if err := validateName(cmd.Name); err != nil {
 		return Chat{}, err
 	}
-	if err := h.ready(); err != nil {
+	o, err := h.apply(ctx, change{
+		key:         cmd.IdempotencyKey,
+		scope:       cmd.Token,
+		fingerprint: idempotency.Fingerprint("RenameChat", cmd.Token, strconv.FormatInt(cmd.Number, 10), cmd.Name),
+		reserve: func(ctx context.Context) (idempotency.Outcome, error) {
+			version, err := h.numbers.NextChatVersion(ctx, cmd.Token, cmd.Number)
+			if err != nil {
+				return idempotency.Outcome{}, reserved(err, "chat")
+			}
+			return idempotency.Outcome{Version: version}, nil
+		},
+		event: func(idempotency.Outcome) events.Event {
+			return events.ChatRenamed{Token: cmd.Token, Number: cmd.Number, Name: cmd.Name}
+		},
+	})
+	if err != nil {
 		return Chat{}, err
 	}
-	version, err := h.numbers.NextChatVersion(ctx, cmd.Token, cmd.Number)
-	if err != nil {
-		return Chat{}, reserved(err, "chat")
-	}
-	env, err := h.emit(ctx, events.ChatRenamed{Token: cmd.Token, Number: cmd.Number, Name: cmd.Name}, version)
-	if err != nil {
-		return Chat{}, err
-	}
-	return Chat{Number: cmd.Number, Name: cmd.Name, Timestamps: Timestamps{UpdatedAt: env.OccurredAt}}, nil
+	return Chat{Number: cmd.Number, Name: cmd.Name, Timestamps: Timestamps{UpdatedAt: o.At}}, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/chatsys/chat/apperr"
 	"github.com/chatsys/chat/events"
+	"github.com/chatsys/chat/idempotency"
 	"github.com/chatsys/chat/numbering"
 )
 
@@ -24,14 +25,16 @@ type Publisher interface {
 // Handlers holds what every command handler needs.
 type Handlers struct {
 	numbers *numbering.Store
+	keys    *idempotency.Store
 	pub     Publisher
 	codec   *events.Codec
 	log     *slog.Logger
 }
 
-// New returns the command handlers.
-func New(numbers *numbering.Store, pub Publisher, codec *events.Codec, log *slog.Logger) *Handlers {
-	return &Handlers{numbers: numbers, pub: pub, codec: codec, log: log}
+// New returns the command handlers. keys holds the records of commands sent
+// with an Idempotency-Key.
+func New(numbers *numbering.Store, keys *idempotency.Store, pub Publisher, codec *events.Codec, log *slog.Logger) *Handlers {
+	return &Handlers{numbers: numbers, keys: keys, pub: pub, codec: codec, log: log}
 }
 
 // ready refuses a command before it reserves anything while the broker is
@@ -42,23 +45,6 @@ func (h *Handlers) ready() error {
 		return apperr.Unavailable(apperr.DepBroker, nil, "the event broker is unreachable; retry later")
 	}
 	return nil
-}
-
-// emit wraps ev in an envelope and publishes it; the envelope comes back for
-// its time stamp. Any failure is "unavailable": the caller may retry.
-func (h *Handlers) emit(ctx context.Context, ev events.Event, version int64) (events.Envelope, error) {
-	env, err := events.New(ev, version, events.CorrelationID(ctx))
-	if err != nil {
-		return events.Envelope{}, err
-	}
-	rec, err := h.codec.Encode(env)
-	if err != nil {
-		return events.Envelope{}, err
-	}
-	if err := h.pub.Publish(ctx, rec); err != nil {
-		return events.Envelope{}, apperr.Unavailable(apperr.DepBroker, err, "the event broker did not accept the change; retry later")
-	}
-	return env, nil
 }
 
 // reserved maps an error from the numbering store: an unknown aggregate is

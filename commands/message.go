@@ -2,11 +2,11 @@ package commands
 
 import (
 	"context"
-	"errors"
+	"strconv"
 	"time"
 
-	"github.com/chatsys/chat/broker"
 	"github.com/chatsys/chat/events"
+	"github.com/chatsys/chat/idempotency"
 )
 
 // CreateMessage adds the next message to a chat.
@@ -14,6 +14,9 @@ type CreateMessage struct {
 	Token      string
 	ChatNumber int64
 	Body       string
+	// IdempotencyKey, when set, makes a retry answer the first attempt's
+	// message instead of creating another.
+	IdempotencyKey string
 }
 
 // Message is a message as a command left it.
@@ -35,36 +38,44 @@ func (h *Handlers) CreateMessage(ctx context.Context, cmd CreateMessage) (Messag
 	if err := validateBody(cmd.Body); err != nil {
 		return Message{}, err
 	}
-	if err := h.ready(); err != nil {
-		return Message{}, err
-	}
-	number, err := h.numbers.ReserveMessageNumber(ctx, cmd.Token, cmd.ChatNumber)
-	if err != nil {
-		return Message{}, reserved(err, "chat")
-	}
-	env, err := h.emit(ctx, events.MessageCreated{Token: cmd.Token, ChatNumber: cmd.ChatNumber, Number: number, Body: cmd.Body}, 1)
-	if err != nil {
+	o, err := h.apply(ctx, change{
+		key:         cmd.IdempotencyKey,
+		scope:       cmd.Token,
+		fingerprint: idempotency.Fingerprint("CreateMessage", cmd.Token, strconv.FormatInt(cmd.ChatNumber, 10), cmd.Body),
+		reserve: func(ctx context.Context) (idempotency.Outcome, error) {
+			number, err := h.numbers.ReserveMessageNumber(ctx, cmd.Token, cmd.ChatNumber)
+			if err != nil {
+				return idempotency.Outcome{}, reserved(err, "chat")
+			}
+			return idempotency.Outcome{Number: number, Version: 1}, nil
+		},
+		event: func(o idempotency.Outcome) events.Event {
+			return events.MessageCreated{Token: cmd.Token, ChatNumber: cmd.ChatNumber, Number: o.Number, Body: cmd.Body}
+		},
 		// A create that was certainly not sent leaves a gap: mark it, so the
 		// number is never edited. One that may yet be stored (no confirm in
 		// time) is left unmarked, so it can be edited if it lands.
-		if errors.Is(err, broker.ErrNotSent) {
+		unsent: func(ctx context.Context, o idempotency.Outcome) {
 			markCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 			defer cancel()
-			if markErr := h.numbers.MessageFailed(markCtx, cmd.Token, cmd.ChatNumber, number); markErr != nil {
-				h.log.Warn("could not mark a failed message create", "correlation_id", events.CorrelationID(ctx), "chat_number", cmd.ChatNumber, "number", number, "err", markErr)
+			if err := h.numbers.MessageFailed(markCtx, cmd.Token, cmd.ChatNumber, o.Number); err != nil {
+				h.log.Warn("could not mark a failed message create", "correlation_id", events.CorrelationID(ctx), "chat_number", cmd.ChatNumber, "number", o.Number, "err", err)
 			}
-		}
+		},
+	})
+	if err != nil {
 		return Message{}, err
 	}
-	return Message{ChatNumber: cmd.ChatNumber, Number: number, Body: cmd.Body, Timestamps: Timestamps{env.OccurredAt, env.OccurredAt}}, nil
+	return Message{ChatNumber: cmd.ChatNumber, Number: o.Number, Body: cmd.Body, Timestamps: Timestamps{o.At, o.At}}, nil
 }
 
 // EditMessage replaces a message's body.
 type EditMessage struct {
-	Token      string
-	ChatNumber int64
-	Number     int64
-	Body       string
+	Token          string
+	ChatNumber     int64
+	Number         int64
+	Body           string
+	IdempotencyKey string
 }
 
 // EditMessage publishes MessageEdited.
@@ -81,16 +92,23 @@ func (h *Handlers) EditMessage(ctx context.Context, cmd EditMessage) (Message, e
 	if err := validateBody(cmd.Body); err != nil {
 		return Message{}, err
 	}
-	if err := h.ready(); err != nil {
+	o, err := h.apply(ctx, change{
+		key:         cmd.IdempotencyKey,
+		scope:       cmd.Token,
+		fingerprint: idempotency.Fingerprint("EditMessage", cmd.Token, strconv.FormatInt(cmd.ChatNumber, 10), strconv.FormatInt(cmd.Number, 10), cmd.Body),
+		reserve: func(ctx context.Context) (idempotency.Outcome, error) {
+			version, err := h.numbers.NextMessageVersion(ctx, cmd.Token, cmd.ChatNumber, cmd.Number)
+			if err != nil {
+				return idempotency.Outcome{}, reserved(err, "message")
+			}
+			return idempotency.Outcome{Version: version}, nil
+		},
+		event: func(idempotency.Outcome) events.Event {
+			return events.MessageEdited{Token: cmd.Token, ChatNumber: cmd.ChatNumber, Number: cmd.Number, Body: cmd.Body}
+		},
+	})
+	if err != nil {
 		return Message{}, err
 	}
-	version, err := h.numbers.NextMessageVersion(ctx, cmd.Token, cmd.ChatNumber, cmd.Number)
-	if err != nil {
-		return Message{}, reserved(err, "message")
-	}
-	env, err := h.emit(ctx, events.MessageEdited{Token: cmd.Token, ChatNumber: cmd.ChatNumber, Number: cmd.Number, Body: cmd.Body}, version)
-	if err != nil {
-		return Message{}, err
-	}
-	return Message{ChatNumber: cmd.ChatNumber, Number: cmd.Number, Body: cmd.Body, Timestamps: Timestamps{UpdatedAt: env.OccurredAt}}, nil
+	return Message{ChatNumber: cmd.ChatNumber, Number: cmd.Number, Body: cmd.Body, Timestamps: Timestamps{UpdatedAt: o.At}}, nil
 }

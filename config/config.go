@@ -43,6 +43,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// PublishTimeout bounds a command's wait for the broker's confirm.
 	PublishTimeout time.Duration
+	// IdempotencyKeys caps the Idempotency-Keys one application (and, for
+	// new applications, the namespace) holds at once; they live 24 hours.
+	IdempotencyKeys int
 }
 
 // Variable describes one environment variable the binary reads.
@@ -109,6 +112,7 @@ func Variables() []Variable {
 		{"CHAT_MAX_READS_IN_FLIGHT", "128", "read requests (gets, lists, searches) served at once; more get 503", intSetter(func(c *Config) *int { return &c.MaxReadsInFlight }, 1, 1000000)},
 		{"CHAT_SHUTDOWN_TIMEOUT", "30s", "how long a graceful shutdown may take", durationSetter(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 		{"CHAT_PUBLISH_TIMEOUT", "5s", "how long a command waits for the broker's confirm before answering 503", durationSetter(func(c *Config) *time.Duration { return &c.PublishTimeout })},
+		{"CHAT_IDEMPOTENCY_KEYS", "100000", "Idempotency-Keys one application holds at once (each for 24 h); more get 429", intSetter(func(c *Config) *int { return &c.IdempotencyKeys }, 1, 100000000)},
 	}
 }
 

@@ -41,6 +41,7 @@ func TestInvalidValueNamesTheVariable(t *testing.T) {
 		{"CHAT_STORE_CONSUMERS", "lots"},
 		{"CHAT_MAX_READS_IN_FLIGHT", "0"},
 		{"CHAT_SHUTDOWN_TIMEOUT", "-1s"},
+		{"CHAT_IDEMPOTENCY_KEYS", "0"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {

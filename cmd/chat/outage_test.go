@@ -62,6 +62,11 @@ func TestDependencyOutages(t *testing.T) {
 	redisProxy.Up()
 	api.must(t, 201, "POST", messages, map[string]any{"body": "two"})
 
+	keyedChat := api.callWith(t, "POST", "/applications/"+token+"/chats", map[string]any{"name": "keyed"}, keyed("outage-chat"))
+	if keyedChat.Status != 201 {
+		t.Fatalf("keyed chat create: %d %s", keyedChat.Status, keyedChat.Body)
+	}
+
 	amqpProxy.Down()
 	// Commands refused while the API knows it has no connection are
 	// certainly not stored; wait until it knows.
@@ -69,6 +74,10 @@ func TestDependencyOutages(t *testing.T) {
 		return api.call(t, "GET", "/readyz", nil).Status == 503
 	})
 	unavailable("RabbitMQ")
+	// A retry of a confirmed keyed create needs no broker: its answer is known.
+	if r := api.callWith(t, "POST", "/applications/"+token+"/chats", map[string]any{"name": "keyed"}, keyed("outage-chat")); r.Status != 201 || string(r.Body) != string(keyedChat.Body) {
+		t.Errorf("RabbitMQ down: a retried keyed create answered %d %s, want 201 %s", r.Status, r.Body, keyedChat.Body)
+	}
 	// Commands refused while the broker is known to be down reserve nothing:
 	// they leave no gap in the numbering.
 	for range 20 {

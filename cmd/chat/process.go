@@ -22,6 +22,7 @@ import (
 	"github.com/chatsys/chat/config"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
+	"github.com/chatsys/chat/idempotency"
 	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/numbering"
 	"github.com/chatsys/chat/projections"
@@ -76,6 +77,19 @@ func newRedis(cfg config.Config) (*redis.Client, error) {
 	}
 	opts.PoolSize = 64
 	return redis.NewClient(opts), nil
+}
+
+// newIdempotency returns the store of Idempotency-Keys. A key's lease
+// outlasts its command, which gives up waiting for the broker's confirm after
+// the publish timeout; a retry waits a moment for an attempt in flight before
+// it is told to come back.
+func newIdempotency(rdb *redis.Client, cfg config.Config, reg prometheus.Registerer) *idempotency.Store {
+	return idempotency.New(rdb, cfg.Namespace, idempotency.Options{
+		Retention: 24 * time.Hour,
+		Lease:     cfg.PublishTimeout + 3*time.Second,
+		MaxKeys:   cfg.IdempotencyKeys,
+		Wait:      2 * time.Second,
+	}, reg)
 }
 
 func newElasticsearch(cfg config.Config) (*elasticsearch.Client, error) {
@@ -216,7 +230,7 @@ func newProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve,
 			}})
 		queries := projections.NewQueries(p.db, cfg.Namespace)
 		p.handler = api.NewHandler(api.Deps{
-			Commands:    commands.New(numbers, p.pub, codec, log),
+			Commands:    commands.New(numbers, newIdempotency(p.rdb, cfg, p.reg), p.pub, codec, log),
 			Queries:     queries,
 			Search:      projections.NewSearchQueries(es, queries, cfg.Namespace),
 			Checks:      checks,

@@ -114,6 +114,12 @@ var client = &http.Client{Timeout: 30 * time.Second}
 // call sends body (a string is sent as is, anything else as JSON).
 func (s *system) call(t *testing.T, method, path string, body any) response {
 	t.Helper()
+	return s.callWith(t, method, path, body, nil)
+}
+
+// callWith is call with extra request headers.
+func (s *system) callWith(t *testing.T, method, path string, body any, header http.Header) response {
+	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -132,6 +138,9 @@ func (s *system) call(t *testing.T, method, path string, body any) response {
 	}
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	resp, err := client.Do(req)
 	if err != nil {
