@@ -24,6 +24,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/chatsys/chat/internal/pause"
 )
 
 var (
@@ -199,7 +201,7 @@ func (s *Store) Claim(ctx context.Context, scope, key, fingerprint string) (*Cla
 	record, index, member := s.keys(scope, key)
 	c := &Claim{record: record, index: index, member: member, owner: newOwner()}
 	deadline := time.Now().Add(s.opt.Wait)
-	pause := 20 * time.Millisecond
+	wait := 20 * time.Millisecond
 	for {
 		res, err := claimScript.Run(ctx, s.rdb, []string{record, index},
 			fingerprint, c.owner, s.opt.Lease.Milliseconds(), s.opt.Retention.Milliseconds(), s.opt.MaxKeys, member).Slice()
@@ -234,11 +236,11 @@ func (s *Store) Claim(ctx context.Context, scope, key, fingerprint string) (*Cla
 			s.claims.WithLabelValues("limit").Inc()
 			return nil, &retryError{ErrLimit, time.Duration(code(res, 1)) * time.Millisecond}
 		case claimBusy:
-			if time.Now().Add(pause).After(deadline) || !sleep(ctx, pause) {
+			if time.Now().Add(wait).After(deadline) || pause.For(ctx, wait) != nil {
 				s.claims.WithLabelValues("in_flight").Inc()
 				return nil, &retryError{ErrInFlight, time.Duration(code(res, 1)) * time.Millisecond}
 			}
-			pause = min(2*pause, 200*time.Millisecond)
+			wait = min(2*wait, 200*time.Millisecond)
 		default:
 			return nil, fmt.Errorf("idempotency: unexpected claim result %v", res)
 		}
@@ -336,17 +338,6 @@ func code(v []any, i int) int64 {
 }
 
 // sleep waits d, or until ctx ends (false).
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 func newOwner() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
