@@ -1,7 +1,7 @@
 # The test command of the project is `make test`; .ci/run calls it.
 GO ?= go
 
-.PHONY: build test vet run migrate load lint-openapi newman
+.PHONY: build test test-fast vet run migrate load lint-openapi newman
 
 build:
 	$(GO) build -o bin/chat ./cmd/chat
@@ -23,6 +23,12 @@ test: vet
 	$(GO) test -race -count=1 ./...
 	scripts/openapi-lint.sh
 	CHAT_ELASTICSEARCH_URL=$${CHAT_ELASTICSEARCH_URL:-$$(tools/zincsearch/start.sh $(ZINC_DIR))} scripts/newman.sh
+
+# The fast tier: the command handlers and the HTTP mapping against in-memory
+# stand-ins, with no service at all (tests that need one skip under -short).
+# `make test` runs these too, with everything else.
+test-fast:
+	$(GO) test -short -count=1 ./commands/... ./api/...
 
 # Lints api/openapi.yaml with Redocly CLI (installed into .ci/node).
 lint-openapi:

@@ -41,6 +41,9 @@ func (f *firstWrite) Write(b []byte) (int, error) {
 // interrupted (http.ErrAbortHandler), never ended as a shorter list that
 // parses, and when it does not, the page parses whole.
 func TestListsAreWholeOrInterrupted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs MySQL")
+	}
 	t.Parallel()
 	cfg := testenv.Config(t)
 	ctx := context.Background()

@@ -29,11 +29,38 @@ type Check struct {
 	Optional bool
 }
 
+// Commands are the command handlers the API calls; commands.Handlers is
+// the one the processes use.
+type Commands interface {
+	CreateApplication(ctx context.Context, cmd commands.CreateApplication) (commands.Application, error)
+	RenameApplication(ctx context.Context, cmd commands.RenameApplication) (commands.Application, error)
+	CreateChat(ctx context.Context, cmd commands.CreateChat) (commands.Chat, error)
+	RenameChat(ctx context.Context, cmd commands.RenameChat) (commands.Chat, error)
+	CreateMessage(ctx context.Context, cmd commands.CreateMessage) (commands.Message, error)
+	EditMessage(ctx context.Context, cmd commands.EditMessage) (commands.Message, error)
+}
+
+// Queries are the reads of the read tables the API makes;
+// projections.Queries is the one the processes use.
+type Queries interface {
+	Application(ctx context.Context, token string) (projections.Application, error)
+	Chat(ctx context.Context, token string, number int64) (projections.Chat, error)
+	Message(ctx context.Context, token string, chat, number int64) (projections.Message, error)
+	Chats(ctx context.Context, token string, p projections.Page) (projections.List[projections.Chat], error)
+	Messages(ctx context.Context, token string, chat int64, p projections.Page) (projections.List[projections.Message], error)
+}
+
+// Searcher finds a chat's messages; projections.SearchQueries is the one
+// the processes use. Without one, searches answer 503.
+type Searcher interface {
+	Search(ctx context.Context, token string, chat int64, q string, p projections.Page) (projections.List[projections.Message], error)
+}
+
 // Deps is what the API needs.
 type Deps struct {
-	Commands    *commands.Handlers
-	Queries     *projections.Queries
-	Search      *projections.SearchQueries
+	Commands    Commands
+	Queries     Queries
+	Search      Searcher
 	Checks      []Check
 	Registry    *prometheus.Registry
 	Log         *slog.Logger
@@ -43,9 +70,9 @@ type Deps struct {
 }
 
 type server struct {
-	cmd      *commands.Handlers
-	q        *projections.Queries
-	search   *projections.SearchQueries
+	cmd      Commands
+	q        Queries
+	search   Searcher
 	checks   []Check
 	log      *slog.Logger
 	inFlight chan struct{}

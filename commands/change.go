@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/chatsys/chat/apperr"
-	"github.com/chatsys/chat/broker"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/idempotency"
 )
@@ -52,7 +51,7 @@ func (h *Handlers) apply(ctx context.Context, c change) (idempotency.Outcome, er
 		return o, err
 	}
 	if err := h.publish(ctx, env); err != nil {
-		if errors.Is(err, broker.ErrNotSent) {
+		if errors.Is(err, ErrNotSent) {
 			h.unsent(ctx, c, o)
 		}
 		return o, err
@@ -125,7 +124,7 @@ func (h *Handlers) applyOnce(ctx context.Context, c change) (idempotency.Outcome
 		return o, apperr.Unavailable(apperr.DepRedis, err, "the idempotency record could not be written; retry later")
 	}
 	if err := h.publish(ctx, env); err != nil {
-		if errors.Is(err, broker.ErrNotSent) {
+		if errors.Is(err, ErrNotSent) {
 			h.unsent(ctx, c, o)
 			h.keep(ctx, "release", h.keys.Release, claim)
 		} else {

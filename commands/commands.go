@@ -15,26 +15,84 @@ import (
 	"github.com/chatsys/chat/numbering"
 )
 
+// Numbering hands out the numbers and versions that events need, and knows
+// which applications, chats and messages exist. An unknown application, chat
+// or message is reported with numbering.ErrUnknown, a numbering state being
+// rebuilt with numbering.ErrRecovering; any other error means it is
+// unavailable. numbering.Store is the one the processes use.
+type Numbering interface {
+	ReserveApplication(ctx context.Context, token string) error
+	ApplicationConfirmed(ctx context.Context, token string) error
+	NextApplicationVersion(ctx context.Context, token string) (int64, error)
+	ReserveChatNumber(ctx context.Context, token string) (int64, error)
+	ChatConfirmed(ctx context.Context, token string, chat int64) error
+	NextChatVersion(ctx context.Context, token string, chat int64) (int64, error)
+	ReserveMessageNumber(ctx context.Context, token string, chat int64) (int64, error)
+	MessageFailed(ctx context.Context, token string, chat, number int64) error
+	NextMessageVersion(ctx context.Context, token string, chat, number int64) (int64, error)
+}
+
+// KeyRecords keeps the record of each Idempotency-Key, with the semantics
+// of idempotency.Store (the one the processes use): Claim answers Fresh,
+// Replay or Resume, or refuses with idempotency.ErrReused, ErrInFlight or
+// ErrLimit (the last two carrying an idempotency.RetryAfter); Save records
+// the event before it is published (idempotency.ErrLost when another attempt
+// took the key over); Done, Release and Abandon settle the record.
+type KeyRecords interface {
+	Claim(ctx context.Context, scope, key, fingerprint string) (*idempotency.Claim, error)
+	Save(ctx context.Context, c *idempotency.Claim, o idempotency.Outcome) error
+	Done(ctx context.Context, c *idempotency.Claim) error
+	Release(ctx context.Context, c *idempotency.Claim) error
+	Abandon(ctx context.Context, c *idempotency.Claim) error
+	// Lease is how long an attempt owns its key.
+	Lease() time.Duration
+}
+
 // Publisher sends one event record and returns once the broker confirmed it.
+// An error that wraps ErrNotSent says the record was certainly not sent; any
+// other error leaves it unknown whether the broker has it.
 type Publisher interface {
 	Publish(ctx context.Context, r events.Record) error
 	// Connected reports whether a publish could be sent now.
 	Connected() bool
 }
 
+// ErrNotSent is what a Publisher's error wraps when the record certainly
+// never reached the broker (there was no connection to send it on). Only
+// then may its number be marked failed and its Idempotency-Key forgotten:
+// after any other failure the event may yet be stored.
+var ErrNotSent = errors.New("the event was not sent")
+
+// Config is what the command handlers need.
+type Config struct {
+	Numbering Numbering
+	// Keys holds the records of commands sent with an Idempotency-Key.
+	Keys      KeyRecords
+	Publisher Publisher
+	// Codec encodes events for the wire; events.NewCodec() when nil.
+	Codec *events.Codec
+	// Log gets what is logged rather than answered; discarded when nil.
+	Log *slog.Logger
+}
+
 // Handlers holds what every command handler needs.
 type Handlers struct {
-	numbers *numbering.Store
-	keys    *idempotency.Store
+	numbers Numbering
+	keys    KeyRecords
 	pub     Publisher
 	codec   *events.Codec
 	log     *slog.Logger
 }
 
-// New returns the command handlers. keys holds the records of commands sent
-// with an Idempotency-Key.
-func New(numbers *numbering.Store, keys *idempotency.Store, pub Publisher, codec *events.Codec, log *slog.Logger) *Handlers {
-	return &Handlers{numbers: numbers, keys: keys, pub: pub, codec: codec, log: log}
+// New returns the command handlers.
+func New(cfg Config) *Handlers {
+	if cfg.Codec == nil {
+		cfg.Codec = events.NewCodec()
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Handlers{numbers: cfg.Numbering, keys: cfg.Keys, pub: cfg.Publisher, codec: cfg.Codec, log: cfg.Log}
 }
 
 // ready refuses a command before it reserves anything while the broker is

@@ -51,6 +51,13 @@ func RetryAfter(err error) time.Duration {
 	return 0
 }
 
+// WithRetryAfter returns err carrying a wait that RetryAfter reports, for
+// a key store other than this one (such as an in-memory one) to refuse a
+// claim the way Claim does.
+func WithRetryAfter(err error, after time.Duration) error {
+	return &retryError{err, after}
+}
+
 type retryError struct {
 	err   error
 	after time.Duration

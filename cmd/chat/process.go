@@ -230,7 +230,13 @@ func newProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve,
 			}})
 		queries := projections.NewQueries(p.db, cfg.Namespace)
 		p.handler = api.NewHandler(api.Deps{
-			Commands:    commands.New(numbers, newIdempotency(p.rdb, cfg, p.reg), p.pub, codec, log),
+			Commands: commands.New(commands.Config{
+				Numbering: numbers,
+				Keys:      newIdempotency(p.rdb, cfg, p.reg),
+				Publisher: commandPublisher{p.pub},
+				Codec:     codec,
+				Log:       log,
+			}),
 			Queries:     queries,
 			Search:      projections.NewSearchQueries(es, queries, cfg.Namespace),
 			Checks:      checks,

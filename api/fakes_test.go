@@ -1,0 +1,186 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/chatsys/chat/apperr"
+	"github.com/chatsys/chat/commands"
+	"github.com/chatsys/chat/projections"
+)
+
+// In-memory stand-ins for the command handlers and the read side, so that
+// the HTTP mapping is tested without a service. The rules behind the
+// commands are commands' own tests; here a command answers as
+// commands.Handlers does when it succeeds, or fails with the error it is
+// given.
+
+// fakeNow is the time every fake command's event occurred at.
+var fakeNow = time.Date(2026, 3, 4, 5, 6, 7, 891011000, time.UTC)
+
+const (
+	fakeToken  = "cccccccccccccccccccccccccc" // the token a new application gets
+	fakeNumber = 7                            // the number a new chat or message gets
+)
+
+type fakeCommands struct {
+	mu  sync.Mutex
+	err error // when set, every command fails with it
+	got []any // the commands received, in order
+}
+
+func (f *fakeCommands) take(cmd any) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.got = append(f.got, cmd)
+	return f.err
+}
+
+func (f *fakeCommands) received() []any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]any(nil), f.got...)
+}
+
+func (f *fakeCommands) CreateApplication(_ context.Context, cmd commands.CreateApplication) (commands.Application, error) {
+	if err := f.take(cmd); err != nil {
+		return commands.Application{}, err
+	}
+	return commands.Application{Token: fakeToken, Name: cmd.Name, Timestamps: commands.Timestamps{CreatedAt: fakeNow, UpdatedAt: fakeNow}}, nil
+}
+
+func (f *fakeCommands) RenameApplication(_ context.Context, cmd commands.RenameApplication) (commands.Application, error) {
+	if err := f.take(cmd); err != nil {
+		return commands.Application{}, err
+	}
+	return commands.Application{Token: cmd.Token, Name: cmd.Name, Timestamps: commands.Timestamps{UpdatedAt: fakeNow}}, nil
+}
+
+func (f *fakeCommands) CreateChat(_ context.Context, cmd commands.CreateChat) (commands.Chat, error) {
+	if err := f.take(cmd); err != nil {
+		return commands.Chat{}, err
+	}
+	return commands.Chat{Number: fakeNumber, Name: cmd.Name, Timestamps: commands.Timestamps{CreatedAt: fakeNow, UpdatedAt: fakeNow}}, nil
+}
+
+func (f *fakeCommands) RenameChat(_ context.Context, cmd commands.RenameChat) (commands.Chat, error) {
+	if err := f.take(cmd); err != nil {
+		return commands.Chat{}, err
+	}
+	return commands.Chat{Number: cmd.Number, Name: cmd.Name, Timestamps: commands.Timestamps{UpdatedAt: fakeNow}}, nil
+}
+
+func (f *fakeCommands) CreateMessage(_ context.Context, cmd commands.CreateMessage) (commands.Message, error) {
+	if err := f.take(cmd); err != nil {
+		return commands.Message{}, err
+	}
+	return commands.Message{ChatNumber: cmd.ChatNumber, Number: fakeNumber, Body: cmd.Body, Timestamps: commands.Timestamps{CreatedAt: fakeNow, UpdatedAt: fakeNow}}, nil
+}
+
+func (f *fakeCommands) EditMessage(_ context.Context, cmd commands.EditMessage) (commands.Message, error) {
+	if err := f.take(cmd); err != nil {
+		return commands.Message{}, err
+	}
+	return commands.Message{ChatNumber: cmd.ChatNumber, Number: cmd.Number, Body: cmd.Body, Timestamps: commands.Timestamps{UpdatedAt: fakeNow}}, nil
+}
+
+// fakeQueries is a read side holding what it is given; like
+// projections.Queries it answers not_found for what it does not hold.
+type fakeQueries struct {
+	mu       sync.Mutex
+	err      error // when set, every read fails with it
+	apps     map[string]projections.Application
+	chats    map[string]projections.Chat    // by "token/chat"
+	messages map[string]projections.Message // by "token/chat/number"
+	asked    int
+}
+
+func newFakeQueries() *fakeQueries {
+	return &fakeQueries{apps: map[string]projections.Application{}, chats: map[string]projections.Chat{}, messages: map[string]projections.Message{}}
+}
+
+func (q *fakeQueries) read() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.asked++
+	return q.err
+}
+
+func (q *fakeQueries) reads() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.asked
+}
+
+func (q *fakeQueries) Application(_ context.Context, token string) (projections.Application, error) {
+	if err := q.read(); err != nil {
+		return projections.Application{}, err
+	}
+	a, ok := q.apps[token]
+	if !ok {
+		return a, apperr.NotFound("application not found")
+	}
+	return a, nil
+}
+
+func (q *fakeQueries) Chat(_ context.Context, token string, number int64) (projections.Chat, error) {
+	if err := q.read(); err != nil {
+		return projections.Chat{}, err
+	}
+	c, ok := q.chats[fmt.Sprint(token, "/", number)]
+	if !ok {
+		return c, apperr.NotFound("chat not found")
+	}
+	return c, nil
+}
+
+func (q *fakeQueries) Message(_ context.Context, token string, chat, number int64) (projections.Message, error) {
+	if err := q.read(); err != nil {
+		return projections.Message{}, err
+	}
+	m, ok := q.messages[fmt.Sprint(token, "/", chat, "/", number)]
+	if !ok {
+		return m, apperr.NotFound("message not found")
+	}
+	return m, nil
+}
+
+// Chats answers a page's counts; the items themselves are the MySQL
+// adapter's (api/list_test.go).
+func (q *fakeQueries) Chats(_ context.Context, token string, _ projections.Page) (projections.List[projections.Chat], error) {
+	if err := q.read(); err != nil {
+		return projections.List[projections.Chat]{}, err
+	}
+	a, ok := q.apps[token]
+	if !ok {
+		return projections.List[projections.Chat]{}, apperr.NotFound("application not found")
+	}
+	return projections.List[projections.Chat]{Total: a.ChatsCount, Last: a.ChatsCount}, nil
+}
+
+func (q *fakeQueries) Messages(_ context.Context, token string, chat int64, _ projections.Page) (projections.List[projections.Message], error) {
+	if err := q.read(); err != nil {
+		return projections.List[projections.Message]{}, err
+	}
+	c, ok := q.chats[fmt.Sprint(token, "/", chat)]
+	if !ok {
+		return projections.List[projections.Message]{}, apperr.NotFound("chat not found")
+	}
+	return projections.List[projections.Message]{Total: c.MessagesCount, Last: c.MessagesCount}, nil
+}
+
+// fakeSearch records what it was asked and finds total results.
+type fakeSearch struct {
+	mu    sync.Mutex
+	total int64
+	asked []string // "token/chat/q/page/per_page"
+}
+
+func (s *fakeSearch) Search(_ context.Context, token string, chat int64, q string, p projections.Page) (projections.List[projections.Message], error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.asked = append(s.asked, fmt.Sprint(token, "/", chat, "/", q, "/", p.Number, "/", p.PerPage))
+	return projections.List[projections.Message]{Total: s.total, Last: s.total}, nil
+}
