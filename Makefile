@@ -24,11 +24,11 @@ test: vet
 	scripts/openapi-lint.sh
 	CHAT_ELASTICSEARCH_URL=$${CHAT_ELASTICSEARCH_URL:-$$(tools/zincsearch/start.sh $(ZINC_DIR))} scripts/newman.sh
 
-# The fast tier: the command handlers and the HTTP mapping against in-memory
-# stand-ins, with no service at all (tests that need one skip under -short).
-# `make test` runs these too, with everything else.
+# The fast tier: every test that needs no service (the command handlers and
+# the HTTP mapping against in-memory stand-ins among them); tests that need
+# one skip under -short. `make test` runs these too, with everything else.
 test-fast:
-	$(GO) test -short -count=1 ./commands/... ./api/...
+	$(GO) test -short -count=1 ./...
 
 # Lints api/openapi.yaml with Redocly CLI (installed into .ci/node).
 lint-openapi:

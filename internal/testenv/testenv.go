@@ -31,6 +31,9 @@ import (
 // services come from the usual CHAT_* variables, or their defaults.
 func Config(t testing.TB) config.Config {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs MariaDB, Redis and RabbitMQ; -short runs only the tests that need no service")
+	}
 	cfg, err := config.Load(os.LookupEnv)
 	if err != nil {
 		t.Fatalf("test configuration: %v", err)
