@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
@@ -364,36 +365,25 @@ func (v *Verifier) compareSearch(ctx context.Context, f *fold, rep *Report) erro
 		return keys[i].chat < keys[j].chat
 	})
 	alias := v.namespace + "-messages"
-	var (
-		mu       sync.Mutex
-		firstErr error
-		wg       sync.WaitGroup
-		next     = make(chan chatKey)
-	)
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for k := range next {
-				got, err := v.count(ctx, alias, k)
-				mu.Lock()
-				rep.Checked.SearchChats++
-				switch {
-				case err != nil && firstErr == nil:
-					firstErr = err
-				case err == nil && got != want[k]:
-					rep.Differences = append(rep.Differences, fmt.Sprintf("chat %s/%d has %d documents in the search index; the event log has %d messages", k.token, k.chat, got, want[k]))
-				}
-				mu.Unlock()
-			}
-		}()
-	}
+	var mu sync.Mutex
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
 	for _, k := range keys {
-		next <- k
+		g.Go(func() error {
+			got, err := v.count(ctx, alias, k)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			rep.Checked.SearchChats++
+			if got != want[k] {
+				rep.Differences = append(rep.Differences, fmt.Sprintf("chat %s/%d has %d documents in the search index; the event log has %d messages", k.token, k.chat, got, want[k]))
+			}
+			return nil
+		})
 	}
-	close(next)
-	wg.Wait()
-	return firstErr
+	return g.Wait()
 }
 
 func (v *Verifier) count(ctx context.Context, alias string, k chatKey) (int64, error) {
