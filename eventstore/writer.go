@@ -269,36 +269,52 @@ func (w *Writer) batch(ctx context.Context, app *Appender, stop <-chan struct{},
 		case <-stop:
 			return
 		}
-		size := len(batch[0].rec.Data)
-		// Linger while records keep coming: the consumers answered by the
-		// last commit are acknowledging and taking their next message, and a
-		// batch that waits for them is several times larger. A lone record
-		// waits one gap at most.
-		deadline := time.Now().Add(maxLinger)
-		gap := time.NewTimer(lingerGap)
-	fill:
-		for len(batch) < cap(batch) && size < w.cfg.MaxBatchBytes {
-			select {
-			case p := <-w.in:
-				batch = append(batch, p)
-				size += len(p.rec.Data)
-				continue
-			default:
-			}
-			if time.Now().After(deadline) {
-				break
-			}
-			gap.Reset(lingerGap)
-			select {
-			case p := <-w.in:
-				batch = append(batch, p)
-				size += len(p.rec.Data)
-			case <-gap.C:
-				break fill
-			}
-		}
-		gap.Stop()
+		batch = w.fill(batch)
 		w.flush(ctx, app, batch, lost)
+	}
+}
+
+// fill adds to batch the records that keep coming, until the batch is
+// full in records or bytes. It lingers while they come: the consumers
+// answered by the last commit are acknowledging and taking their next
+// message, and a batch that waits for them is several times larger. A lone
+// record waits one gap at most, and no batch waits more than maxLinger.
+func (w *Writer) fill(batch []*pending) []*pending {
+	size := 0
+	for _, p := range batch {
+		size += len(p.rec.Data)
+	}
+	deadline := time.Now().Add(maxLinger)
+	gap := time.NewTimer(lingerGap)
+	defer gap.Stop()
+	for len(batch) < cap(batch) && size < w.cfg.MaxBatchBytes {
+		p, ok := w.next(gap, deadline)
+		if !ok {
+			break
+		}
+		batch = append(batch, p)
+		size += len(p.rec.Data)
+	}
+	return batch
+}
+
+// next returns a record that is waiting or, before the deadline, one that
+// arrives within a gap; false when none does.
+func (w *Writer) next(gap *time.Timer, deadline time.Time) (*pending, bool) {
+	select {
+	case p := <-w.in:
+		return p, true
+	default:
+	}
+	if time.Now().After(deadline) {
+		return nil, false
+	}
+	gap.Reset(lingerGap)
+	select {
+	case p := <-w.in:
+		return p, true
+	case <-gap.C:
+		return nil, false
 	}
 }
 
