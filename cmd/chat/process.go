@@ -22,6 +22,7 @@ import (
 	"github.com/chatsys/chat/config"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
+	"github.com/chatsys/chat/ingest"
 	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/numbering"
 	"github.com/chatsys/chat/projections"
@@ -234,7 +235,7 @@ func newProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve,
 		searcher := projections.NewRunner(projections.NewSearch(es, cfg.Namespace, log, p.reg), store, codec, p.db, cfg.Namespace, metrics, log)
 		registrar := projections.NewRunner(registry.New(numbers, cfg.Namespace), store, codec, p.db, cfg.Namespace, metrics, log)
 		wake := func() { runner.Notify(); searcher.Notify(); registrar.Notify() }
-		writer := eventstore.NewWriter(store, codec, eventstore.WriterConfig{Consumers: cfg.StoreConsumers, AMQP: amqpCfg}, log, p.reg, wake)
+		writer := ingest.NewWriter(store, codec, ingest.WriterConfig{Consumers: cfg.StoreConsumers, AMQP: amqpCfg}, log, p.reg, wake)
 		// Commands finish within 2 publish timeouts of reserving a number.
 		rebuild := recovery.New(numbers, store, p.db, queueDepth(cfg.AMQPURL, names.Store), cfg.Namespace, 2*cfg.PublishTimeout, log)
 		p.workers = append(p.workers, writer.Run, runner.Run, searcher.Run, registrar.Run, rebuild.Run)
