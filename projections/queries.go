@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/chatsys/chat/apperr"
-	"github.com/chatsys/chat/mysqldb"
+	"github.com/chatsys/chat/catalog"
 )
 
 // Application is an application as the read side holds it.
@@ -107,12 +107,8 @@ type Queries struct {
 
 // NewQueries returns the queries of a namespace.
 func NewQueries(db *sql.DB, namespace string) *Queries {
-	return &Queries{
-		db:       db,
-		apps:     mysqldb.Table(namespace, "applications"),
-		chats:    mysqldb.Table(namespace, "chats"),
-		messages: mysqldb.Table(namespace, "messages"),
-	}
+	t := catalog.New(namespace).ReadTables()
+	return &Queries{db: db, apps: t.Applications, chats: t.Chats, messages: t.Messages}
 }
 
 func unavailable(err error) error {

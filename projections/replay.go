@@ -7,12 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
 
+	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
 	"github.com/chatsys/chat/mysqldb"
@@ -58,44 +58,44 @@ type target struct {
 
 // MySQL rebuilds the read tables.
 func (rp *Replay) MySQL(ctx context.Context) error {
-	const next, old = "_next", "_old"
-	live := func(t string) string { return mysqldb.Table(rp.namespace, t) }
+	names := catalog.New(rp.namespace)
+	live, next, old := names.ReadTables(), names.ReadTablesCopy("_next"), names.ReadTablesCopy("_old")
 	return rp.run(ctx, target{
 		name: "mysql",
-		proj: newMySQLSet(rp.namespace, next),
+		proj: newMySQLInto(next),
 		prepare: func(ctx context.Context, lock *mysqldb.Lock) error {
 			var exists int
-			err := lock.Conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?", live("read_position")+next).Scan(&exists)
+			err := lock.Conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?", next.Position).Scan(&exists)
 			if err != nil {
 				return err
 			}
 			if exists == 1 && !rp.Restart {
 				return nil // resume
 			}
-			for _, t := range readTables {
-				if _, err := lock.Conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+live(t)+next); err != nil {
+			for _, t := range next.All() {
+				if _, err := lock.Conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+t); err != nil {
 					return err
 				}
 			}
-			for _, t := range readTables {
-				if _, err := lock.Conn.ExecContext(ctx, "CREATE TABLE "+live(t)+next+" LIKE "+live(t)); err != nil {
+			for i, t := range live.All() {
+				if _, err := lock.Conn.ExecContext(ctx, "CREATE TABLE "+next.All()[i]+" LIKE "+t); err != nil {
 					return err
 				}
 			}
-			_, err = lock.Conn.ExecContext(ctx, "INSERT INTO "+live("read_position")+next+" (id, position) VALUES (1, 0)")
+			_, err = lock.Conn.ExecContext(ctx, "INSERT INTO "+next.Position+" (id, position) VALUES (1, 0)")
 			return err
 		},
 		swap: func(ctx context.Context, lock *mysqldb.Lock, _ int64) error {
 			// One RENAME TABLE swaps every table and their position at once.
 			var pairs []string
-			for _, t := range readTables {
-				pairs = append(pairs, live(t)+" TO "+live(t)+old, live(t)+next+" TO "+live(t))
+			for i, t := range live.All() {
+				pairs = append(pairs, t+" TO "+old.All()[i], next.All()[i]+" TO "+t)
 			}
 			if _, err := lock.Conn.ExecContext(ctx, "RENAME TABLE "+strings.Join(pairs, ", ")); err != nil {
 				return err
 			}
-			for _, t := range readTables {
-				if _, err := lock.Conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+live(t)+old); err != nil {
+			for _, t := range old.All() {
+				if _, err := lock.Conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+t); err != nil {
 					return err
 				}
 			}
@@ -115,7 +115,7 @@ func (rp *Replay) Search(ctx context.Context) error {
 	proj := NewSearch(rp.es, rp.namespace, rp.log, nil)
 	proj.target = ix.VersionName(version)
 	proj.checkpoint = "search-replay"
-	checkpoints := mysqldb.Table(rp.namespace, "checkpoints")
+	checkpoints := catalog.New(rp.namespace).Checkpoints()
 	return rp.run(ctx, target{
 		name: "search",
 		proj: proj,
@@ -159,8 +159,8 @@ func (rp *Replay) Search(ctx context.Context) error {
 }
 
 func (rp *Replay) run(ctx context.Context, t target) error {
-	replayLock := ReplayLock(rp.namespace, t.name)
-	lock, err := tryLock(ctx, rp.db, replayLock)
+	names := catalog.New(rp.namespace)
+	lock, err := tryLock(ctx, rp.db, names.ReplayLock(t.name))
 	if err != nil {
 		return err
 	}
@@ -181,14 +181,14 @@ func (rp *Replay) run(ctx context.Context, t target) error {
 		return err
 	}
 	// ...then pause it for the last events and the swap.
-	checkpoints := mysqldb.Table(rp.namespace, "checkpoints")
+	checkpoints := names.Checkpoints()
 	if _, err := lock.Conn.ExecContext(ctx, "REPLACE INTO "+checkpoints+" (name, position) VALUES (?, 1)", PauseFlag(t.name)); err != nil {
 		return err
 	}
 	defer lock.Conn.ExecContext(context.WithoutCancel(ctx), "DELETE FROM "+checkpoints+" WHERE name = ?", PauseFlag(t.name))
 	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	live, err := mysqldb.AcquireLock(waitCtx, rp.db, rp.namespace+".projection."+t.name)
+	live, err := mysqldb.AcquireLock(waitCtx, rp.db, names.ProjectionLock(t.name))
 	if err != nil {
 		return fmt.Errorf("pause the live %s projector: %w", t.name, err)
 	}
@@ -263,7 +263,7 @@ func (ix *Index) current(ctx context.Context) (int, error) {
 	}
 	best := 0
 	for name := range out {
-		if v, err := strconv.Atoi(strings.TrimPrefix(name, ix.Alias+"-v")); err == nil && v > best {
+		if v, ok := catalog.VersionOf(ix.Alias, name); ok && v > best {
 			best = v
 		}
 	}

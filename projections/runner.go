@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
 	"github.com/chatsys/chat/internal/pause"
@@ -93,17 +94,18 @@ func NewRunnerMetrics(reg prometheus.Registerer) *RunnerMetrics {
 
 // NewRunner returns a runner of proj. Namespace scopes its lock.
 func NewRunner(proj Projection, store *eventstore.Store, codec *events.Codec, db *sql.DB, namespace string, m *RunnerMetrics, log *slog.Logger) *Runner {
+	names := catalog.New(namespace)
 	return &Runner{
 		proj:     proj,
 		store:    store,
 		codec:    codec,
 		db:       db,
-		lockName: namespace + ".projection." + proj.Name(),
+		lockName: names.ProjectionLock(proj.Name()),
 		// A replay asks the projection to stand aside with a flag; the flag
 		// counts only while the replay holds its lock, so a replay that died
 		// cannot leave the projection paused.
-		pauseSQL:  "SELECT COALESCE((SELECT position FROM " + mysqldb.Table(namespace, "checkpoints") + " WHERE name = ?), 0) > 0 AND IS_USED_LOCK(?) IS NOT NULL",
-		pauseArgs: []any{PauseFlag(proj.Name()), ReplayLock(namespace, proj.Name())},
+		pauseSQL:  "SELECT COALESCE((SELECT position FROM " + names.Checkpoints() + " WHERE name = ?), 0) > 0 AND IS_USED_LOCK(?) IS NOT NULL",
+		pauseArgs: []any{PauseFlag(proj.Name()), names.ReplayLock(proj.Name())},
 		batchSize: 1000,
 		poll:      50 * time.Millisecond,
 		wake:      make(chan struct{}, 1),
@@ -126,11 +128,6 @@ func (r *Runner) Notify() {
 
 // PauseFlag is the checkpoints row by which a replay pauses a projection.
 func PauseFlag(projection string) string { return projection + ".pause" }
-
-// ReplayLock is the named lock a replay of a projection holds.
-func ReplayLock(namespace, projection string) string {
-	return namespace + ".replay." + projection
-}
 
 var errPaused = errors.New("paused for a replay")
 

@@ -12,6 +12,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/internal/plainjson"
 	"github.com/chatsys/chat/mysqldb"
@@ -44,14 +45,15 @@ type Search struct {
 
 // NewSearch returns the search projection of a namespace.
 func NewSearch(es *elasticsearch.Client, namespace string, log *slog.Logger, reg prometheus.Registerer) *Search {
+	names := catalog.New(namespace)
 	s := &Search{
 		es:          es,
 		index:       NewIndex(es, namespace),
 		target:      NewIndex(es, namespace).Alias,
 		checkpoint:  "search",
-		checkpoints: mysqldb.Table(namespace, "checkpoints"),
-		parked:      mysqldb.Table(namespace, "search_parked"),
-		events:      mysqldb.Table(namespace, "events"),
+		checkpoints: names.Checkpoints(),
+		parked:      names.SearchParked(),
+		events:      names.Events(),
 		codec:       events.NewCodec(),
 		log:         log,
 		bulkBytes:   maxBulkBytes,

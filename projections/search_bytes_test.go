@@ -14,6 +14,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/google/uuid"
 
+	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/internal/testenv"
 	"github.com/chatsys/chat/mysqldb"
@@ -87,7 +88,7 @@ func TestSearchBulkIsBoundedInBytes(t *testing.T) {
 
 	count := func() int64 {
 		q := fmt.Sprintf(`{"query":{"bool":{"filter":[{"term":{"token":%q}},{"term":{"chat_number":1}}]}}}`, token)
-		res, err := es.Count(es.Count.WithIndex(cfg.Namespace+"-messages"), es.Count.WithBody(strings.NewReader(q)))
+		res, err := es.Count(es.Count.WithIndex(catalog.New(cfg.Namespace).SearchAlias()), es.Count.WithBody(strings.NewReader(q)))
 		if err != nil {
 			return -1
 		}

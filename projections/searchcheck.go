@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
+
+	"github.com/chatsys/chat/catalog"
 )
 
 // searchCase is one partial-matching promise of the API, checked by
@@ -48,7 +50,7 @@ var searchCases = []searchCase{
 func CheckSearch(ctx context.Context, es *elasticsearch.Client, namespace string, out io.Writer) (bool, error) {
 	var suffix [4]byte
 	_, _ = rand.Read(suffix[:])
-	ix := &Index{es: es, Alias: namespace + "-doctor-" + hex.EncodeToString(suffix[:])}
+	ix := &Index{es: es, Alias: catalog.New(namespace).DoctorSearchAlias(hex.EncodeToString(suffix[:]))}
 	if err := ix.Create(ctx, 1, true); err != nil {
 		return false, err
 	}

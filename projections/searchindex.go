@@ -11,6 +11,8 @@ import (
 
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
+
+	"github.com/chatsys/chat/catalog"
 )
 
 // IndexVersion is the version of the index settings and mappings below; a
@@ -25,11 +27,11 @@ type Index struct {
 
 // NewIndex returns the message index of a namespace.
 func NewIndex(es *elasticsearch.Client, namespace string) *Index {
-	return &Index{es: es, Alias: namespace + "-messages"}
+	return &Index{es: es, Alias: catalog.New(namespace).SearchAlias()}
 }
 
 // VersionName is the concrete index behind the alias for a version.
-func (ix *Index) VersionName(version int) string { return fmt.Sprintf("%s-v%d", ix.Alias, version) }
+func (ix *Index) VersionName(version int) string { return catalog.IndexVersion(ix.Alias, version) }
 
 // Settings and mappings. body is the message text with accents folded; its
 // sub-fields index every word's prefixes (edge n-grams from 1 character) and
@@ -99,7 +101,7 @@ func (ix *Index) Create(ctx context.Context, version int, alias bool) error {
 
 // Delete removes every version of the index (tests use it).
 func (ix *Index) Delete(ctx context.Context) error {
-	res, err := ix.es.Indices.Delete([]string{ix.Alias + "-v*"}, ix.es.Indices.Delete.WithContext(ctx))
+	res, err := ix.es.Indices.Delete([]string{catalog.IndexVersions(ix.Alias)}, ix.es.Indices.Delete.WithContext(ctx))
 	return check(res, err, "delete index")
 }
 

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/numbering"
@@ -31,7 +32,7 @@ type Projection struct {
 
 // New returns the registry projection of a namespace.
 func New(reg Registrar, namespace string) *Projection {
-	return &Projection{reg: reg, checkpoints: mysqldb.Table(namespace, "checkpoints")}
+	return &Projection{reg: reg, checkpoints: catalog.New(namespace).Checkpoints()}
 }
 
 // Name implements projections.Projection.

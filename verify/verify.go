@@ -17,9 +17,9 @@ import (
 	"github.com/elastic/go-elasticsearch/v8"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
-	"github.com/chatsys/chat/mysqldb"
 )
 
 // Report is the outcome of a verification.
@@ -113,18 +113,18 @@ const (
 
 // Verifier compares the projections of a namespace with its event log.
 type Verifier struct {
-	db        *sql.DB
-	store     *eventstore.Store
-	codec     *events.Codec
-	es        *elasticsearch.Client // nil: search is not checked
-	namespace string
+	db    *sql.DB
+	store *eventstore.Store
+	codec *events.Codec
+	es    *elasticsearch.Client // nil: search is not checked
+	names catalog.Catalog
 	// MaxReported bounds the differences listed; the rest are counted.
 	MaxReported int
 }
 
 // New returns a verifier.
 func New(db *sql.DB, store *eventstore.Store, codec *events.Codec, es *elasticsearch.Client, namespace string) *Verifier {
-	return &Verifier{db: db, store: store, codec: codec, es: es, namespace: namespace, MaxReported: 100}
+	return &Verifier{db: db, store: store, codec: codec, es: es, names: catalog.New(namespace), MaxReported: 100}
 }
 
 // Run verifies. The read tables are compared with the events up to their
@@ -144,14 +144,14 @@ func (v *Verifier) Run(ctx context.Context, progress io.Writer) (*Report, error)
 
 	checkpoint := func(name string) (int64, error) {
 		var pos int64
-		err := conn.QueryRowContext(ctx, "SELECT position FROM "+mysqldb.Table(v.namespace, "checkpoints")+" WHERE name = ?", name).Scan(&pos)
+		err := conn.QueryRowContext(ctx, "SELECT position FROM "+v.names.Checkpoints()+" WHERE name = ?", name).Scan(&pos)
 		if err == sql.ErrNoRows {
 			return 0, nil
 		}
 		return pos, err
 	}
 	var mysqlAt int64
-	if err := conn.QueryRowContext(ctx, "SELECT position FROM "+mysqldb.Table(v.namespace, "read_position")+" WHERE id = 1").Scan(&mysqlAt); err != nil {
+	if err := conn.QueryRowContext(ctx, "SELECT position FROM "+v.names.ReadTables().Position+" WHERE id = 1").Scan(&mysqlAt); err != nil {
 		return nil, err
 	}
 	searchAt, err := checkpoint("search")
@@ -224,7 +224,7 @@ func (v *Verifier) compareTables(ctx context.Context, conn *sql.Conn, f *fold, r
 	}
 	// Applications.
 	seen := map[string]bool{}
-	err := scan(ctx, conn, "SELECT token, name, version, created_at IS NOT NULL, chats_count FROM "+mysqldb.Table(v.namespace, "applications"), func(rows *sql.Rows) error {
+	err := scan(ctx, conn, "SELECT token, name, version, created_at IS NOT NULL, chats_count FROM "+v.names.ReadTables().Applications, func(rows *sql.Rows) error {
 		var (
 			token, name string
 			got         entity
@@ -257,7 +257,7 @@ func (v *Verifier) compareTables(ctx context.Context, conn *sql.Conn, f *fold, r
 	}
 	// Chats.
 	seenChats := map[chatKey]bool{}
-	err = scan(ctx, conn, "SELECT token, number, name, version, created_at IS NOT NULL, messages_count FROM "+mysqldb.Table(v.namespace, "chats"), func(rows *sql.Rows) error {
+	err = scan(ctx, conn, "SELECT token, number, name, version, created_at IS NOT NULL, messages_count FROM "+v.names.ReadTables().Chats, func(rows *sql.Rows) error {
 		var (
 			k    chatKey
 			name string
@@ -291,7 +291,7 @@ func (v *Verifier) compareTables(ctx context.Context, conn *sql.Conn, f *fold, r
 	}
 	// Messages.
 	seenMsgs := make(map[msgKey]bool, len(f.msgs))
-	err = scan(ctx, conn, "SELECT token, chat_number, number, body, version, created_at IS NOT NULL FROM "+mysqldb.Table(v.namespace, "messages"), func(rows *sql.Rows) error {
+	err = scan(ctx, conn, "SELECT token, chat_number, number, body, version, created_at IS NOT NULL FROM "+v.names.ReadTables().Messages, func(rows *sql.Rows) error {
 		var (
 			k    msgKey
 			body string
@@ -364,7 +364,7 @@ func (v *Verifier) compareSearch(ctx context.Context, f *fold, rep *Report) erro
 		}
 		return keys[i].chat < keys[j].chat
 	})
-	alias := v.namespace + "-messages"
+	alias := v.names.SearchAlias()
 	var mu sync.Mutex
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)

@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/chatsys/chat/broker"
+	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/config"
 	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/numbering"
@@ -282,7 +283,8 @@ func mysqlPrivilegeProbe(ctx context.Context, db *sql.DB, namespace, dbName stri
 	if err := conn.QueryRowContext(ctx, "SELECT CURRENT_USER()").Scan(&user); err != nil {
 		return fail(err.Error(), "")
 	}
-	probe := mysqldb.Table(namespace, "doctor_probe")
+	names := catalog.New(namespace)
+	probe := names.DoctorProbe()
 	var denied, unprobed []string
 	created := false
 	for _, step := range []struct{ privilege, stmt string }{
@@ -324,7 +326,7 @@ func mysqlPrivilegeProbe(ctx context.Context, db *sql.DB, namespace, dbName stri
 		_, _ = conn.ExecContext(cleanup, "DROP TABLE IF EXISTS "+probe)
 		cancel()
 	}
-	lock := namespace + ".doctor." + randomSuffix()
+	lock := names.DoctorLock(randomSuffix())
 	var got sql.NullInt64
 	lockErr := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0)", lock).Scan(&got)
 	if lockErr == nil && got.Int64 != 1 {

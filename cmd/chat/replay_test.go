@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
 	"github.com/chatsys/chat/internal/testenv"
@@ -72,7 +73,7 @@ func TestReplayWhileServing(t *testing.T) {
 	}()
 
 	// A second replay at once is refused.
-	held, err := mysqldb.AcquireLock(context.Background(), db, projections.ReplayLock(cfg.Namespace, "search"))
+	held, err := mysqldb.AcquireLock(context.Background(), db, catalog.New(cfg.Namespace).ReplayLock("search"))
 	if err != nil {
 		t.Fatal(err)
 	}

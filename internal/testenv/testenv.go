@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/chatsys/chat/broker"
+	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/config"
 	"github.com/chatsys/chat/eventstore"
 	"github.com/chatsys/chat/mysqldb"
@@ -86,7 +87,7 @@ func cleanup(t testing.TB, cfg config.Config, dbName string) {
 	}
 	if opts, err := redis.ParseURL(cfg.RedisURL); err == nil {
 		rdb := redis.NewClient(opts)
-		iter := rdb.Scan(ctx, 0, cfg.Namespace+":*", 1000).Iterator()
+		iter := rdb.Scan(ctx, 0, catalog.New(cfg.Namespace).RedisKeys(), 1000).Iterator()
 		for iter.Next(ctx) {
 			rdb.Del(ctx, iter.Val())
 		}
