@@ -13,6 +13,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8"
 
 	"github.com/chatsys/chat/catalog"
+	"github.com/chatsys/chat/checkpoint"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
 	"github.com/chatsys/chat/mysqldb"
@@ -32,8 +33,11 @@ type Replay struct {
 	codec     *events.Codec
 	es        *elasticsearch.Client
 	namespace string
-	log       *slog.Logger
-	progress  func(label string, done, total int64)
+	// checkpoints hold a search copy's progress and the live projector's
+	// pause flag.
+	checkpoints *checkpoint.Store
+	log         *slog.Logger
+	progress    func(label string, done, total int64)
 	// BatchSize is the most events read and applied at a time.
 	BatchSize int
 	// BatchBytes caps the payload bytes of a batch, so that a log of large
@@ -45,7 +49,7 @@ type Replay struct {
 
 // NewReplay returns a replay; progress is called after every batch.
 func NewReplay(db *sql.DB, store *eventstore.Store, codec *events.Codec, es *elasticsearch.Client, namespace string, log *slog.Logger, progress func(label string, done, total int64)) *Replay {
-	return &Replay{db: db, store: store, codec: codec, es: es, namespace: namespace, log: log, progress: progress, BatchSize: 5000, BatchBytes: 16 << 20}
+	return &Replay{db: db, store: store, codec: codec, es: es, namespace: namespace, checkpoints: checkpoint.New(namespace), log: log, progress: progress, BatchSize: 5000, BatchBytes: 16 << 20}
 }
 
 // target is one projection being rebuilt.
@@ -115,7 +119,6 @@ func (rp *Replay) Search(ctx context.Context) error {
 	proj := NewSearch(rp.es, rp.namespace, rp.log, nil)
 	proj.target = ix.VersionName(version)
 	proj.checkpoint = "search-replay"
-	checkpoints := catalog.New(rp.namespace).Checkpoints()
 	return rp.run(ctx, target{
 		name: "search",
 		proj: proj,
@@ -132,7 +135,7 @@ func (rp *Replay) Search(ctx context.Context) error {
 					return err
 				}
 			}
-			if _, err := lock.Conn.ExecContext(ctx, "REPLACE INTO "+checkpoints+" (name, position) VALUES (?, 0)", proj.checkpoint); err != nil {
+			if err := rp.checkpoints.Reset(ctx, lock.Conn, proj.checkpoint); err != nil {
 				return err
 			}
 			return ix.Create(ctx, version, false)
@@ -144,10 +147,10 @@ func (rp *Replay) Search(ctx context.Context) error {
 			// Had the process died between the swap and this update, the
 			// live projector would re-apply some events to the new index:
 			// harmless, as older versions are refused.
-			if _, err := lock.Conn.ExecContext(ctx, "INSERT INTO "+checkpoints+" (name, position) VALUES ('search', ?) ON DUPLICATE KEY UPDATE position = VALUES(position)", pos); err != nil {
+			if err := rp.checkpoints.Set(ctx, lock.Conn, "search", pos); err != nil {
 				return err
 			}
-			if _, err := lock.Conn.ExecContext(ctx, "DELETE FROM "+checkpoints+" WHERE name = ?", proj.checkpoint); err != nil {
+			if err := rp.checkpoints.Delete(ctx, lock.Conn, proj.checkpoint); err != nil {
 				return err
 			}
 			if current > 0 {
@@ -181,11 +184,10 @@ func (rp *Replay) run(ctx context.Context, t target) error {
 		return err
 	}
 	// ...then pause it for the last events and the swap.
-	checkpoints := names.Checkpoints()
-	if _, err := lock.Conn.ExecContext(ctx, "REPLACE INTO "+checkpoints+" (name, position) VALUES (?, 1)", PauseFlag(t.name)); err != nil {
+	if err := rp.checkpoints.Pause(ctx, lock.Conn, t.name); err != nil {
 		return err
 	}
-	defer lock.Conn.ExecContext(context.WithoutCancel(ctx), "DELETE FROM "+checkpoints+" WHERE name = ?", PauseFlag(t.name))
+	defer rp.checkpoints.Resume(context.WithoutCancel(ctx), lock.Conn, t.name)
 	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	live, err := mysqldb.AcquireLock(waitCtx, rp.db, names.ProjectionLock(t.name))

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chatsys/chat/catalog"
+	"github.com/chatsys/chat/checkpoint"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/internal/plainjson"
 	"github.com/chatsys/chat/mysqldb"
@@ -33,8 +34,8 @@ type Search struct {
 	es          *elasticsearch.Client
 	index       *Index
 	target      string // the index or alias written to
-	checkpoint  string // its row in the checkpoints table
-	checkpoints string
+	checkpoint  string // its name among the checkpoints
+	checkpoints *checkpoint.Store
 	parked      string
 	events      string // the event store's table, for what earlier batches held
 	codec       *events.Codec
@@ -51,7 +52,7 @@ func NewSearch(es *elasticsearch.Client, namespace string, log *slog.Logger, reg
 		index:       NewIndex(es, namespace),
 		target:      NewIndex(es, namespace).Alias,
 		checkpoint:  "search",
-		checkpoints: names.Checkpoints(),
+		checkpoints: checkpoint.New(namespace),
 		parked:      names.SearchParked(),
 		events:      names.Events(),
 		codec:       events.NewCodec(),
@@ -77,12 +78,7 @@ func (s *Search) Checkpoint(ctx context.Context, lock *mysqldb.Lock) (int64, err
 			return 0, err
 		}
 	}
-	if _, err := lock.Conn.ExecContext(ctx, "INSERT IGNORE INTO "+s.checkpoints+" (name, position) VALUES (?, 0)", s.checkpoint); err != nil {
-		return 0, err
-	}
-	var pos int64
-	err := lock.Conn.QueryRowContext(ctx, "SELECT position FROM "+s.checkpoints+" WHERE name = ?", s.checkpoint).Scan(&pos)
-	return pos, err
+	return s.checkpoints.Ensure(ctx, lock.Conn, s.checkpoint)
 }
 
 // DocumentID is the id of a message's search document.
@@ -167,8 +163,7 @@ func (s *Search) Apply(ctx context.Context, lock *mysqldb.Lock, batch []Event) e
 			return err
 		}
 	}
-	_, err := lock.Conn.ExecContext(ctx, "UPDATE "+s.checkpoints+" SET position = GREATEST(position, ?), updated_at = UTC_TIMESTAMP(6) WHERE name = ?", batch[len(batch)-1].Position, s.checkpoint)
-	return err
+	return s.checkpoints.Advance(ctx, lock.Conn, s.checkpoint, batch[len(batch)-1].Position)
 }
 
 // complete adds to the batch's documents what earlier batches applied to

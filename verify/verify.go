@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/chatsys/chat/catalog"
+	"github.com/chatsys/chat/checkpoint"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
 )
@@ -142,19 +143,11 @@ func (v *Verifier) Run(ctx context.Context, progress io.Writer) (*Report, error)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
 
-	checkpoint := func(name string) (int64, error) {
-		var pos int64
-		err := conn.QueryRowContext(ctx, "SELECT position FROM "+v.names.Checkpoints()+" WHERE name = ?", name).Scan(&pos)
-		if err == sql.ErrNoRows {
-			return 0, nil
-		}
-		return pos, err
-	}
 	var mysqlAt int64
 	if err := conn.QueryRowContext(ctx, "SELECT position FROM "+v.names.ReadTables().Position+" WHERE id = 1").Scan(&mysqlAt); err != nil {
 		return nil, err
 	}
-	searchAt, err := checkpoint("search")
+	searchAt, err := checkpoint.New(v.names.Namespace()).Get(ctx, conn, "search")
 	if err != nil {
 		return nil, err
 	}
