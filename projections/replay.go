@@ -3,20 +3,18 @@ package projections
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8"
-
 	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/checkpoint"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
 	"github.com/chatsys/chat/mysqldb"
+	"github.com/chatsys/chat/searchindex"
 )
 
 // ErrReplayRunning means another replay of the same projection holds its lock.
@@ -31,7 +29,7 @@ type Replay struct {
 	db        *sql.DB
 	store     *eventstore.Store
 	codec     *events.Codec
-	es        *elasticsearch.Client
+	es        *searchindex.Client
 	namespace string
 	// checkpoints hold a search copy's progress and the live projector's
 	// pause flag.
@@ -48,7 +46,7 @@ type Replay struct {
 }
 
 // NewReplay returns a replay; progress is called after every batch.
-func NewReplay(db *sql.DB, store *eventstore.Store, codec *events.Codec, es *elasticsearch.Client, namespace string, log *slog.Logger, progress func(label string, done, total int64)) *Replay {
+func NewReplay(db *sql.DB, store *eventstore.Store, codec *events.Codec, es *searchindex.Client, namespace string, log *slog.Logger, progress func(label string, done, total int64)) *Replay {
 	return &Replay{db: db, store: store, codec: codec, es: es, namespace: namespace, checkpoints: checkpoint.New(namespace), log: log, progress: progress, BatchSize: 5000, BatchBytes: 16 << 20}
 }
 
@@ -110,8 +108,8 @@ func (rp *Replay) MySQL(ctx context.Context) error {
 
 // Search rebuilds the search index into a new index version.
 func (rp *Replay) Search(ctx context.Context) error {
-	ix := NewIndex(rp.es, rp.namespace)
-	current, err := ix.current(ctx)
+	ix := searchindex.NewIndex(rp.es, rp.namespace)
+	current, err := ix.Current(ctx)
 	if err != nil {
 		return err
 	}
@@ -123,7 +121,7 @@ func (rp *Replay) Search(ctx context.Context) error {
 		name: "search",
 		proj: proj,
 		prepare: func(ctx context.Context, lock *mysqldb.Lock) error {
-			exists, err := ix.exists(ctx, proj.target)
+			exists, err := ix.Exists(ctx, version)
 			if err != nil {
 				return err
 			}
@@ -131,7 +129,7 @@ func (rp *Replay) Search(ctx context.Context) error {
 				return nil // resume
 			}
 			if exists {
-				if err := ix.deleteIndex(ctx, proj.target); err != nil {
+				if err := ix.DeleteVersion(ctx, version); err != nil {
 					return err
 				}
 			}
@@ -141,7 +139,7 @@ func (rp *Replay) Search(ctx context.Context) error {
 			return ix.Create(ctx, version, false)
 		},
 		swap: func(ctx context.Context, lock *mysqldb.Lock, pos int64) error {
-			if err := ix.swapAlias(ctx, current, version); err != nil {
+			if err := ix.SwapAlias(ctx, current, version); err != nil {
 				return err
 			}
 			// Had the process died between the swap and this update, the
@@ -154,7 +152,7 @@ func (rp *Replay) Search(ctx context.Context) error {
 				return err
 			}
 			if current > 0 {
-				return ix.deleteIndex(ctx, ix.VersionName(current))
+				return ix.DeleteVersion(ctx, current)
 			}
 			return nil
 		},
@@ -247,52 +245,4 @@ func tryLock(ctx context.Context, db *sql.DB, name string) (*mysqldb.Lock, error
 		return nil, err
 	}
 	return lock, nil
-}
-
-// current returns the version the alias points at, 0 when there is none.
-func (ix *Index) current(ctx context.Context) (int, error) {
-	res, err := ix.es.Indices.GetAlias(ix.es.Indices.GetAlias.WithName(ix.Alias), ix.es.Indices.GetAlias.WithContext(ctx))
-	if err != nil {
-		return 0, fmt.Errorf("elasticsearch: %w", err)
-	}
-	if res.StatusCode == 404 {
-		res.Body.Close()
-		return 0, nil
-	}
-	var out map[string]any
-	if err := decode(res, nil, "get alias", &out); err != nil {
-		return 0, err
-	}
-	best := 0
-	for name := range out {
-		if v, ok := catalog.VersionOf(ix.Alias, name); ok && v > best {
-			best = v
-		}
-	}
-	return best, nil
-}
-
-func (ix *Index) exists(ctx context.Context, name string) (bool, error) {
-	res, err := ix.es.Indices.Exists([]string{name}, ix.es.Indices.Exists.WithContext(ctx))
-	if err != nil {
-		return false, fmt.Errorf("elasticsearch: %w", err)
-	}
-	res.Body.Close()
-	return res.StatusCode == 200, nil
-}
-
-func (ix *Index) deleteIndex(ctx context.Context, name string) error {
-	res, err := ix.es.Indices.Delete([]string{name}, ix.es.Indices.Delete.WithContext(ctx))
-	return check(res, err, "delete index "+name)
-}
-
-// swapAlias points the alias from one version to another in one request.
-func (ix *Index) swapAlias(ctx context.Context, from, to int) error {
-	actions := []any{map[string]any{"add": map[string]any{"index": ix.VersionName(to), "alias": ix.Alias}}}
-	if from > 0 {
-		actions = append([]any{map[string]any{"remove": map[string]any{"index": ix.VersionName(from), "alias": ix.Alias}}}, actions...)
-	}
-	body, _ := json.Marshal(map[string]any{"actions": actions})
-	res, err := ix.es.Indices.UpdateAliases(strings.NewReader(string(body)), ix.es.Indices.UpdateAliases.WithContext(ctx))
-	return check(res, err, "swap alias "+ix.Alias)
 }

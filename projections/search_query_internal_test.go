@@ -29,21 +29,3 @@ func TestSearchWindow(t *testing.T) {
 		}
 	}
 }
-
-func TestGramTerm(t *testing.T) {
-	tests := []struct{ term, want string }{
-		{"hello", "hello"},
-		{"supercalifragilistic", "supercalifragilistic"},                       // 20: as is
-		{"supercalifragilisticexpialidocious", "supercalifragilistic"},         // cut to 20
-		{"SUPERCALIFRAGILISTICE", "SUPERCALIFRAGILISTIC"},                      // 21
-		{"foo-supercalifragilisticexpialidocious", "foo-supercalifragilistic"}, // each word on its own
-		{"supercalifragilisticexpialidocious's", "supercalifragilistic"},       // a joined word is one
-		{"3.14159265358979323846264", "3.141592653589793238"},
-		{"日本語日本語日本語日本語日本語日本語日本語日本語", "日本語日本語日本語日本語日本語日本語日本"},
-	}
-	for _, tc := range tests {
-		if got := gramTerm(tc.term); got != tc.want {
-			t.Errorf("gramTerm(%q) = %q, want %q", tc.term, got, tc.want)
-		}
-	}
-}

@@ -5,22 +5,20 @@ package verify
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"io"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/checkpoint"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
+	"github.com/chatsys/chat/searchindex"
 )
 
 // Report is the outcome of a verification.
@@ -117,14 +115,14 @@ type Verifier struct {
 	db    *sql.DB
 	store *eventstore.Store
 	codec *events.Codec
-	es    *elasticsearch.Client // nil: search is not checked
+	es    *searchindex.Client // nil: search is not checked
 	names catalog.Catalog
 	// MaxReported bounds the differences listed; the rest are counted.
 	MaxReported int
 }
 
 // New returns a verifier.
-func New(db *sql.DB, store *eventstore.Store, codec *events.Codec, es *elasticsearch.Client, namespace string) *Verifier {
+func New(db *sql.DB, store *eventstore.Store, codec *events.Codec, es *searchindex.Client, namespace string) *Verifier {
 	return &Verifier{db: db, store: store, codec: codec, es: es, names: catalog.New(namespace), MaxReported: 100}
 }
 
@@ -357,13 +355,13 @@ func (v *Verifier) compareSearch(ctx context.Context, f *fold, rep *Report) erro
 		}
 		return keys[i].chat < keys[j].chat
 	})
-	alias := v.names.SearchAlias()
+	index := searchindex.NewIndex(v.es, v.names.Namespace())
 	var mu sync.Mutex
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for _, k := range keys {
 		g.Go(func() error {
-			got, err := v.count(ctx, alias, k)
+			got, err := index.Count(ctx, k.token, k.chat)
 			if err != nil {
 				return err
 			}
@@ -377,21 +375,4 @@ func (v *Verifier) compareSearch(ctx context.Context, f *fold, rep *Report) erro
 		})
 	}
 	return g.Wait()
-}
-
-func (v *Verifier) count(ctx context.Context, alias string, k chatKey) (int64, error) {
-	q := fmt.Sprintf(`{"query":{"bool":{"filter":[{"term":{"token":%q}},{"term":{"chat_number":%d}}]}}}`, k.token, k.chat)
-	res, err := v.es.Count(v.es.Count.WithContext(ctx), v.es.Count.WithIndex(alias), v.es.Count.WithBody(strings.NewReader(q)))
-	if err != nil {
-		return 0, fmt.Errorf("elasticsearch: count: %w", err)
-	}
-	defer res.Body.Close()
-	if res.IsError() {
-		b, _ := io.ReadAll(io.LimitReader(res.Body, 2048))
-		return 0, fmt.Errorf("elasticsearch: count: %s: %s", res.Status(), b)
-	}
-	var out struct {
-		Count int64 `json:"count"`
-	}
-	return out.Count, json.NewDecoder(res.Body).Decode(&out)
 }

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
@@ -28,6 +27,7 @@ import (
 	"github.com/chatsys/chat/projections"
 	"github.com/chatsys/chat/recovery"
 	"github.com/chatsys/chat/registry"
+	"github.com/chatsys/chat/searchindex"
 )
 
 // storePrefetch is each event store subscription's prefetch: the next message
@@ -79,9 +79,9 @@ func newRedis(cfg config.Config) (*redis.Client, error) {
 	return redis.NewClient(opts), nil
 }
 
-func newElasticsearch(cfg config.Config) (*elasticsearch.Client, error) {
-	es, err := elasticsearch.NewClient(elasticsearch.Config{
-		Addresses: []string{cfg.ElasticsearchURL},
+func newElasticsearch(cfg config.Config) (*searchindex.Client, error) {
+	es, err := searchindex.Open(searchindex.Config{
+		URL: cfg.ElasticsearchURL,
 		Transport: &http.Transport{
 			MaxIdleConnsPerHost:   32,
 			ResponseHeaderTimeout: 30 * time.Second,
@@ -182,17 +182,7 @@ func newProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve,
 	if err != nil {
 		return nil, err
 	}
-	checks = append(checks, api.Check{Name: "elasticsearch", Optional: true, Ping: func(ctx context.Context) error {
-		res, err := es.Ping(es.Ping.WithContext(ctx))
-		if err != nil {
-			return err
-		}
-		res.Body.Close()
-		if res.IsError() {
-			return errors.New(res.Status())
-		}
-		return nil
-	}})
+	checks = append(checks, api.Check{Name: "elasticsearch", Optional: true, Ping: es.Ping})
 	if serve {
 		if p.pub, err = broker.NewPublisher(amqpCfg, wlog, cfg.PublishTimeout, p.reg); err != nil {
 			return nil, err

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/go-sql-driver/mysql"
 	"github.com/redis/go-redis/v9"
 
@@ -23,8 +22,8 @@ import (
 	"github.com/chatsys/chat/eventstore"
 	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/numbering"
-	"github.com/chatsys/chat/projections"
 	"github.com/chatsys/chat/recovery"
+	"github.com/chatsys/chat/searchindex"
 )
 
 // Config returns a configuration with a fresh namespace whose database has
@@ -96,8 +95,8 @@ func cleanup(t testing.TB, cfg config.Config, dbName string) {
 	if err := broker.DeleteTopology(cfg.AMQPURL, broker.NamesFor(cfg.Namespace)); err != nil {
 		t.Logf("delete broker topology: %v", err)
 	}
-	if es, err := elasticsearch.NewClient(elasticsearch.Config{Addresses: []string{cfg.ElasticsearchURL}}); err == nil {
-		_ = projections.NewIndex(es, cfg.Namespace).Delete(ctx)
+	if es, err := searchindex.Open(searchindex.Config{URL: cfg.ElasticsearchURL}); err == nil {
+		_ = searchindex.NewIndex(es, cfg.Namespace).Delete(ctx)
 	}
 }
 
