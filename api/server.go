@@ -1,5 +1,5 @@
 // Package api serves the HTTP API: commands go to the command handlers,
-// reads go to the projections.
+// reads go to the read model.
 package api
 
 import (
@@ -16,7 +16,7 @@ import (
 
 	"github.com/chatsys/chat/apperr"
 	"github.com/chatsys/chat/commands"
-	"github.com/chatsys/chat/projections"
+	"github.com/chatsys/chat/readmodel"
 	"github.com/chatsys/chat/redact"
 )
 
@@ -32,8 +32,8 @@ type Check struct {
 // Deps is what the API needs.
 type Deps struct {
 	Commands    *commands.Handlers
-	Queries     *projections.Queries
-	Search      *projections.SearchQueries
+	Queries     *readmodel.Queries
+	Search      *readmodel.SearchQueries
 	Checks      []Check
 	Registry    *prometheus.Registry
 	Log         *slog.Logger
@@ -44,8 +44,8 @@ type Deps struct {
 
 type server struct {
 	cmd      *commands.Handlers
-	q        *projections.Queries
-	search   *projections.SearchQueries
+	q        *readmodel.Queries
+	search   *readmodel.SearchQueries
 	checks   []Check
 	log      *slog.Logger
 	inFlight chan struct{}

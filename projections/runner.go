@@ -1,5 +1,6 @@
-// Package projections builds the read side from the event store (the MySQL
-// read tables) and answers queries from it.
+// Package projections folds the event log into the read side: the runner
+// that tails the log for a projection, the MySQL and search projections, and
+// replay, which rebuilds one while the system serves.
 package projections
 
 import (

@@ -25,6 +25,7 @@ import (
 	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/numbering"
 	"github.com/chatsys/chat/projections"
+	"github.com/chatsys/chat/readmodel"
 	"github.com/chatsys/chat/recovery"
 	"github.com/chatsys/chat/registry"
 	"github.com/chatsys/chat/searchindex"
@@ -205,11 +206,11 @@ func newProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve,
 				}
 				return nil
 			}})
-		queries := projections.NewQueries(p.db, cfg.Namespace)
+		queries := readmodel.NewQueries(p.db, cfg.Namespace)
 		p.handler = api.NewHandler(api.Deps{
 			Commands:    commands.New(numbers, p.pub, codec, log),
 			Queries:     queries,
-			Search:      projections.NewSearchQueries(es, queries, cfg.Namespace),
+			Search:      readmodel.NewSearchQueries(es, queries, cfg.Namespace),
 			Checks:      checks,
 			Registry:    p.reg,
 			Log:         log,

@@ -1,4 +1,7 @@
-package projections
+// Package readmodel answers the API's reads from the read side: the MySQL
+// read tables for gets and lists, the search index for searches, with the
+// page and list types the API writes out.
+package readmodel
 
 import (
 	"context"
