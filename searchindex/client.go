@@ -108,7 +108,10 @@ func (c *Client) Version(ctx context.Context) (string, error) {
 		} `json:"version"`
 	}
 	res, err := c.es.Info(c.es.Info.WithContext(ctx))
-	return info.Version.Number, answer("info", res, err, &info)
+	if err := answer("info", res, err, &info); err != nil {
+		return "", err
+	}
+	return info.Version.Number, nil
 }
 
 // Field is a field of a mapping, with its sub-fields.

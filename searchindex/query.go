@@ -68,7 +68,10 @@ func (ix *Index) Count(ctx context.Context, token string, chat int64) (int64, er
 	}
 	es := ix.c.es
 	res, err := es.Count(es.Count.WithContext(ctx), es.Count.WithIndex(ix.Alias), es.Count.WithBody(strings.NewReader(string(body))))
-	return out.Count, answer("count", res, err, &out)
+	if err := answer("count", res, err, &out); err != nil {
+		return 0, err
+	}
+	return out.Count, nil
 }
 
 // chatFilter selects the documents of one chat.
