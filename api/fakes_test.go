@@ -8,7 +8,7 @@ import (
 
 	"github.com/chatsys/chat/apperr"
 	"github.com/chatsys/chat/commands"
-	"github.com/chatsys/chat/projections"
+	"github.com/chatsys/chat/readmodel"
 )
 
 // In-memory stand-ins for the command handlers and the read side, so that
@@ -87,18 +87,18 @@ func (f *fakeCommands) EditMessage(_ context.Context, cmd commands.EditMessage) 
 }
 
 // fakeQueries is a read side holding what it is given; like
-// projections.Queries it answers not_found for what it does not hold.
+// readmodel.Queries it answers not_found for what it does not hold.
 type fakeQueries struct {
 	mu       sync.Mutex
 	err      error // when set, every read fails with it
-	apps     map[string]projections.Application
-	chats    map[string]projections.Chat    // by "token/chat"
-	messages map[string]projections.Message // by "token/chat/number"
+	apps     map[string]readmodel.Application
+	chats    map[string]readmodel.Chat    // by "token/chat"
+	messages map[string]readmodel.Message // by "token/chat/number"
 	asked    int
 }
 
 func newFakeQueries() *fakeQueries {
-	return &fakeQueries{apps: map[string]projections.Application{}, chats: map[string]projections.Chat{}, messages: map[string]projections.Message{}}
+	return &fakeQueries{apps: map[string]readmodel.Application{}, chats: map[string]readmodel.Chat{}, messages: map[string]readmodel.Message{}}
 }
 
 func (q *fakeQueries) read() error {
@@ -114,9 +114,9 @@ func (q *fakeQueries) reads() int {
 	return q.asked
 }
 
-func (q *fakeQueries) Application(_ context.Context, token string) (projections.Application, error) {
+func (q *fakeQueries) Application(_ context.Context, token string) (readmodel.Application, error) {
 	if err := q.read(); err != nil {
-		return projections.Application{}, err
+		return readmodel.Application{}, err
 	}
 	a, ok := q.apps[token]
 	if !ok {
@@ -125,9 +125,9 @@ func (q *fakeQueries) Application(_ context.Context, token string) (projections.
 	return a, nil
 }
 
-func (q *fakeQueries) Chat(_ context.Context, token string, number int64) (projections.Chat, error) {
+func (q *fakeQueries) Chat(_ context.Context, token string, number int64) (readmodel.Chat, error) {
 	if err := q.read(); err != nil {
-		return projections.Chat{}, err
+		return readmodel.Chat{}, err
 	}
 	c, ok := q.chats[fmt.Sprint(token, "/", number)]
 	if !ok {
@@ -136,9 +136,9 @@ func (q *fakeQueries) Chat(_ context.Context, token string, number int64) (proje
 	return c, nil
 }
 
-func (q *fakeQueries) Message(_ context.Context, token string, chat, number int64) (projections.Message, error) {
+func (q *fakeQueries) Message(_ context.Context, token string, chat, number int64) (readmodel.Message, error) {
 	if err := q.read(); err != nil {
-		return projections.Message{}, err
+		return readmodel.Message{}, err
 	}
 	m, ok := q.messages[fmt.Sprint(token, "/", chat, "/", number)]
 	if !ok {
@@ -149,26 +149,26 @@ func (q *fakeQueries) Message(_ context.Context, token string, chat, number int6
 
 // Chats answers a page's counts; the items themselves are the MySQL
 // adapter's (api/list_test.go).
-func (q *fakeQueries) Chats(_ context.Context, token string, _ projections.Page) (projections.List[projections.Chat], error) {
+func (q *fakeQueries) Chats(_ context.Context, token string, _ readmodel.Page) (readmodel.List[readmodel.Chat], error) {
 	if err := q.read(); err != nil {
-		return projections.List[projections.Chat]{}, err
+		return readmodel.List[readmodel.Chat]{}, err
 	}
 	a, ok := q.apps[token]
 	if !ok {
-		return projections.List[projections.Chat]{}, apperr.NotFound("application not found")
+		return readmodel.List[readmodel.Chat]{}, apperr.NotFound("application not found")
 	}
-	return projections.List[projections.Chat]{Total: a.ChatsCount, Last: a.ChatsCount}, nil
+	return readmodel.List[readmodel.Chat]{Total: a.ChatsCount, Last: a.ChatsCount}, nil
 }
 
-func (q *fakeQueries) Messages(_ context.Context, token string, chat int64, _ projections.Page) (projections.List[projections.Message], error) {
+func (q *fakeQueries) Messages(_ context.Context, token string, chat int64, _ readmodel.Page) (readmodel.List[readmodel.Message], error) {
 	if err := q.read(); err != nil {
-		return projections.List[projections.Message]{}, err
+		return readmodel.List[readmodel.Message]{}, err
 	}
 	c, ok := q.chats[fmt.Sprint(token, "/", chat)]
 	if !ok {
-		return projections.List[projections.Message]{}, apperr.NotFound("chat not found")
+		return readmodel.List[readmodel.Message]{}, apperr.NotFound("chat not found")
 	}
-	return projections.List[projections.Message]{Total: c.MessagesCount, Last: c.MessagesCount}, nil
+	return readmodel.List[readmodel.Message]{Total: c.MessagesCount, Last: c.MessagesCount}, nil
 }
 
 // fakeSearch records what it was asked and finds total results.
@@ -178,9 +178,9 @@ type fakeSearch struct {
 	asked []string // "token/chat/q/page/per_page"
 }
 
-func (s *fakeSearch) Search(_ context.Context, token string, chat int64, q string, p projections.Page) (projections.List[projections.Message], error) {
+func (s *fakeSearch) Search(_ context.Context, token string, chat int64, q string, p readmodel.Page) (readmodel.List[readmodel.Message], error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.asked = append(s.asked, fmt.Sprint(token, "/", chat, "/", q, "/", p.Number, "/", p.PerPage))
-	return projections.List[projections.Message]{Total: s.total, Last: s.total}, nil
+	return readmodel.List[readmodel.Message]{Total: s.total, Last: s.total}, nil
 }

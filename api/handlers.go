@@ -8,7 +8,7 @@ import (
 	"github.com/chatsys/chat/apperr"
 	"github.com/chatsys/chat/commands"
 	"github.com/chatsys/chat/idempotency"
-	"github.com/chatsys/chat/projections"
+	"github.com/chatsys/chat/readmodel"
 )
 
 type nameBody struct {
@@ -48,7 +48,7 @@ func (s *server) createApplication(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", applicationPath(app.Token))
-	writeJSON(w, http.StatusCreated, applicationOut(projections.Application{
+	writeJSON(w, http.StatusCreated, applicationOut(readmodel.Application{
 		Token: app.Token, Name: app.Name, CreatedAt: app.CreatedAt, UpdatedAt: app.UpdatedAt,
 	}))
 }
@@ -88,7 +88,7 @@ func (s *server) renameApplication(w http.ResponseWriter, r *http.Request) {
 	// the create, the answer falls back to what the command knows.
 	app, err := s.q.Application(r.Context(), token)
 	if err != nil {
-		app = projections.Application{Token: token, CreatedAt: res.UpdatedAt}
+		app = readmodel.Application{Token: token, CreatedAt: res.UpdatedAt}
 	}
 	app.Name, app.UpdatedAt = res.Name, res.UpdatedAt
 	writeJSON(w, http.StatusOK, applicationOut(app))
@@ -134,7 +134,7 @@ func (s *server) doCreateChat(w http.ResponseWriter, r *http.Request, token stri
 		return
 	}
 	w.Header().Set("Location", chatPath(token, chat.Number))
-	writeJSON(w, http.StatusCreated, chatOut(projections.Chat{
+	writeJSON(w, http.StatusCreated, chatOut(readmodel.Chat{
 		Number: chat.Number, Name: chat.Name, CreatedAt: chat.CreatedAt, UpdatedAt: chat.UpdatedAt,
 	}))
 }
@@ -188,7 +188,7 @@ func (s *server) doRenameChat(w http.ResponseWriter, r *http.Request, token stri
 	}
 	chat, err := s.q.Chat(r.Context(), token, number)
 	if err != nil {
-		chat = projections.Chat{Number: number, CreatedAt: res.UpdatedAt}
+		chat = readmodel.Chat{Number: number, CreatedAt: res.UpdatedAt}
 	}
 	chat.Name, chat.UpdatedAt = res.Name, res.UpdatedAt
 	writeJSON(w, http.StatusOK, chatOut(chat))
@@ -210,7 +210,7 @@ func (s *server) listMessages(w http.ResponseWriter, r *http.Request) {
 
 // chatPage reads the token and chat number from the path and the page from
 // the query string, as every list of a chat's messages takes them.
-func chatPage(r *http.Request) (string, int64, projections.Page, error) {
+func chatPage(r *http.Request) (string, int64, readmodel.Page, error) {
 	p, err := page(r)
 	if err != nil {
 		return "", 0, p, err
@@ -224,7 +224,7 @@ func chatPage(r *http.Request) (string, int64, projections.Page, error) {
 }
 
 // writeMessages answers one page of messages.
-func (s *server) writeMessages(w http.ResponseWriter, r *http.Request, p projections.Page, list projections.List[projections.Message]) {
+func (s *server) writeMessages(w http.ResponseWriter, r *http.Request, p readmodel.Page, list readmodel.List[readmodel.Message]) {
 	writeList(s, w, r, p, list, messageOut)
 }
 
@@ -254,7 +254,7 @@ func (s *server) doCreateMessage(w http.ResponseWriter, r *http.Request, token s
 		return
 	}
 	w.Header().Set("Location", messagePath(token, chat, msg.Number))
-	writeJSON(w, http.StatusCreated, messageOut(projections.Message{
+	writeJSON(w, http.StatusCreated, messageOut(readmodel.Message{
 		ChatNumber: chat, Number: msg.Number, Body: msg.Body, CreatedAt: msg.CreatedAt, UpdatedAt: msg.UpdatedAt,
 	}))
 }
@@ -315,7 +315,7 @@ func (s *server) doEditMessage(w http.ResponseWriter, r *http.Request, token str
 	}
 	msg, err := s.q.Message(r.Context(), token, chat, number)
 	if err != nil {
-		msg = projections.Message{ChatNumber: chat, Number: number, CreatedAt: res.UpdatedAt}
+		msg = readmodel.Message{ChatNumber: chat, Number: number, CreatedAt: res.UpdatedAt}
 	}
 	msg.Body, msg.UpdatedAt = res.Body, res.UpdatedAt
 	writeJSON(w, http.StatusOK, messageOut(msg))

@@ -14,7 +14,7 @@ import (
 
 	"github.com/chatsys/chat/apperr"
 	"github.com/chatsys/chat/commands"
-	"github.com/chatsys/chat/projections"
+	"github.com/chatsys/chat/readmodel"
 )
 
 // These tests hold the HTTP mapping of commands and reads to its contract
@@ -38,9 +38,9 @@ type testAPI struct {
 // search false, no search engine is configured.
 func newTestAPI(search bool) *testAPI {
 	a := &testAPI{cmd: &fakeCommands{}, reads: newFakeQueries()}
-	a.reads.apps[apiToken] = projections.Application{Token: apiToken, Name: "acme", ChatsCount: 1, CreatedAt: readTime, UpdatedAt: readTime}
-	a.reads.chats[apiToken+"/1"] = projections.Chat{Number: 1, Name: "general", MessagesCount: 1, CreatedAt: readTime, UpdatedAt: readTime}
-	a.reads.messages[apiToken+"/1/1"] = projections.Message{ChatNumber: 1, Number: 1, Body: "hello", CreatedAt: readTime, UpdatedAt: readTime}
+	a.reads.apps[apiToken] = readmodel.Application{Token: apiToken, Name: "acme", ChatsCount: 1, CreatedAt: readTime, UpdatedAt: readTime}
+	a.reads.chats[apiToken+"/1"] = readmodel.Chat{Number: 1, Name: "general", MessagesCount: 1, CreatedAt: readTime, UpdatedAt: readTime}
+	a.reads.messages[apiToken+"/1/1"] = readmodel.Message{ChatNumber: 1, Number: 1, Body: "hello", CreatedAt: readTime, UpdatedAt: readTime}
 	d := Deps{
 		Commands: a.cmd, Queries: a.reads,
 		Registry: prometheus.NewRegistry(), Log: slog.New(slog.DiscardHandler), MaxInFlight: 8, MaxReadsInFlight: 8,

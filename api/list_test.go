@@ -19,6 +19,7 @@ import (
 	"github.com/chatsys/chat/internal/testenv"
 	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/projections"
+	"github.com/chatsys/chat/readmodel"
 )
 
 // firstWrite calls a function the first time the handler writes to it.
@@ -83,7 +84,7 @@ func TestListsAreWholeOrInterrupted(t *testing.T) {
 	}
 	defer viaProxy.Close()
 	h := NewHandler(Deps{
-		Queries:  projections.NewQueries(viaProxy, cfg.Namespace),
+		Queries:  readmodel.NewQueries(viaProxy, cfg.Namespace),
 		Registry: prometheus.NewRegistry(), Log: testenv.Logger(t, slog.LevelError), MaxInFlight: 8, MaxReadsInFlight: 8,
 	})
 	path := "/applications/" + token + "/chats/1/messages?per_page=1000"

@@ -12,7 +12,7 @@ import (
 
 	"github.com/chatsys/chat/apperr"
 	"github.com/chatsys/chat/internal/plainjson"
-	"github.com/chatsys/chat/projections"
+	"github.com/chatsys/chat/readmodel"
 	"github.com/chatsys/chat/redact"
 )
 
@@ -43,15 +43,15 @@ type messageJSON struct {
 
 func ts(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-func applicationOut(a projections.Application) applicationJSON {
+func applicationOut(a readmodel.Application) applicationJSON {
 	return applicationJSON{a.Token, a.Name, a.ChatsCount, ts(a.CreatedAt), ts(a.UpdatedAt)}
 }
 
-func chatOut(c projections.Chat) chatJSON {
+func chatOut(c readmodel.Chat) chatJSON {
 	return chatJSON{c.Number, c.Name, c.MessagesCount, ts(c.CreatedAt), ts(c.UpdatedAt)}
 }
 
-func messageOut(m projections.Message) messageJSON {
+func messageOut(m readmodel.Message) messageJSON {
 	return messageJSON{m.Number, m.ChatNumber, m.Body, ts(m.CreatedAt), ts(m.UpdatedAt)}
 }
 
@@ -70,8 +70,8 @@ const (
 )
 
 // page reads page and per_page from the query string.
-func page(r *http.Request) (projections.Page, error) {
-	p := projections.Page{Number: 1, PerPage: defaultPerPage}
+func page(r *http.Request) (readmodel.Page, error) {
+	p := readmodel.Page{Number: 1, PerPage: defaultPerPage}
 	for _, f := range []struct {
 		name   string
 		dst    *int64
@@ -93,7 +93,7 @@ func page(r *http.Request) (projections.Page, error) {
 // writeList answers one page with X-Total-Count and a Link header. Items
 // are encoded and written one at a time as the list reads them, so a page is
 // never held whole, neither as rows nor as JSON.
-func writeList[T, J any](s *server, w http.ResponseWriter, r *http.Request, p projections.Page, list projections.List[T], out func(T) J) {
+func writeList[T, J any](s *server, w http.ResponseWriter, r *http.Request, p readmodel.Page, list readmodel.List[T], out func(T) J) {
 	pages := max((list.Last+p.PerPage-1)/p.PerPage, 1)
 	link := func(n int64, rel string) string {
 		q := url.Values{}

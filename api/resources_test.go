@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chatsys/chat/projections"
+	"github.com/chatsys/chat/readmodel"
 )
 
 // TestListLinks checks the Link header of a list page: links keep the path
@@ -58,7 +58,7 @@ func TestListLinks(t *testing.T) {
 			t.Fatalf("%s: %v", tc.target, err)
 		}
 		w := httptest.NewRecorder()
-		list := projections.List[int]{Total: tc.total, Last: tc.last}
+		list := readmodel.List[int]{Total: tc.total, Last: tc.last}
 		writeList(&server{log: slog.New(slog.DiscardHandler)}, w, r, p, list, func(i int) int { return i })
 		if got, want := w.Header().Get("Link"), strings.Join(tc.want, ", "); got != want {
 			t.Errorf("GET %s: Link\n%s\nwant\n%s", tc.target, got, want)

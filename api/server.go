@@ -1,5 +1,5 @@
 // Package api serves the HTTP API: commands go to the command handlers,
-// reads go to the projections.
+// reads go to the read model.
 package api
 
 import (
@@ -16,7 +16,7 @@ import (
 
 	"github.com/chatsys/chat/apperr"
 	"github.com/chatsys/chat/commands"
-	"github.com/chatsys/chat/projections"
+	"github.com/chatsys/chat/readmodel"
 	"github.com/chatsys/chat/redact"
 )
 
@@ -41,19 +41,19 @@ type Commands interface {
 }
 
 // Queries are the reads of the read tables the API makes;
-// projections.Queries is the one the processes use.
+// readmodel.Queries is the one the processes use.
 type Queries interface {
-	Application(ctx context.Context, token string) (projections.Application, error)
-	Chat(ctx context.Context, token string, number int64) (projections.Chat, error)
-	Message(ctx context.Context, token string, chat, number int64) (projections.Message, error)
-	Chats(ctx context.Context, token string, p projections.Page) (projections.List[projections.Chat], error)
-	Messages(ctx context.Context, token string, chat int64, p projections.Page) (projections.List[projections.Message], error)
+	Application(ctx context.Context, token string) (readmodel.Application, error)
+	Chat(ctx context.Context, token string, number int64) (readmodel.Chat, error)
+	Message(ctx context.Context, token string, chat, number int64) (readmodel.Message, error)
+	Chats(ctx context.Context, token string, p readmodel.Page) (readmodel.List[readmodel.Chat], error)
+	Messages(ctx context.Context, token string, chat int64, p readmodel.Page) (readmodel.List[readmodel.Message], error)
 }
 
-// Searcher finds a chat's messages; projections.SearchQueries is the one
+// Searcher finds a chat's messages; readmodel.SearchQueries is the one
 // the processes use. Without one, searches answer 503.
 type Searcher interface {
-	Search(ctx context.Context, token string, chat int64, q string, p projections.Page) (projections.List[projections.Message], error)
+	Search(ctx context.Context, token string, chat int64, q string, p readmodel.Page) (readmodel.List[readmodel.Message], error)
 }
 
 // Deps is what the API needs.

@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/events"
 )
 
@@ -52,11 +53,8 @@ type Names struct {
 
 // NamesFor returns the object names of a namespace.
 func NamesFor(namespace string) Names {
-	return Names{
-		Exchange:  namespace + ".events",
-		Store:     namespace + ".eventstore",
-		DeadStore: namespace + ".eventstore.dead",
-	}
+	c := catalog.New(namespace)
+	return Names{Exchange: c.Exchange(), Store: c.StoreQueue(), DeadStore: c.DeadQueue()}
 }
 
 // TopicFor is the topic (routing key) an event record is published under.

@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/chatsys/chat/apperr"
+	"github.com/chatsys/chat/apptoken"
 )
 
 const (
@@ -12,7 +13,6 @@ const (
 	MaxNameLength = 255
 	// MaxBodyBytes is the largest message body, in bytes of UTF-8 text.
 	MaxBodyBytes = 64 << 10
-	tokenLength  = 26
 )
 
 func validateName(name string) error {
@@ -37,18 +37,7 @@ func validateBody(body string) error {
 
 // ValidToken reports whether s has the shape of a token this system issues.
 // A malformed token names nothing, so callers answer 404 without a lookup.
-func ValidToken(s string) bool {
-	if len(s) != tokenLength {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
-			return false
-		}
-	}
-	return true
-}
+func ValidToken(s string) bool { return apptoken.Valid(s) }
 
 func checkToken(token string) error {
 	if !ValidToken(token) {

@@ -14,9 +14,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/internal/plainjson"
-	"github.com/chatsys/chat/mysqldb"
 )
 
 // Stored is a record as the event store keeps it.
@@ -35,7 +35,8 @@ type Store struct {
 
 // New returns the event store of a namespace.
 func New(db *sql.DB, namespace string) *Store {
-	return &Store{db: db, table: mysqldb.Table(namespace, "events"), lockName: namespace + ".eventstore"}
+	names := catalog.New(namespace)
+	return &Store{db: db, table: names.Events(), lockName: names.AppendLock()}
 }
 
 const columns = "position, event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, occurred_at, recorded_at"

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/chatsys/chat/catalog"
 )
 
 //go:embed migrations/*.sql
@@ -47,9 +49,6 @@ func Open(dsn string, maxConns int) (*sql.DB, error) {
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	return db, nil
 }
-
-// Table returns the namespaced name of a table.
-func Table(namespace, name string) string { return namespace + "_" + name }
 
 type migration struct {
 	version int
@@ -130,7 +129,8 @@ func Migrate(ctx context.Context, db *sql.DB, namespace string) (int, error) {
 		return 0, err
 	}
 	defer conn.Close()
-	lock := namespace + ".migrate"
+	names := catalog.New(namespace)
+	lock := names.MigrateLock()
 	var got sql.NullInt64
 	if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, 60)", lock).Scan(&got); err != nil {
 		return 0, err
@@ -140,7 +140,7 @@ func Migrate(ctx context.Context, db *sql.DB, namespace string) (int, error) {
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "DO RELEASE_LOCK(?)", lock)
 
-	table := Table(namespace, "schema_migrations")
+	table := names.SchemaMigrations()
 	if _, err := conn.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+table+
 		" (version INT UNSIGNED NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, applied_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB"); err != nil {
 		return 0, err
@@ -195,7 +195,7 @@ func CheckMigrated(ctx context.Context, db *sql.DB, namespace string) error {
 	if err != nil {
 		return err
 	}
-	applied, err := appliedVersions(ctx, db, Table(namespace, "schema_migrations"))
+	applied, err := appliedVersions(ctx, db, catalog.New(namespace).SchemaMigrations())
 	if err != nil {
 		var me *mysql.MySQLError
 		if errors.As(err, &me) && (me.Number == 1146 || me.Number == 1049) { // no such table / database

@@ -2,9 +2,3 @@ package projections
 
 // SetBulkBytes lets a test make search's bulk requests small.
 func SetBulkBytes(s *Search, n int) { s.bulkBytes = n }
-
-// MessagesByNumber is the list of a chat's messages in the given order, as
-// search reads its hits.
-func MessagesByNumber(q *Queries, token string, chat int64, numbers []int64) List[Message] {
-	return List[Message]{read: q.messagesByNumber(token, chat, numbers)}
-}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/mysqldb"
 )
@@ -15,25 +16,15 @@ import (
 // events of different streams were stored in; the checkpoint moves in the
 // same transaction, so each event is applied exactly once.
 type MySQL struct {
-	apps, chats, messages, position string
+	t catalog.ReadTables
 }
-
-// readTables are the tables of one set of read tables, position included.
-var readTables = []string{"applications", "chats", "messages", "read_position"}
 
 // NewMySQL returns the MySQL projection of a namespace.
-func NewMySQL(namespace string) *MySQL { return newMySQLSet(namespace, "") }
+func NewMySQL(namespace string) *MySQL { return &MySQL{t: catalog.New(namespace).ReadTables()} }
 
-// newMySQLSet returns the projection into the set of read tables whose names
-// end with suffix (a replay builds the set "_next").
-func newMySQLSet(namespace, suffix string) *MySQL {
-	return &MySQL{
-		apps:     mysqldb.Table(namespace, "applications") + suffix,
-		chats:    mysqldb.Table(namespace, "chats") + suffix,
-		messages: mysqldb.Table(namespace, "messages") + suffix,
-		position: mysqldb.Table(namespace, "read_position") + suffix,
-	}
-}
+// newMySQLInto returns the projection into another set of read tables (a
+// replay builds one).
+func newMySQLInto(t catalog.ReadTables) *MySQL { return &MySQL{t: t} }
 
 // Name implements Projection.
 func (*MySQL) Name() string { return "mysql" }
@@ -41,7 +32,7 @@ func (*MySQL) Name() string { return "mysql" }
 // Checkpoint implements Projection.
 func (m *MySQL) Checkpoint(ctx context.Context, lock *mysqldb.Lock) (int64, error) {
 	var pos int64
-	err := lock.Conn.QueryRowContext(ctx, "SELECT position FROM "+m.position+" WHERE id = 1").Scan(&pos)
+	err := lock.Conn.QueryRowContext(ctx, "SELECT position FROM "+m.t.Position+" WHERE id = 1").Scan(&pos)
 	return pos, err
 }
 
@@ -55,7 +46,7 @@ func (m *MySQL) Apply(ctx context.Context, lock *mysqldb.Lock, batch []Event) er
 	// The row lock makes a second projector (a mistake, or a replay) wait
 	// instead of applying the same batch twice.
 	var pos int64
-	if err := tx.QueryRowContext(ctx, "SELECT position FROM "+m.position+" WHERE id = 1 FOR UPDATE").Scan(&pos); err != nil {
+	if err := tx.QueryRowContext(ctx, "SELECT position FROM "+m.t.Position+" WHERE id = 1 FOR UPDATE").Scan(&pos); err != nil {
 		return err
 	}
 	if batch[len(batch)-1].Position <= pos {
@@ -73,7 +64,7 @@ func (m *MySQL) Apply(ctx context.Context, lock *mysqldb.Lock, batch []Event) er
 	if err := p.exec(ctx, tx, m); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, "UPDATE "+m.position+" SET position = ?, updated_at = UTC_TIMESTAMP(6) WHERE id = 1", batch[len(batch)-1].Position); err != nil {
+	if _, err := tx.ExecContext(ctx, "UPDATE "+m.t.Position+" SET position = ?, updated_at = UTC_TIMESTAMP(6) WHERE id = 1", batch[len(batch)-1].Position); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -178,11 +169,11 @@ func (p *plan) exec(ctx context.Context, tx *sql.Tx, m *MySQL) error {
 		rows []row
 		tail string
 	}{
-		{"INSERT INTO " + m.apps + " (token, name, version, created_at, updated_at) VALUES ", p.apps, versionedUpdate("name")},
-		{"INSERT INTO " + m.chats + " (token, number, name, version, created_at, updated_at) VALUES ", p.chats, versionedUpdate("name")},
-		{"INSERT INTO " + m.messages + " (token, chat_number, number, body, version, created_at, updated_at) VALUES ", p.messages, versionedUpdate("body")},
-		{"INSERT INTO " + m.apps + " (token, chats_count, last_chat_number) VALUES ", p.appCountRows(), countUpdateFor("chats_count", "last_chat_number")},
-		{"INSERT INTO " + m.chats + " (token, number, messages_count, last_message_number) VALUES ", p.chatCountRows(), countUpdateFor("messages_count", "last_message_number")},
+		{"INSERT INTO " + m.t.Applications + " (token, name, version, created_at, updated_at) VALUES ", p.apps, versionedUpdate("name")},
+		{"INSERT INTO " + m.t.Chats + " (token, number, name, version, created_at, updated_at) VALUES ", p.chats, versionedUpdate("name")},
+		{"INSERT INTO " + m.t.Messages + " (token, chat_number, number, body, version, created_at, updated_at) VALUES ", p.messages, versionedUpdate("body")},
+		{"INSERT INTO " + m.t.Applications + " (token, chats_count, last_chat_number) VALUES ", p.appCountRows(), countUpdateFor("chats_count", "last_chat_number")},
+		{"INSERT INTO " + m.t.Chats + " (token, number, messages_count, last_message_number) VALUES ", p.chatCountRows(), countUpdateFor("messages_count", "last_message_number")},
 	}
 	for _, s := range steps {
 		if err := upsert(ctx, tx, s.head, s.rows, s.tail); err != nil {

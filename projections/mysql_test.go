@@ -14,6 +14,7 @@ import (
 	"github.com/chatsys/chat/internal/testenv"
 	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/projections"
+	"github.com/chatsys/chat/readmodel"
 )
 
 // history is a small event log: an application renamed twice, two chats,
@@ -41,14 +42,14 @@ func history(token string) []events.Envelope {
 }
 
 // snapshot is everything the queries show of one application.
-func snapshot(t *testing.T, q *projections.Queries, token string) string {
+func snapshot(t *testing.T, q *readmodel.Queries, token string) string {
 	ctx := context.Background()
 	app, err := q.Application(ctx, token)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := fmt.Sprintf("%+v\n", app)
-	chats, err := q.Chats(ctx, token, projections.Page{Number: 1, PerPage: 100})
+	chats, err := q.Chats(ctx, token, readmodel.Page{Number: 1, PerPage: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ func snapshot(t *testing.T, q *projections.Queries, token string) string {
 	}
 	s += fmt.Sprintf("Total:%d Last:%d %+v\n", chats.Total, chats.Last, chatItems)
 	for _, c := range chatItems {
-		msgs, err := q.Messages(ctx, token, c.Number, projections.Page{Number: 1, PerPage: 100})
+		msgs, err := q.Messages(ctx, token, c.Number, readmodel.Page{Number: 1, PerPage: 100})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -116,7 +117,7 @@ func TestFoldIsOrderIndependent(t *testing.T) {
 			t.Fatal(err)
 		}
 		lock.Release()
-		got := snapshot(t, projections.NewQueries(db, ns), token)
+		got := snapshot(t, readmodel.NewQueries(db, ns), token)
 		if round == 0 {
 			want = got
 			continue

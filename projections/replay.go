@@ -3,19 +3,18 @@ package projections
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8"
-
+	"github.com/chatsys/chat/catalog"
+	"github.com/chatsys/chat/checkpoint"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
 	"github.com/chatsys/chat/mysqldb"
+	"github.com/chatsys/chat/searchindex"
 )
 
 // ErrReplayRunning means another replay of the same projection holds its lock.
@@ -30,10 +29,13 @@ type Replay struct {
 	db        *sql.DB
 	store     *eventstore.Store
 	codec     *events.Codec
-	es        *elasticsearch.Client
+	es        *searchindex.Client
 	namespace string
-	log       *slog.Logger
-	progress  func(label string, done, total int64)
+	// checkpoints hold a search copy's progress and the live projector's
+	// pause flag.
+	checkpoints *checkpoint.Store
+	log         *slog.Logger
+	progress    func(label string, done, total int64)
 	// BatchSize is the most events read and applied at a time.
 	BatchSize int
 	// BatchBytes caps the payload bytes of a batch, so that a log of large
@@ -44,8 +46,8 @@ type Replay struct {
 }
 
 // NewReplay returns a replay; progress is called after every batch.
-func NewReplay(db *sql.DB, store *eventstore.Store, codec *events.Codec, es *elasticsearch.Client, namespace string, log *slog.Logger, progress func(label string, done, total int64)) *Replay {
-	return &Replay{db: db, store: store, codec: codec, es: es, namespace: namespace, log: log, progress: progress, BatchSize: 5000, BatchBytes: 16 << 20}
+func NewReplay(db *sql.DB, store *eventstore.Store, codec *events.Codec, es *searchindex.Client, namespace string, log *slog.Logger, progress func(label string, done, total int64)) *Replay {
+	return &Replay{db: db, store: store, codec: codec, es: es, namespace: namespace, checkpoints: checkpoint.New(namespace), log: log, progress: progress, BatchSize: 5000, BatchBytes: 16 << 20}
 }
 
 // target is one projection being rebuilt.
@@ -58,44 +60,44 @@ type target struct {
 
 // MySQL rebuilds the read tables.
 func (rp *Replay) MySQL(ctx context.Context) error {
-	const next, old = "_next", "_old"
-	live := func(t string) string { return mysqldb.Table(rp.namespace, t) }
+	names := catalog.New(rp.namespace)
+	live, next, old := names.ReadTables(), names.ReadTablesCopy("_next"), names.ReadTablesCopy("_old")
 	return rp.run(ctx, target{
 		name: "mysql",
-		proj: newMySQLSet(rp.namespace, next),
+		proj: newMySQLInto(next),
 		prepare: func(ctx context.Context, lock *mysqldb.Lock) error {
 			var exists int
-			err := lock.Conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?", live("read_position")+next).Scan(&exists)
+			err := lock.Conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?", next.Position).Scan(&exists)
 			if err != nil {
 				return err
 			}
 			if exists == 1 && !rp.Restart {
 				return nil // resume
 			}
-			for _, t := range readTables {
-				if _, err := lock.Conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+live(t)+next); err != nil {
+			for _, t := range next.All() {
+				if _, err := lock.Conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+t); err != nil {
 					return err
 				}
 			}
-			for _, t := range readTables {
-				if _, err := lock.Conn.ExecContext(ctx, "CREATE TABLE "+live(t)+next+" LIKE "+live(t)); err != nil {
+			for i, t := range live.All() {
+				if _, err := lock.Conn.ExecContext(ctx, "CREATE TABLE "+next.All()[i]+" LIKE "+t); err != nil {
 					return err
 				}
 			}
-			_, err = lock.Conn.ExecContext(ctx, "INSERT INTO "+live("read_position")+next+" (id, position) VALUES (1, 0)")
+			_, err = lock.Conn.ExecContext(ctx, "INSERT INTO "+next.Position+" (id, position) VALUES (1, 0)")
 			return err
 		},
 		swap: func(ctx context.Context, lock *mysqldb.Lock, _ int64) error {
 			// One RENAME TABLE swaps every table and their position at once.
 			var pairs []string
-			for _, t := range readTables {
-				pairs = append(pairs, live(t)+" TO "+live(t)+old, live(t)+next+" TO "+live(t))
+			for i, t := range live.All() {
+				pairs = append(pairs, t+" TO "+old.All()[i], next.All()[i]+" TO "+t)
 			}
 			if _, err := lock.Conn.ExecContext(ctx, "RENAME TABLE "+strings.Join(pairs, ", ")); err != nil {
 				return err
 			}
-			for _, t := range readTables {
-				if _, err := lock.Conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+live(t)+old); err != nil {
+			for _, t := range old.All() {
+				if _, err := lock.Conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+t); err != nil {
 					return err
 				}
 			}
@@ -106,8 +108,8 @@ func (rp *Replay) MySQL(ctx context.Context) error {
 
 // Search rebuilds the search index into a new index version.
 func (rp *Replay) Search(ctx context.Context) error {
-	ix := NewIndex(rp.es, rp.namespace)
-	current, err := ix.current(ctx)
+	ix := searchindex.NewIndex(rp.es, rp.namespace)
+	current, err := ix.Current(ctx)
 	if err != nil {
 		return err
 	}
@@ -115,12 +117,11 @@ func (rp *Replay) Search(ctx context.Context) error {
 	proj := NewSearch(rp.es, rp.namespace, rp.log, nil)
 	proj.target = ix.VersionName(version)
 	proj.checkpoint = "search-replay"
-	checkpoints := mysqldb.Table(rp.namespace, "checkpoints")
 	return rp.run(ctx, target{
 		name: "search",
 		proj: proj,
 		prepare: func(ctx context.Context, lock *mysqldb.Lock) error {
-			exists, err := ix.exists(ctx, proj.target)
+			exists, err := ix.Exists(ctx, version)
 			if err != nil {
 				return err
 			}
@@ -128,30 +129,30 @@ func (rp *Replay) Search(ctx context.Context) error {
 				return nil // resume
 			}
 			if exists {
-				if err := ix.deleteIndex(ctx, proj.target); err != nil {
+				if err := ix.DeleteVersion(ctx, version); err != nil {
 					return err
 				}
 			}
-			if _, err := lock.Conn.ExecContext(ctx, "REPLACE INTO "+checkpoints+" (name, position) VALUES (?, 0)", proj.checkpoint); err != nil {
+			if err := rp.checkpoints.Reset(ctx, lock.Conn, proj.checkpoint); err != nil {
 				return err
 			}
 			return ix.Create(ctx, version, false)
 		},
 		swap: func(ctx context.Context, lock *mysqldb.Lock, pos int64) error {
-			if err := ix.swapAlias(ctx, current, version); err != nil {
+			if err := ix.SwapAlias(ctx, current, version); err != nil {
 				return err
 			}
 			// Had the process died between the swap and this update, the
 			// live projector would re-apply some events to the new index:
 			// harmless, as older versions are refused.
-			if _, err := lock.Conn.ExecContext(ctx, "INSERT INTO "+checkpoints+" (name, position) VALUES ('search', ?) ON DUPLICATE KEY UPDATE position = VALUES(position)", pos); err != nil {
+			if err := rp.checkpoints.Set(ctx, lock.Conn, "search", pos); err != nil {
 				return err
 			}
-			if _, err := lock.Conn.ExecContext(ctx, "DELETE FROM "+checkpoints+" WHERE name = ?", proj.checkpoint); err != nil {
+			if err := rp.checkpoints.Delete(ctx, lock.Conn, proj.checkpoint); err != nil {
 				return err
 			}
 			if current > 0 {
-				return ix.deleteIndex(ctx, ix.VersionName(current))
+				return ix.DeleteVersion(ctx, current)
 			}
 			return nil
 		},
@@ -159,8 +160,8 @@ func (rp *Replay) Search(ctx context.Context) error {
 }
 
 func (rp *Replay) run(ctx context.Context, t target) error {
-	replayLock := ReplayLock(rp.namespace, t.name)
-	lock, err := tryLock(ctx, rp.db, replayLock)
+	names := catalog.New(rp.namespace)
+	lock, err := tryLock(ctx, rp.db, names.ReplayLock(t.name))
 	if err != nil {
 		return err
 	}
@@ -181,14 +182,13 @@ func (rp *Replay) run(ctx context.Context, t target) error {
 		return err
 	}
 	// ...then pause it for the last events and the swap.
-	checkpoints := mysqldb.Table(rp.namespace, "checkpoints")
-	if _, err := lock.Conn.ExecContext(ctx, "REPLACE INTO "+checkpoints+" (name, position) VALUES (?, 1)", PauseFlag(t.name)); err != nil {
+	if err := rp.checkpoints.Pause(ctx, lock.Conn, t.name); err != nil {
 		return err
 	}
-	defer lock.Conn.ExecContext(context.WithoutCancel(ctx), "DELETE FROM "+checkpoints+" WHERE name = ?", PauseFlag(t.name))
+	defer rp.checkpoints.Resume(context.WithoutCancel(ctx), lock.Conn, t.name)
 	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	live, err := mysqldb.AcquireLock(waitCtx, rp.db, rp.namespace+".projection."+t.name)
+	live, err := mysqldb.AcquireLock(waitCtx, rp.db, names.ProjectionLock(t.name))
 	if err != nil {
 		return fmt.Errorf("pause the live %s projector: %w", t.name, err)
 	}
@@ -245,52 +245,4 @@ func tryLock(ctx context.Context, db *sql.DB, name string) (*mysqldb.Lock, error
 		return nil, err
 	}
 	return lock, nil
-}
-
-// current returns the version the alias points at, 0 when there is none.
-func (ix *Index) current(ctx context.Context) (int, error) {
-	res, err := ix.es.Indices.GetAlias(ix.es.Indices.GetAlias.WithName(ix.Alias), ix.es.Indices.GetAlias.WithContext(ctx))
-	if err != nil {
-		return 0, fmt.Errorf("elasticsearch: %w", err)
-	}
-	if res.StatusCode == 404 {
-		res.Body.Close()
-		return 0, nil
-	}
-	var out map[string]any
-	if err := decode(res, nil, "get alias", &out); err != nil {
-		return 0, err
-	}
-	best := 0
-	for name := range out {
-		if v, err := strconv.Atoi(strings.TrimPrefix(name, ix.Alias+"-v")); err == nil && v > best {
-			best = v
-		}
-	}
-	return best, nil
-}
-
-func (ix *Index) exists(ctx context.Context, name string) (bool, error) {
-	res, err := ix.es.Indices.Exists([]string{name}, ix.es.Indices.Exists.WithContext(ctx))
-	if err != nil {
-		return false, fmt.Errorf("elasticsearch: %w", err)
-	}
-	res.Body.Close()
-	return res.StatusCode == 200, nil
-}
-
-func (ix *Index) deleteIndex(ctx context.Context, name string) error {
-	res, err := ix.es.Indices.Delete([]string{name}, ix.es.Indices.Delete.WithContext(ctx))
-	return check(res, err, "delete index "+name)
-}
-
-// swapAlias points the alias from one version to another in one request.
-func (ix *Index) swapAlias(ctx context.Context, from, to int) error {
-	actions := []any{map[string]any{"add": map[string]any{"index": ix.VersionName(to), "alias": ix.Alias}}}
-	if from > 0 {
-		actions = append([]any{map[string]any{"remove": map[string]any{"index": ix.VersionName(from), "alias": ix.Alias}}}, actions...)
-	}
-	body, _ := json.Marshal(map[string]any{"actions": actions})
-	res, err := ix.es.Indices.UpdateAliases(strings.NewReader(string(body)), ix.es.Indices.UpdateAliases.WithContext(ctx))
-	return check(res, err, "swap alias "+ix.Alias)
 }

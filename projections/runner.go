@@ -1,5 +1,6 @@
-// Package projections builds the read side from the event store (the MySQL
-// read tables) and answers queries from it.
+// Package projections folds the event log into the read side: the runner
+// that tails the log for a projection, the MySQL and search projections, and
+// replay, which rebuilds one while the system serves.
 package projections
 
 import (
@@ -12,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/chatsys/chat/catalog"
+	"github.com/chatsys/chat/checkpoint"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
 	"github.com/chatsys/chat/internal/pause"
@@ -39,20 +42,21 @@ type Projection interface {
 // Runner tails the event store and feeds a projection, one process at a
 // time (a named lock per projection; the others wait as standbys).
 type Runner struct {
-	proj      Projection
-	store     *eventstore.Store
-	codec     *events.Codec
-	db        *sql.DB
-	lockName  string
-	pauseSQL  string
-	pauseArgs []any
-	batchSize int
-	poll      time.Duration
-	wake      chan struct{}
-	log       *slog.Logger
-	lagEvents prometheus.Gauge
-	delay     prometheus.Observer
-	applied   prometheus.Counter
+	proj     Projection
+	store    *eventstore.Store
+	codec    *events.Codec
+	db       *sql.DB
+	lockName string
+	// A replay asks the projection to stand aside with a flag among the
+	// checkpoints.
+	checkpoints *checkpoint.Store
+	batchSize   int
+	poll        time.Duration
+	wake        chan struct{}
+	log         *slog.Logger
+	lagEvents   prometheus.Gauge
+	delay       prometheus.Observer
+	applied     prometheus.Counter
 	// failures counts the attempts that failed in a row, so that an outage
 	// is logged when it starts, every minute while it lasts and when it
 	// ends, rather than on every retry. Only Run's goroutine touches it.
@@ -93,24 +97,21 @@ func NewRunnerMetrics(reg prometheus.Registerer) *RunnerMetrics {
 
 // NewRunner returns a runner of proj. Namespace scopes its lock.
 func NewRunner(proj Projection, store *eventstore.Store, codec *events.Codec, db *sql.DB, namespace string, m *RunnerMetrics, log *slog.Logger) *Runner {
+	names := catalog.New(namespace)
 	return &Runner{
-		proj:     proj,
-		store:    store,
-		codec:    codec,
-		db:       db,
-		lockName: namespace + ".projection." + proj.Name(),
-		// A replay asks the projection to stand aside with a flag; the flag
-		// counts only while the replay holds its lock, so a replay that died
-		// cannot leave the projection paused.
-		pauseSQL:  "SELECT COALESCE((SELECT position FROM " + mysqldb.Table(namespace, "checkpoints") + " WHERE name = ?), 0) > 0 AND IS_USED_LOCK(?) IS NOT NULL",
-		pauseArgs: []any{PauseFlag(proj.Name()), ReplayLock(namespace, proj.Name())},
-		batchSize: 1000,
-		poll:      50 * time.Millisecond,
-		wake:      make(chan struct{}, 1),
-		log:       log.With("projection", proj.Name()),
-		lagEvents: m.lagEvents.WithLabelValues(proj.Name()),
-		delay:     m.delay.WithLabelValues(proj.Name()),
-		applied:   m.applied.WithLabelValues(proj.Name()),
+		proj:        proj,
+		store:       store,
+		codec:       codec,
+		db:          db,
+		lockName:    names.ProjectionLock(proj.Name()),
+		checkpoints: checkpoint.New(namespace),
+		batchSize:   1000,
+		poll:        50 * time.Millisecond,
+		wake:        make(chan struct{}, 1),
+		log:         log.With("projection", proj.Name()),
+		lagEvents:   m.lagEvents.WithLabelValues(proj.Name()),
+		delay:       m.delay.WithLabelValues(proj.Name()),
+		applied:     m.applied.WithLabelValues(proj.Name()),
 
 		batchBytes: 4 << 20,
 	}
@@ -124,20 +125,10 @@ func (r *Runner) Notify() {
 	}
 }
 
-// PauseFlag is the checkpoints row by which a replay pauses a projection.
-func PauseFlag(projection string) string { return projection + ".pause" }
-
-// ReplayLock is the named lock a replay of a projection holds.
-func ReplayLock(namespace, projection string) string {
-	return namespace + ".replay." + projection
-}
-
 var errPaused = errors.New("paused for a replay")
 
 func (r *Runner) paused(ctx context.Context) (bool, error) {
-	var p bool
-	err := r.db.QueryRowContext(ctx, r.pauseSQL, r.pauseArgs...).Scan(&p)
-	return p, err
+	return r.checkpoints.Paused(ctx, r.db, r.proj.Name())
 }
 
 // Run projects until ctx ends.

@@ -1,21 +1,20 @@
 package projections
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 
-	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/chatsys/chat/catalog"
+	"github.com/chatsys/chat/checkpoint"
 	"github.com/chatsys/chat/events"
-	"github.com/chatsys/chat/internal/plainjson"
 	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/redact"
+	"github.com/chatsys/chat/searchindex"
 )
 
 // Search projects messages into the Elasticsearch index. Its checkpoint is
@@ -29,11 +28,11 @@ import (
 // to the checkpoint, whatever the order in which the message's events were
 // stored (an edit may be stored before its create).
 type Search struct {
-	es          *elasticsearch.Client
-	index       *Index
+	es          *searchindex.Client
+	index       *searchindex.Index
 	target      string // the index or alias written to
-	checkpoint  string // its row in the checkpoints table
-	checkpoints string
+	checkpoint  string // its name among the checkpoints
+	checkpoints *checkpoint.Store
 	parked      string
 	events      string // the event store's table, for what earlier batches held
 	codec       *events.Codec
@@ -43,15 +42,17 @@ type Search struct {
 }
 
 // NewSearch returns the search projection of a namespace.
-func NewSearch(es *elasticsearch.Client, namespace string, log *slog.Logger, reg prometheus.Registerer) *Search {
+func NewSearch(es *searchindex.Client, namespace string, log *slog.Logger, reg prometheus.Registerer) *Search {
+	names := catalog.New(namespace)
+	index := searchindex.NewIndex(es, namespace)
 	s := &Search{
 		es:          es,
-		index:       NewIndex(es, namespace),
-		target:      NewIndex(es, namespace).Alias,
+		index:       index,
+		target:      index.Alias,
 		checkpoint:  "search",
-		checkpoints: mysqldb.Table(namespace, "checkpoints"),
-		parked:      mysqldb.Table(namespace, "search_parked"),
-		events:      mysqldb.Table(namespace, "events"),
+		checkpoints: checkpoint.New(namespace),
+		parked:      names.SearchParked(),
+		events:      names.Events(),
 		codec:       events.NewCodec(),
 		log:         log,
 		bulkBytes:   maxBulkBytes,
@@ -75,24 +76,7 @@ func (s *Search) Checkpoint(ctx context.Context, lock *mysqldb.Lock) (int64, err
 			return 0, err
 		}
 	}
-	if _, err := lock.Conn.ExecContext(ctx, "INSERT IGNORE INTO "+s.checkpoints+" (name, position) VALUES (?, 0)", s.checkpoint); err != nil {
-		return 0, err
-	}
-	var pos int64
-	err := lock.Conn.QueryRowContext(ctx, "SELECT position FROM "+s.checkpoints+" WHERE name = ?", s.checkpoint).Scan(&pos)
-	return pos, err
-}
-
-// DocumentID is the id of a message's search document.
-func DocumentID(token string, chat, number int64) string {
-	return token + ":" + strconv.FormatInt(chat, 10) + ":" + strconv.FormatInt(number, 10)
-}
-
-type searchDoc struct {
-	Token      string `json:"token"`
-	ChatNumber int64  `json:"chat_number"`
-	Number     int64  `json:"number"`
-	Body       string `json:"body"`
+	return s.checkpoints.Ensure(ctx, lock.Conn, s.checkpoint)
 }
 
 type pendingDoc struct {
@@ -101,22 +85,22 @@ type pendingDoc struct {
 	position int64
 	version  int64
 	created  bool // the message's create is applied
-	doc      searchDoc
+	doc      searchindex.Document
 }
 
 // messageDoc is what an event says of a message's search document; ok is
 // false for the events that say nothing of one. A type the fold does not
 // know is an error rather than skipped unseen.
-func messageDoc(ev events.Event) (d searchDoc, created, ok bool, err error) {
+func messageDoc(ev events.Event) (d searchindex.Document, created, ok bool, err error) {
 	switch ev := ev.(type) {
 	case events.MessageCreated:
-		return searchDoc{ev.Token, ev.ChatNumber, ev.Number, ev.Body}, true, true, nil
+		return searchindex.Document{Token: ev.Token, ChatNumber: ev.ChatNumber, Number: ev.Number, Body: ev.Body}, true, true, nil
 	case events.MessageEdited:
-		return searchDoc{ev.Token, ev.ChatNumber, ev.Number, ev.Body}, false, true, nil
+		return searchindex.Document{Token: ev.Token, ChatNumber: ev.ChatNumber, Number: ev.Number, Body: ev.Body}, false, true, nil
 	case events.ApplicationCreated, events.ApplicationRenamed, events.ChatCreated, events.ChatRenamed:
-		return searchDoc{}, false, false, nil
+		return searchindex.Document{}, false, false, nil
 	default:
-		return searchDoc{}, false, false, fmt.Errorf("type %s is not handled by the search projection", ev.EventType())
+		return searchindex.Document{}, false, false, fmt.Errorf("type %s is not handled by the search projection", ev.EventType())
 	}
 }
 
@@ -133,7 +117,7 @@ func (s *Search) Apply(ctx context.Context, lock *mysqldb.Lock, batch []Event) e
 		if !ok {
 			continue
 		}
-		id := DocumentID(d.Token, d.ChatNumber, d.Number)
+		id := searchindex.DocumentID(d.Token, d.ChatNumber, d.Number)
 		p, ok := docs[id]
 		if !ok {
 			p = &pendingDoc{id: id, stream: e.Event.StreamID()}
@@ -154,7 +138,7 @@ func (s *Search) Apply(ctx context.Context, lock *mysqldb.Lock, batch []Event) e
 		indexed := order[:0]
 		for _, id := range order {
 			if d := docs[id]; d.created {
-				d.doc.Body = FoldAccents(d.doc.Body)
+				d.doc.Body = searchindex.FoldAccents(d.doc.Body)
 				indexed = append(indexed, id)
 			}
 		}
@@ -165,8 +149,7 @@ func (s *Search) Apply(ctx context.Context, lock *mysqldb.Lock, batch []Event) e
 			return err
 		}
 	}
-	_, err := lock.Conn.ExecContext(ctx, "UPDATE "+s.checkpoints+" SET position = GREATEST(position, ?), updated_at = UTC_TIMESTAMP(6) WHERE name = ?", batch[len(batch)-1].Position, s.checkpoint)
-	return err
+	return s.checkpoints.Advance(ctx, lock.Conn, s.checkpoint, batch[len(batch)-1].Position)
 }
 
 // complete adds to the batch's documents what earlier batches applied to
@@ -250,18 +233,6 @@ func (s *Search) load(ctx context.Context, lock *mysqldb.Lock, d *pendingDoc, ve
 	return nil
 }
 
-type bulkResponse struct {
-	Errors bool `json:"errors"`
-	Items  []map[string]struct {
-		ID     string `json:"_id"`
-		Status int    `json:"status"`
-		Error  *struct {
-			Type   string `json:"type"`
-			Reason string `json:"reason"`
-		} `json:"error"`
-	} `json:"items"`
-}
-
 // maxBulkBytes caps one bulk request's body. Elasticsearch refuses a body
 // over http.max_content_length (100 MB) with 413, which retrying cannot cure,
 // and advises bulk requests of a few MiB.
@@ -272,56 +243,45 @@ const maxBulkBytes = 4 << 20
 // newer one: done. An item that failed for a transient reason fails the
 // batch, to be retried; one that can never succeed is parked with its reason.
 func (s *Search) bulk(ctx context.Context, lock *mysqldb.Lock, docs map[string]*pendingDoc, order []string) error {
-	var body bytes.Buffer
-	enc := plainjson.NewEncoder(&body)
+	var b searchindex.Bulk
 	for i, id := range order {
 		d := docs[id]
-		action := map[string]any{"index": map[string]any{"_index": s.target, "_id": id, "version": d.version, "version_type": "external"}}
-		if err := enc.Encode(action); err != nil {
+		if err := b.Index(s.target, id, d.version, d.doc); err != nil {
 			return err
 		}
-		if err := enc.Encode(d.doc); err != nil {
-			return err
-		}
-		if body.Len() >= s.bulkBytes || i == len(order)-1 {
-			if err := s.send(ctx, lock, docs, &body); err != nil {
+		if b.Len() >= s.bulkBytes || i == len(order)-1 {
+			if err := s.send(ctx, lock, docs, &b); err != nil {
 				return err
 			}
-			body.Reset()
+			b.Reset()
 		}
 	}
 	return nil
 }
 
 // send makes one bulk request.
-func (s *Search) send(ctx context.Context, lock *mysqldb.Lock, docs map[string]*pendingDoc, body *bytes.Buffer) error {
-	var out bulkResponse
-	res, err := s.es.Bulk(body, s.es.Bulk.WithContext(ctx))
-	if err := decode(res, err, "bulk", &out); err != nil {
+func (s *Search) send(ctx context.Context, lock *mysqldb.Lock, docs map[string]*pendingDoc, b *searchindex.Bulk) error {
+	failed, err := s.es.Send(ctx, b, false)
+	if err != nil {
 		return err
 	}
-	if !out.Errors {
-		return nil
-	}
 	var transient error
-	for _, item := range out.Items {
-		for _, r := range item {
-			switch {
-			case r.Error == nil || r.Status == http.StatusConflict:
-			case r.Status == http.StatusTooManyRequests || r.Status >= 500:
-				transient = fmt.Errorf("elasticsearch: bulk item %s: %d %s: %s", r.ID, r.Status, r.Error.Type, r.Error.Reason)
-			default:
-				d := docs[r.ID]
-				reason := fmt.Sprintf("%d %s: %s", r.Status, r.Error.Type, r.Error.Reason)
-				pos := int64(0)
-				if d != nil {
-					pos = d.position
-				}
-				s.log.Error("parking a message the search index refused", "document_id", redact.Tokens(r.ID), "position", pos, "reason", redact.Tokens(reason))
-				s.parkedCount.Inc()
-				if _, err := lock.Conn.ExecContext(ctx, "INSERT IGNORE INTO "+s.parked+" (position, document_id, reason) VALUES (?, ?, ?)", pos, r.ID, reason); err != nil {
-					return err
-				}
+	for _, f := range failed {
+		switch {
+		case f.Status == http.StatusConflict:
+		case f.Status == http.StatusTooManyRequests || f.Status >= 500:
+			transient = fmt.Errorf("elasticsearch: bulk item %s: %d %s: %s", f.ID, f.Status, f.Type, f.Reason)
+		default:
+			d := docs[f.ID]
+			reason := fmt.Sprintf("%d %s: %s", f.Status, f.Type, f.Reason)
+			pos := int64(0)
+			if d != nil {
+				pos = d.position
+			}
+			s.log.Error("parking a message the search index refused", "document_id", redact.Tokens(f.ID), "position", pos, "reason", redact.Tokens(reason))
+			s.parkedCount.Inc()
+			if _, err := lock.Conn.ExecContext(ctx, "INSERT IGNORE INTO "+s.parked+" (position, document_id, reason) VALUES (?, ?, ?)", pos, f.ID, reason); err != nil {
+				return err
 			}
 		}
 	}

@@ -2,8 +2,6 @@ package projections_test
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -11,13 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/google/uuid"
 
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/internal/testenv"
 	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/projections"
+	"github.com/chatsys/chat/searchindex"
 )
 
 // bulkSizes is a transport that notes the body size of every bulk request.
@@ -43,7 +41,7 @@ func TestSearchBulkIsBoundedInBytes(t *testing.T) {
 	cfg := testenv.Config(t)
 	db := testenv.DB(t, cfg)
 	sizes := &bulkSizes{}
-	es, err := elasticsearch.NewClient(elasticsearch.Config{Addresses: []string{cfg.ElasticsearchURL}, Transport: sizes})
+	es, err := searchindex.Open(searchindex.Config{URL: cfg.ElasticsearchURL, Transport: sizes})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,18 +83,13 @@ func TestSearchBulkIsBoundedInBytes(t *testing.T) {
 		}
 	}
 
+	index := searchindex.NewIndex(es, cfg.Namespace)
 	count := func() int64 {
-		q := fmt.Sprintf(`{"query":{"bool":{"filter":[{"term":{"token":%q}},{"term":{"chat_number":1}}]}}}`, token)
-		res, err := es.Count(es.Count.WithIndex(cfg.Namespace+"-messages"), es.Count.WithBody(strings.NewReader(q)))
+		n, err := index.Count(ctx, token, 1)
 		if err != nil {
 			return -1
 		}
-		defer res.Body.Close()
-		var out struct{ Count int64 }
-		if res.IsError() || json.NewDecoder(res.Body).Decode(&out) != nil {
-			return -1
-		}
-		return out.Count
+		return n
 	}
 	testenv.Eventually(t, 30*time.Second, "every document indexed", func() bool { return count() == n })
 }

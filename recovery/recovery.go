@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
 	"github.com/chatsys/chat/internal/pause"
@@ -41,7 +42,7 @@ func New(numbers *numbering.Store, store *eventstore.Store, db *sql.DB, depth Qu
 		store:    store,
 		db:       db,
 		depth:    depth,
-		lockName: namespace + ".numbering",
+		lockName: catalog.New(namespace).NumberingLock(),
 		settle:   settle,
 		log:      log.With("component", "numbering-recovery"),
 		interval: time.Second,

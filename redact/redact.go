@@ -2,30 +2,28 @@
 // an application, so logs carry only its first characters.
 package redact
 
-import "strings"
+import (
+	"strings"
 
-// tokenLength is the length of the tokens the system issues (26 characters
-// of lowercase base32).
-const tokenLength = 26
+	"github.com/chatsys/chat/apptoken"
+)
 
-func tokenChar(c byte) bool { return c >= 'a' && c <= 'z' || c >= '2' && c <= '7' }
-
-// Tokens shortens every token-shaped word in s (26 characters of lowercase
-// base32 standing alone) to its first four characters and an ellipsis.
+// Tokens shortens every token-shaped word in s (a run of token characters
+// exactly as long as a token) to its first four characters and an ellipsis.
 func Tokens(s string) string {
 	var b strings.Builder
 	changed := false
 	for i := 0; i < len(s); {
-		if !tokenChar(s[i]) {
+		if !apptoken.IsChar(s[i]) {
 			b.WriteByte(s[i])
 			i++
 			continue
 		}
 		j := i
-		for j < len(s) && tokenChar(s[j]) {
+		for j < len(s) && apptoken.IsChar(s[j]) {
 			j++
 		}
-		if j-i == tokenLength {
+		if j-i == apptoken.Length {
 			b.WriteString(s[i:i+4] + "…")
 			changed = true
 		} else {

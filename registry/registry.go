@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/chatsys/chat/checkpoint"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/numbering"
@@ -26,12 +27,12 @@ type Registrar interface {
 // within moments of its append.
 type Projection struct {
 	reg         Registrar
-	checkpoints string
+	checkpoints *checkpoint.Store
 }
 
 // New returns the registry projection of a namespace.
 func New(reg Registrar, namespace string) *Projection {
-	return &Projection{reg: reg, checkpoints: mysqldb.Table(namespace, "checkpoints")}
+	return &Projection{reg: reg, checkpoints: checkpoint.New(namespace)}
 }
 
 // Name implements projections.Projection.
@@ -39,11 +40,8 @@ func (*Projection) Name() string { return "registry" }
 
 // Checkpoint implements projections.Projection.
 func (p *Projection) Checkpoint(ctx context.Context, lock *mysqldb.Lock) (int64, error) {
-	if _, err := lock.Conn.ExecContext(ctx, "INSERT IGNORE INTO "+p.checkpoints+" (name, position) VALUES (?, 0)", p.Name()); err != nil {
-		return 0, fmt.Errorf("create the registry checkpoint: %w", err)
-	}
-	var pos int64
-	if err := lock.Conn.QueryRowContext(ctx, "SELECT position FROM "+p.checkpoints+" WHERE name = ?", p.Name()).Scan(&pos); err != nil {
+	pos, err := p.checkpoints.Ensure(ctx, lock.Conn, p.Name())
+	if err != nil {
 		return 0, fmt.Errorf("read the registry checkpoint: %w", err)
 	}
 	return pos, nil
@@ -59,7 +57,7 @@ func (p *Projection) Apply(ctx context.Context, lock *mysqldb.Lock, batch []proj
 	if err := p.reg.Register(ctx, apps, chats); err != nil {
 		return fmt.Errorf("register creates: %w", err)
 	}
-	if _, err := lock.Conn.ExecContext(ctx, "UPDATE "+p.checkpoints+" SET position = GREATEST(position, ?), updated_at = UTC_TIMESTAMP(6) WHERE name = ?", batch[len(batch)-1].Position, p.Name()); err != nil {
+	if err := p.checkpoints.Advance(ctx, lock.Conn, p.Name(), batch[len(batch)-1].Position); err != nil {
 		return fmt.Errorf("store the registry checkpoint: %w", err)
 	}
 	return nil

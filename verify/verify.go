@@ -5,20 +5,20 @@ package verify
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"io"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8"
+	"golang.org/x/sync/errgroup"
 
+	"github.com/chatsys/chat/catalog"
+	"github.com/chatsys/chat/checkpoint"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
-	"github.com/chatsys/chat/mysqldb"
+	"github.com/chatsys/chat/searchindex"
 )
 
 // Report is the outcome of a verification.
@@ -112,18 +112,18 @@ const (
 
 // Verifier compares the projections of a namespace with its event log.
 type Verifier struct {
-	db        *sql.DB
-	store     *eventstore.Store
-	codec     *events.Codec
-	es        *elasticsearch.Client // nil: search is not checked
-	namespace string
+	db    *sql.DB
+	store *eventstore.Store
+	codec *events.Codec
+	es    *searchindex.Client // nil: search is not checked
+	names catalog.Catalog
 	// MaxReported bounds the differences listed; the rest are counted.
 	MaxReported int
 }
 
 // New returns a verifier.
-func New(db *sql.DB, store *eventstore.Store, codec *events.Codec, es *elasticsearch.Client, namespace string) *Verifier {
-	return &Verifier{db: db, store: store, codec: codec, es: es, namespace: namespace, MaxReported: 100}
+func New(db *sql.DB, store *eventstore.Store, codec *events.Codec, es *searchindex.Client, namespace string) *Verifier {
+	return &Verifier{db: db, store: store, codec: codec, es: es, names: catalog.New(namespace), MaxReported: 100}
 }
 
 // Run verifies. The read tables are compared with the events up to their
@@ -141,19 +141,11 @@ func (v *Verifier) Run(ctx context.Context, progress io.Writer) (*Report, error)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
 
-	checkpoint := func(name string) (int64, error) {
-		var pos int64
-		err := conn.QueryRowContext(ctx, "SELECT position FROM "+mysqldb.Table(v.namespace, "checkpoints")+" WHERE name = ?", name).Scan(&pos)
-		if err == sql.ErrNoRows {
-			return 0, nil
-		}
-		return pos, err
-	}
 	var mysqlAt int64
-	if err := conn.QueryRowContext(ctx, "SELECT position FROM "+mysqldb.Table(v.namespace, "read_position")+" WHERE id = 1").Scan(&mysqlAt); err != nil {
+	if err := conn.QueryRowContext(ctx, "SELECT position FROM "+v.names.ReadTables().Position+" WHERE id = 1").Scan(&mysqlAt); err != nil {
 		return nil, err
 	}
-	searchAt, err := checkpoint("search")
+	searchAt, err := checkpoint.New(v.names.Namespace()).Get(ctx, conn, "search")
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +215,7 @@ func (v *Verifier) compareTables(ctx context.Context, conn *sql.Conn, f *fold, r
 	}
 	// Applications.
 	seen := map[string]bool{}
-	err := scan(ctx, conn, "SELECT token, name, version, created_at IS NOT NULL, chats_count FROM "+mysqldb.Table(v.namespace, "applications"), func(rows *sql.Rows) error {
+	err := scan(ctx, conn, "SELECT token, name, version, created_at IS NOT NULL, chats_count FROM "+v.names.ReadTables().Applications, func(rows *sql.Rows) error {
 		var (
 			token, name string
 			got         entity
@@ -256,7 +248,7 @@ func (v *Verifier) compareTables(ctx context.Context, conn *sql.Conn, f *fold, r
 	}
 	// Chats.
 	seenChats := map[chatKey]bool{}
-	err = scan(ctx, conn, "SELECT token, number, name, version, created_at IS NOT NULL, messages_count FROM "+mysqldb.Table(v.namespace, "chats"), func(rows *sql.Rows) error {
+	err = scan(ctx, conn, "SELECT token, number, name, version, created_at IS NOT NULL, messages_count FROM "+v.names.ReadTables().Chats, func(rows *sql.Rows) error {
 		var (
 			k    chatKey
 			name string
@@ -290,7 +282,7 @@ func (v *Verifier) compareTables(ctx context.Context, conn *sql.Conn, f *fold, r
 	}
 	// Messages.
 	seenMsgs := make(map[msgKey]bool, len(f.msgs))
-	err = scan(ctx, conn, "SELECT token, chat_number, number, body, version, created_at IS NOT NULL FROM "+mysqldb.Table(v.namespace, "messages"), func(rows *sql.Rows) error {
+	err = scan(ctx, conn, "SELECT token, chat_number, number, body, version, created_at IS NOT NULL FROM "+v.names.ReadTables().Messages, func(rows *sql.Rows) error {
 		var (
 			k    msgKey
 			body string
@@ -363,52 +355,24 @@ func (v *Verifier) compareSearch(ctx context.Context, f *fold, rep *Report) erro
 		}
 		return keys[i].chat < keys[j].chat
 	})
-	alias := v.namespace + "-messages"
-	var (
-		mu       sync.Mutex
-		firstErr error
-		wg       sync.WaitGroup
-		next     = make(chan chatKey)
-	)
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for k := range next {
-				got, err := v.count(ctx, alias, k)
-				mu.Lock()
-				rep.Checked.SearchChats++
-				switch {
-				case err != nil && firstErr == nil:
-					firstErr = err
-				case err == nil && got != want[k]:
-					rep.Differences = append(rep.Differences, fmt.Sprintf("chat %s/%d has %d documents in the search index; the event log has %d messages", k.token, k.chat, got, want[k]))
-				}
-				mu.Unlock()
-			}
-		}()
-	}
+	index := searchindex.NewIndex(v.es, v.names.Namespace())
+	var mu sync.Mutex
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
 	for _, k := range keys {
-		next <- k
+		g.Go(func() error {
+			got, err := index.Count(ctx, k.token, k.chat)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			rep.Checked.SearchChats++
+			if got != want[k] {
+				rep.Differences = append(rep.Differences, fmt.Sprintf("chat %s/%d has %d documents in the search index; the event log has %d messages", k.token, k.chat, got, want[k]))
+			}
+			return nil
+		})
 	}
-	close(next)
-	wg.Wait()
-	return firstErr
-}
-
-func (v *Verifier) count(ctx context.Context, alias string, k chatKey) (int64, error) {
-	q := fmt.Sprintf(`{"query":{"bool":{"filter":[{"term":{"token":%q}},{"term":{"chat_number":%d}}]}}}`, k.token, k.chat)
-	res, err := v.es.Count(v.es.Count.WithContext(ctx), v.es.Count.WithIndex(alias), v.es.Count.WithBody(strings.NewReader(q)))
-	if err != nil {
-		return 0, fmt.Errorf("elasticsearch: count: %w", err)
-	}
-	defer res.Body.Close()
-	if res.IsError() {
-		b, _ := io.ReadAll(io.LimitReader(res.Body, 2048))
-		return 0, fmt.Errorf("elasticsearch: count: %s: %s", res.Status(), b)
-	}
-	var out struct {
-		Count int64 `json:"count"`
-	}
-	return out.Count, json.NewDecoder(res.Body).Decode(&out)
+	return g.Wait()
 }

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/internal/testenv"
-	"github.com/chatsys/chat/mysqldb"
 )
 
 // TestBadInput sends each kind of bad request of api/openapi.yaml and checks its
@@ -121,7 +121,7 @@ func TestBadInput(t *testing.T) {
 	db := testenv.DB(t, cfg)
 	testenv.Eventually(t, 10*time.Second, "events stored", func() bool {
 		var n int
-		err := db.QueryRowContext(context.Background(), "SELECT COUNT(*) FROM "+mysqldb.Table(cfg.Namespace, "events")).Scan(&n)
+		err := db.QueryRowContext(context.Background(), "SELECT COUNT(*) FROM "+catalog.New(cfg.Namespace).Events()).Scan(&n)
 		return err == nil && n == events+3
 	})
 }

@@ -12,9 +12,9 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/commands"
 	"github.com/chatsys/chat/internal/testenv"
-	"github.com/chatsys/chat/mysqldb"
 )
 
 // TestReadConcurrencyLimit holds MySQL's answers to one API process so that
@@ -255,7 +255,7 @@ func TestLargeBodiesReadBackExactly(t *testing.T) {
 
 	// The event store holds the text as it is: no escapes, no growth.
 	db := testenv.DB(t, cfg)
-	rows, err := db.Query("SELECT position, payload, metadata FROM " + mysqldb.Table(cfg.Namespace, "events") + " ORDER BY position")
+	rows, err := db.Query("SELECT position, payload, metadata FROM " + catalog.New(cfg.Namespace).Events() + " ORDER BY position")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/internal/testenv"
 )
 
@@ -170,7 +171,7 @@ func TestShutdownMidLoad(t *testing.T) {
 	}
 	var stored int64
 	db := testenv.DB(t, cfg)
-	if err := db.QueryRow("SELECT COUNT(*) FROM "+cfg.Namespace+"_messages WHERE token = ?", token).Scan(&stored); err != nil {
+	if err := db.QueryRow("SELECT COUNT(*) FROM "+catalog.New(cfg.Namespace).ReadTables().Messages+" WHERE token = ?", token).Scan(&stored); err != nil {
 		t.Fatal(err)
 	}
 	if got := num(again.must(t, 200, "GET", "/applications/"+token+"/chats/1", nil).object(t)["messages_count"]); got != stored {

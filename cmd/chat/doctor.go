@@ -5,27 +5,25 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8/esapi"
 	"github.com/go-sql-driver/mysql"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/chatsys/chat/broker"
+	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/config"
 	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/numbering"
-	"github.com/chatsys/chat/projections"
+	"github.com/chatsys/chat/searchindex"
 )
 
 // errChecksFailed makes the process exit non-zero after a report of failures.
@@ -55,7 +53,7 @@ func doctorSearch(ctx context.Context, cfg config.Config, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	fmt.Fprintf(out, "checking partial matching on %s\n", cfg.ElasticsearchURL)
-	ok, err := projections.CheckSearch(ctx, es, cfg.Namespace, out)
+	ok, err := checkSearch(ctx, es, cfg.Namespace, out)
 	if err != nil {
 		return err
 	}
@@ -282,7 +280,8 @@ func mysqlPrivilegeProbe(ctx context.Context, db *sql.DB, namespace, dbName stri
 	if err := conn.QueryRowContext(ctx, "SELECT CURRENT_USER()").Scan(&user); err != nil {
 		return fail(err.Error(), "")
 	}
-	probe := mysqldb.Table(namespace, "doctor_probe")
+	names := catalog.New(namespace)
+	probe := names.DoctorProbe()
 	var denied, unprobed []string
 	created := false
 	for _, step := range []struct{ privilege, stmt string }{
@@ -324,7 +323,7 @@ func mysqlPrivilegeProbe(ctx context.Context, db *sql.DB, namespace, dbName stri
 		_, _ = conn.ExecContext(cleanup, "DROP TABLE IF EXISTS "+probe)
 		cancel()
 	}
-	lock := namespace + ".doctor." + randomSuffix()
+	lock := names.DoctorLock(randomSuffix())
 	var got sql.NullInt64
 	lockErr := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0)", lock).Scan(&got)
 	if lockErr == nil && got.Int64 != 1 {
@@ -613,41 +612,29 @@ func checkElasticsearch(ctx context.Context, cfg config.Config, c *checkup) {
 	const outage = "search answers 503 meanwhile; everything else works"
 
 	if !c.run(ctx, "reachable", func(ctx context.Context) finding {
-		var info struct {
-			Version struct {
-				Number string `json:"number"`
-			} `json:"version"`
-		}
-		res, err := es.Info(es.Info.WithContext(ctx))
-		if err := esDecode(res, err, &info); err != nil {
-			if res != nil && (res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden) {
+		version, err := es.Version(ctx)
+		if err != nil {
+			if searchindex.HasStatus(err, http.StatusUnauthorized, http.StatusForbidden) {
 				return fail(fmt.Sprintf("%s: %v", where, err), "check the credentials in CHAT_ELASTICSEARCH_URL")
 			}
 			return fail(fmt.Sprintf("%s: %v", where, err), "start Elasticsearch, or point CHAT_ELASTICSEARCH_URL at it ("+outage+")")
 		}
-		return ok("%s, version %s", where, info.Version.Number)
+		return ok("%s, version %s", where, version)
 	}) {
 		c.stop("Elasticsearch is not reachable")
 	}
 
-	alias := projections.NewIndex(es, cfg.Namespace).Alias
+	messages := searchindex.NewIndex(es, cfg.Namespace)
 	var index string // written by the alias check, read only after it passed
-	if !c.run(ctx, "alias "+alias, func(ctx context.Context) finding {
-		var targets map[string]json.RawMessage
-		res, err := es.Indices.GetAlias(es.Indices.GetAlias.WithName(alias), es.Indices.GetAlias.WithContext(ctx))
-		if res != nil && res.StatusCode == http.StatusNotFound {
-			res.Body.Close()
+	if !c.run(ctx, "alias "+messages.Alias, func(ctx context.Context) finding {
+		names, err := messages.Targets(ctx)
+		if err != nil {
+			return fail(err.Error(), "")
+		}
+		if len(names) == 0 {
 			return fail("does not exist, so the search projection has nowhere to write and search finds nothing",
 				"start `chat work`: its search projector creates the index and the alias (`chat replay search` rebuilds them from the event store)")
 		}
-		if err := esDecode(res, err, &targets); err != nil {
-			return fail(err.Error(), "")
-		}
-		names := make([]string, 0, len(targets))
-		for name := range targets {
-			names = append(names, name)
-		}
-		sort.Strings(names)
 		if len(names) != 1 {
 			return fail(fmt.Sprintf("points at %d indices (%s); searches would read them all", len(names), strings.Join(names, ", ")),
 				"point it at the newest one only (POST /_aliases with a remove action for the others), or rebuild with `chat replay search`")
@@ -659,27 +646,16 @@ func checkElasticsearch(ctx context.Context, cfg config.Config, c *checkup) {
 	}
 
 	c.run(ctx, "mapping", func(ctx context.Context) finding {
-		var mappings map[string]struct {
-			Mappings struct {
-				Properties map[string]esField `json:"properties"`
-			} `json:"mappings"`
-		}
-		res, err := es.Indices.GetMapping(es.Indices.GetMapping.WithIndex(index), es.Indices.GetMapping.WithContext(ctx))
-		if err := esDecode(res, err, &mappings); err != nil {
+		props, err := es.Mapping(ctx, index)
+		if err != nil {
 			return fail(err.Error(), "")
 		}
-		props := mappings[index].Mappings.Properties
 		if problems := mappingProblems(props); len(problems) > 0 {
 			return fail(index+": "+strings.Join(problems, "; "),
 				"rebuild the index with this build's mapping: `chat replay search`")
 		}
 		return ok("%s: token keyword, chat_number and number numeric, body text with ngram and prefix sub-fields", index)
 	})
-}
-
-type esField struct {
-	Type   string             `json:"type"`
-	Fields map[string]esField `json:"fields"`
 }
 
 // numericTypes are the field types a term filter on a number works on
@@ -690,9 +666,9 @@ var numericTypes = map[string]bool{"long": true, "integer": true, "short": true,
 // mappingProblems lists what the message index's fields lack for what the
 // product does with them: token and chat_number filter searches to one chat,
 // number orders hits, body's ngram and prefix sub-fields do partial matching.
-func mappingProblems(props map[string]esField) []string {
+func mappingProblems(props map[string]searchindex.Field) []string {
 	var out []string
-	want := func(name string, f esField, found bool, ok func(string) bool, wanted string) {
+	want := func(name string, f searchindex.Field, found bool, ok func(string) bool, wanted string) {
 		switch {
 		case !found:
 			out = append(out, name+" is missing")
@@ -714,27 +690,4 @@ func mappingProblems(props map[string]esField) []string {
 		want("body."+sub, f, found, is("text"), "text")
 	}
 	return out
-}
-
-// esDecode reads a successful JSON answer into v, and closes the body.
-func esDecode(res *esapi.Response, err error, v any) error {
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	if res.IsError() {
-		return fmt.Errorf("%s: %s", res.Status(), strings.TrimSpace(string(truncateBytes(b, 300))))
-	}
-	return json.Unmarshal(b, v)
-}
-
-func truncateBytes(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[:n]
-	}
-	return b
 }

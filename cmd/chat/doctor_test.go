@@ -13,6 +13,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/chatsys/chat/broker"
+	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/config"
 	"github.com/chatsys/chat/internal/testenv"
 )
@@ -68,7 +69,7 @@ func doctorChecks(ns string) []string {
 		"redis reachable", "redis numbering epoch", "redis persistence",
 		"rabbitmq reachable", "rabbitmq exchange " + names.Exchange, "rabbitmq queue " + names.Store,
 		"rabbitmq queue " + names.DeadStore, "rabbitmq parked events", "rabbitmq queued events",
-		"elasticsearch reachable", "elasticsearch alias " + ns + "-messages", "elasticsearch mapping",
+		"elasticsearch reachable", "elasticsearch alias " + catalog.New(ns).SearchAlias(), "elasticsearch mapping",
 	}
 }
 
@@ -83,7 +84,7 @@ func startWorker(t *testing.T, cfg config.Config) {
 		if err != nil || stats[0].Consumers == 0 {
 			return false
 		}
-		res, err := http.Get(cfg.ElasticsearchURL + "/_alias/" + cfg.Namespace + "-messages")
+		res, err := http.Get(cfg.ElasticsearchURL + "/_alias/" + catalog.New(cfg.Namespace).SearchAlias())
 		if err != nil {
 			return false
 		}

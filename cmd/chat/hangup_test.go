@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/internal/testenv"
 )
 
@@ -75,8 +76,8 @@ func TestHangUpsLeaveUsableCreates(t *testing.T) {
 	db := testenv.DB(t, cfg)
 	var storedApps, storedChats []string
 	testenv.Eventually(t, 30*time.Second, "the abandoned creates to be stored", func() bool {
-		storedApps = column(t, db, "SELECT token FROM "+cfg.Namespace+"_applications WHERE token <> ? AND created_at IS NOT NULL", token)
-		storedChats = column(t, db, "SELECT number FROM "+cfg.Namespace+"_chats WHERE created_at IS NOT NULL")
+		storedApps = column(t, db, "SELECT token FROM "+catalog.New(cfg.Namespace).ReadTables().Applications+" WHERE token <> ? AND created_at IS NOT NULL", token)
+		storedChats = column(t, db, "SELECT number FROM "+catalog.New(cfg.Namespace).ReadTables().Chats+" WHERE created_at IS NOT NULL")
 		return len(storedApps) == apps && len(storedChats) == chats
 	})
 	for _, app := range storedApps {

@@ -15,8 +15,8 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/internal/testenv"
-	"github.com/chatsys/chat/mysqldb"
 )
 
 // TestSlowClientsAreCutOff: a client that sends its headers, or its body,
@@ -190,7 +190,7 @@ func TestCommandBodiesAreChecked(t *testing.T) {
 	db := testenv.DB(t, cfg)
 	testenv.Eventually(t, 10*time.Second, "the events of the accepted requests, and only them, stored", func() bool {
 		var n int
-		err := db.QueryRow("SELECT COUNT(*) FROM " + mysqldb.Table(cfg.Namespace, "events")).Scan(&n)
+		err := db.QueryRow("SELECT COUNT(*) FROM " + catalog.New(cfg.Namespace).Events()).Scan(&n)
 		if n > stored+2 {
 			t.Fatalf("%d events stored, want %d: a refused request published one", n, stored+2)
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/internal/testenv"
 )
 
@@ -118,7 +119,7 @@ func TestDependencyOutages(t *testing.T) {
 		t.Errorf("%d log lines say a dependency is unavailable; want one or two per outage:\n%s", n, api.logs())
 	}
 	var apps int
-	if err := testenv.DB(t, cfg).QueryRow("SELECT COUNT(*) FROM " + cfg.Namespace + "_applications").Scan(&apps); err != nil || apps != 1 {
+	if err := testenv.DB(t, cfg).QueryRow("SELECT COUNT(*) FROM " + catalog.New(cfg.Namespace).ReadTables().Applications).Scan(&apps); err != nil || apps != 1 {
 		t.Errorf("%d applications stored (%v): a create refused during an outage was stored", apps, err)
 	}
 	if r := api.call(t, "GET", "/readyz", nil); r.Status != 200 {

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
@@ -23,11 +22,14 @@ import (
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
 	"github.com/chatsys/chat/idempotency"
+	"github.com/chatsys/chat/ingest"
 	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/numbering"
 	"github.com/chatsys/chat/projections"
+	"github.com/chatsys/chat/readmodel"
 	"github.com/chatsys/chat/recovery"
 	"github.com/chatsys/chat/registry"
+	"github.com/chatsys/chat/searchindex"
 )
 
 // storePrefetch is each event store subscription's prefetch: the next message
@@ -92,9 +94,9 @@ func newIdempotency(rdb *redis.Client, cfg config.Config, reg prometheus.Registe
 	}, reg)
 }
 
-func newElasticsearch(cfg config.Config) (*elasticsearch.Client, error) {
-	es, err := elasticsearch.NewClient(elasticsearch.Config{
-		Addresses: []string{cfg.ElasticsearchURL},
+func newElasticsearch(cfg config.Config) (*searchindex.Client, error) {
+	es, err := searchindex.Open(searchindex.Config{
+		URL: cfg.ElasticsearchURL,
 		Transport: &http.Transport{
 			MaxIdleConnsPerHost:   32,
 			ResponseHeaderTimeout: 30 * time.Second,
@@ -195,17 +197,7 @@ func newProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve,
 	if err != nil {
 		return nil, err
 	}
-	checks = append(checks, api.Check{Name: "elasticsearch", Optional: true, Ping: func(ctx context.Context) error {
-		res, err := es.Ping(es.Ping.WithContext(ctx))
-		if err != nil {
-			return err
-		}
-		res.Body.Close()
-		if res.IsError() {
-			return errors.New(res.Status())
-		}
-		return nil
-	}})
+	checks = append(checks, api.Check{Name: "elasticsearch", Optional: true, Ping: es.Ping})
 	if serve {
 		if p.pub, err = broker.NewPublisher(amqpCfg, wlog, cfg.PublishTimeout, p.reg); err != nil {
 			return nil, err
@@ -228,7 +220,7 @@ func newProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve,
 				}
 				return nil
 			}})
-		queries := projections.NewQueries(p.db, cfg.Namespace)
+		queries := readmodel.NewQueries(p.db, cfg.Namespace)
 		p.handler = api.NewHandler(api.Deps{
 			Commands: commands.New(commands.Config{
 				Numbering: numbers,
@@ -238,7 +230,7 @@ func newProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve,
 				Log:       log,
 			}),
 			Queries:     queries,
-			Search:      projections.NewSearchQueries(es, queries, cfg.Namespace),
+			Search:      readmodel.NewSearchQueries(es, queries, cfg.Namespace),
 			Checks:      checks,
 			Registry:    p.reg,
 			Log:         log,
@@ -254,7 +246,7 @@ func newProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve,
 		searcher := projections.NewRunner(projections.NewSearch(es, cfg.Namespace, log, p.reg), store, codec, p.db, cfg.Namespace, metrics, log)
 		registrar := projections.NewRunner(registry.New(numbers, cfg.Namespace), store, codec, p.db, cfg.Namespace, metrics, log)
 		wake := func() { runner.Notify(); searcher.Notify(); registrar.Notify() }
-		writer := eventstore.NewWriter(store, codec, eventstore.WriterConfig{Consumers: cfg.StoreConsumers, AMQP: amqpCfg}, log, p.reg, wake)
+		writer := ingest.NewWriter(store, codec, ingest.WriterConfig{Consumers: cfg.StoreConsumers, AMQP: amqpCfg}, log, p.reg, wake)
 		// Commands finish within 2 publish timeouts of reserving a number.
 		rebuild := recovery.New(numbers, store, p.db, queueDepth(cfg.AMQPURL, names.Store), cfg.Namespace, 2*cfg.PublishTimeout, log)
 		p.workers = append(p.workers, writer.Run, runner.Run, searcher.Run, registrar.Run, rebuild.Run)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/internal/testenv"
 )
@@ -401,7 +402,7 @@ func TestSearchCountsWhatItCanReturn(t *testing.T) {
 		t.Helper()
 		testenv.Eventually(t, 15*time.Second, fmt.Sprint("message ", number, " version ", version, " stored"), func() bool {
 			var n int
-			err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+cfg.Namespace+"_events WHERE stream_id = ? AND stream_version = ?",
+			err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+catalog.New(cfg.Namespace).Events()+" WHERE stream_id = ? AND stream_version = ?",
 				events.MessageStream(token, 1, number), version).Scan(&n)
 			return err == nil && n == 1
 		})

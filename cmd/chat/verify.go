@@ -7,12 +7,11 @@ import (
 	"io"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8"
-
 	"github.com/chatsys/chat/config"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
 	"github.com/chatsys/chat/mysqldb"
+	"github.com/chatsys/chat/searchindex"
 	"github.com/chatsys/chat/verify"
 )
 
@@ -33,7 +32,7 @@ func verifyProjections(ctx context.Context, cfg config.Config, args []string, ou
 		return err
 	}
 	defer db.Close()
-	var es *elasticsearch.Client
+	var es *searchindex.Client
 	if withSearch {
 		if es, err = newElasticsearch(cfg); err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/internal/testenv"
 )
 
@@ -39,18 +40,19 @@ func TestVerify(t *testing.T) {
 
 	s.stop() // nothing may repair the damage while verify runs
 	db := testenv.DB(t, cfg)
-	ns := cfg.Namespace
+	names := catalog.New(cfg.Namespace)
+	tables := names.ReadTables()
 	for _, q := range []string{
-		"UPDATE " + ns + "_messages SET body = 'tampered' WHERE token = '" + token + "' AND chat_number = 1 AND number = 3",
-		"DELETE FROM " + ns + "_messages WHERE token = '" + token + "' AND chat_number = 2 AND number = 5",
-		"UPDATE " + ns + "_chats SET messages_count = 9 WHERE token = '" + token + "' AND number = 1",
-		"UPDATE " + ns + "_applications SET name = 'wrong' WHERE token = '" + token + "'",
+		"UPDATE " + tables.Messages + " SET body = 'tampered' WHERE token = '" + token + "' AND chat_number = 1 AND number = 3",
+		"DELETE FROM " + tables.Messages + " WHERE token = '" + token + "' AND chat_number = 2 AND number = 5",
+		"UPDATE " + tables.Chats + " SET messages_count = 9 WHERE token = '" + token + "' AND number = 1",
+		"UPDATE " + tables.Applications + " SET name = 'wrong' WHERE token = '" + token + "'",
 	} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
 		}
 	}
-	req, _ := http.NewRequest("DELETE", cfg.ElasticsearchURL+"/"+ns+"-messages/_doc/"+token+":2:1?refresh=true", nil)
+	req, _ := http.NewRequest("DELETE", cfg.ElasticsearchURL+"/"+names.SearchAlias()+"/_doc/"+token+":2:1?refresh=true", nil)
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("delete a search document: %v %v", resp, err)
 	}

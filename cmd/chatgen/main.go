@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/chatsys/chat/commands"
+	"github.com/chatsys/chat/apptoken"
 	"github.com/chatsys/chat/config"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
@@ -84,7 +84,7 @@ func generate(ctx context.Context, total, apps, chatsPerApp int, editRatio float
 	}
 	tokens := make([]string, apps)
 	for a := range tokens {
-		tokens[a] = commands.NewToken()
+		tokens[a] = apptoken.New()
 		if err := emit(events.ApplicationCreated{Token: tokens[a], Name: fmt.Sprintf("app %d", a+1)}, 1); err != nil {
 			return err
 		}

@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/internal/testenv"
-	"github.com/chatsys/chat/mysqldb"
 )
 
 // TestGenerate writes a small log and checks its shape: every event stored,
@@ -18,7 +18,7 @@ func TestGenerate(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := testenv.DB(t, cfg)
-	events := mysqldb.Table(cfg.Namespace, "events")
+	events := catalog.New(cfg.Namespace).Events()
 	var total, apps, chats, created, edited int
 	for q, dst := range map[string]*int{
 		"SELECT COUNT(*) FROM " + events:                                              &total,

@@ -13,17 +13,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/go-sql-driver/mysql"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/chatsys/chat/broker"
+	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/config"
 	"github.com/chatsys/chat/eventstore"
 	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/numbering"
-	"github.com/chatsys/chat/projections"
 	"github.com/chatsys/chat/recovery"
+	"github.com/chatsys/chat/searchindex"
 )
 
 // Config returns a configuration with a fresh namespace whose database has
@@ -89,7 +89,7 @@ func cleanup(t testing.TB, cfg config.Config, dbName string) {
 	}
 	if opts, err := redis.ParseURL(cfg.RedisURL); err == nil {
 		rdb := redis.NewClient(opts)
-		iter := rdb.Scan(ctx, 0, cfg.Namespace+":*", 1000).Iterator()
+		iter := rdb.Scan(ctx, 0, catalog.New(cfg.Namespace).RedisKeys(), 1000).Iterator()
 		for iter.Next(ctx) {
 			rdb.Del(ctx, iter.Val())
 		}
@@ -98,8 +98,8 @@ func cleanup(t testing.TB, cfg config.Config, dbName string) {
 	if err := broker.DeleteTopology(cfg.AMQPURL, broker.NamesFor(cfg.Namespace)); err != nil {
 		t.Logf("delete broker topology: %v", err)
 	}
-	if es, err := elasticsearch.NewClient(elasticsearch.Config{Addresses: []string{cfg.ElasticsearchURL}}); err == nil {
-		_ = projections.NewIndex(es, cfg.Namespace).Delete(ctx)
+	if es, err := searchindex.Open(searchindex.Config{URL: cfg.ElasticsearchURL}); err == nil {
+		_ = searchindex.NewIndex(es, cfg.Namespace).Delete(ctx)
 	}
 }
 

@@ -4,8 +4,9 @@ package smoketest
 //
 //	ZINC_URL=$(./start.sh /tmp/zinc-bin) go test -run Smoke -v ./smoketest
 //
-// It is skipped when ZINC_URL is unset. It also documents the index settings
-// and the query shape that behave the same on ZincSearch and Elasticsearch 8.
+// It is skipped when ZINC_URL is unset. It creates its index from the
+// product's index definition (searchindex/index.json), and documents the
+// query shape that behaves the same on ZincSearch and Elasticsearch 8.
 
 import (
 	"bytes"
@@ -24,40 +25,10 @@ import (
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 )
 
-// messagesIndex is the index body the smoke test creates. "max_ngram_diff"
-// is required by Elasticsearch for these n-gram ranges; ZincSearch ignores it.
-const messagesIndex = `{
-  "settings": {
-    "index": {"number_of_shards": 1, "max_ngram_diff": 19},
-    "analysis": {
-      "filter": {
-        "grams":    {"type": "ngram",      "min_gram": 3, "max_gram": 20},
-        "prefixes": {"type": "edge_ngram", "min_gram": 1, "max_gram": 20}
-      },
-      "analyzer": {
-        "body_ngram":  {"tokenizer": "standard", "filter": ["lowercase", "grams"]},
-        "body_prefix": {"tokenizer": "standard", "filter": ["lowercase", "prefixes"]},
-        "body_search": {"tokenizer": "standard", "filter": ["lowercase"]}
-      }
-    }
-  },
-  "mappings": {
-    "properties": {
-      "token":       {"type": "keyword"},
-      "chat_number": {"type": "integer"},
-      "number":      {"type": "integer"},
-      "body": {
-        "type": "text", "analyzer": "standard",
-        "fields": {
-          "ngram":  {"type": "text", "analyzer": "body_ngram",  "search_analyzer": "body_search"},
-          "prefix": {"type": "text", "analyzer": "body_prefix", "search_analyzer": "body_search"}
-        }
-      },
-      "created_at": {"type": "date"},
-      "updated_at": {"type": "date"}
-    }
-  }
-}`
+// indexDefinition is the product's message index definition (package
+// searchindex of the main module, which this module cannot import): the
+// smoke test creates its index from the same file.
+const indexDefinition = "../../../searchindex/index.json"
 
 var bodyFields = []string{"body", "body.ngram", "body.prefix"}
 
@@ -168,6 +139,10 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := smoke{t, es}
+	definition, err := os.ReadFile(indexDefinition)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// The client's product check happens on the first request.
 	info := s.do(esapi.InfoRequest{})
@@ -175,7 +150,7 @@ func TestSmoke(t *testing.T) {
 
 	suffix := fmt.Sprint(time.Now().UnixNano())
 	index, alias := "t-messages-v1-"+suffix, "t-messages-"+suffix
-	s.do(esapi.IndicesCreateRequest{Index: index, Body: jsonBody(messagesIndex)})
+	s.do(esapi.IndicesCreateRequest{Index: index, Body: bytes.NewReader(definition)})
 	defer s.do(esapi.IndicesDeleteRequest{Index: []string{index}})
 	s.do(esapi.IndicesUpdateAliasesRequest{Body: jsonBody(map[string]any{"actions": []any{
 		map[string]any{"add": map[string]any{"index": index, "alias": alias}},
@@ -201,8 +176,7 @@ func TestSmoke(t *testing.T) {
 	var nd bytes.Buffer
 	for _, d := range docs {
 		fmt.Fprintf(&nd, `{"index":{"_index":%q,"_id":%q}}`+"\n", alias, d.id)
-		b, _ := json.Marshal(map[string]any{"token": d.token, "chat_number": d.chat, "number": d.number,
-			"body": d.body, "created_at": "2024-01-01T10:00:00Z", "updated_at": "2024-01-01T10:00:00Z"})
+		b, _ := json.Marshal(map[string]any{"token": d.token, "chat_number": d.chat, "number": d.number, "body": d.body})
 		nd.Write(b)
 		nd.WriteByte('\n')
 	}
@@ -211,8 +185,7 @@ func TestSmoke(t *testing.T) {
 		t.Fatalf("bulk errors: %v", bulk)
 	}
 	s.do(esapi.IndexRequest{Index: alias, DocumentID: "a-1-3", Refresh: "wait_for", Body: jsonBody(map[string]any{
-		"token": "tokA", "chat_number": 1, "number": 3, "body": "something else",
-		"created_at": "2024-01-01T10:00:00Z", "updated_at": "2024-01-01T10:00:00Z"})})
+		"token": "tokA", "chat_number": 1, "number": 3, "body": "something else"})})
 
 	for _, tc := range []struct {
 		q    string

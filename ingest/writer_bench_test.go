@@ -1,4 +1,4 @@
-package eventstore_test
+package ingest_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/chatsys/chat/broker"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
+	"github.com/chatsys/chat/ingest"
 	"github.com/chatsys/chat/internal/testenv"
 )
 
@@ -22,7 +23,7 @@ import (
 // event store: b.N MessageCreated events are published first, then the
 // writer runs until all are stored. Reported as events/s.
 //
-//	go test ./eventstore -run '^$' -bench Writer -benchtime 100000x
+//	go test ./ingest -run '^$' -bench Writer -benchtime 100000x
 func BenchmarkWriter(b *testing.B) {
 	cfg := testenv.Config(b)
 	ctx := context.Background()
@@ -63,7 +64,7 @@ func BenchmarkWriter(b *testing.B) {
 	db := testenv.DB(b, cfg)
 	store := eventstore.New(db, cfg.Namespace)
 	reg := prometheus.NewRegistry()
-	w := eventstore.NewWriter(store, codec, eventstore.WriterConfig{Consumers: 128, AMQP: amqpCfg}, slog.New(slog.DiscardHandler), reg, nil)
+	w := ingest.NewWriter(store, codec, ingest.WriterConfig{Consumers: 128, AMQP: amqpCfg}, slog.New(slog.DiscardHandler), reg, nil)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	b.ResetTimer()

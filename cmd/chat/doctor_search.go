@@ -1,22 +1,18 @@
-package projections
+package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8"
+	"github.com/chatsys/chat/searchindex"
 )
 
 // searchCase is one partial-matching promise of the API, checked by
-// CheckSearch against a real cluster.
+// checkSearch against a real cluster.
 type searchCase struct {
 	query string
 	want  []int64
@@ -41,14 +37,12 @@ var searchCases = []searchCase{
 	{"xyz", nil, "no match finds nothing"},
 }
 
-// CheckSearch creates a temporary index with the production settings and
+// checkSearch creates a temporary index with the production settings and
 // mappings, indexes a few bodies, runs the partial-matching cases of the API
 // and deletes the index. It writes a line per case to out and reports
 // whether all passed.
-func CheckSearch(ctx context.Context, es *elasticsearch.Client, namespace string, out io.Writer) (bool, error) {
-	var suffix [4]byte
-	_, _ = rand.Read(suffix[:])
-	ix := &Index{es: es, Alias: namespace + "-doctor-" + hex.EncodeToString(suffix[:])}
+func checkSearch(ctx context.Context, es *searchindex.Client, namespace string, out io.Writer) (bool, error) {
+	ix := searchindex.NewScratchIndex(es, namespace, randomSuffix())
 	if err := ix.Create(ctx, 1, true); err != nil {
 		return false, err
 	}
@@ -56,36 +50,27 @@ func CheckSearch(ctx context.Context, es *elasticsearch.Client, namespace string
 	fmt.Fprintf(out, "created index %s with the production settings and mappings\n", ix.VersionName(1))
 
 	const token = "doctor"
-	var body bytes.Buffer
-	enc := json.NewEncoder(&body)
+	var bulk searchindex.Bulk
 	for i, b := range checkBodies {
 		n := int64(i + 1)
-		_ = enc.Encode(map[string]any{"index": map[string]any{"_index": ix.Alias, "_id": DocumentID(token, 1, n)}})
-		_ = enc.Encode(searchDoc{Token: token, ChatNumber: 1, Number: n, Body: FoldAccents(b)})
+		_ = bulk.Index(ix.Alias, searchindex.DocumentID(token, 1, n), 0, searchindex.Document{Token: token, ChatNumber: 1, Number: n, Body: searchindex.FoldAccents(b)})
 	}
-	_ = enc.Encode(map[string]any{"index": map[string]any{"_index": ix.Alias, "_id": DocumentID(token, 2, 1)}})
-	_ = enc.Encode(searchDoc{Token: token, ChatNumber: 2, Number: 1, Body: "hello from another chat"})
-	var bulk bulkResponse
-	res, err := es.Bulk(&body, es.Bulk.WithContext(ctx), es.Bulk.WithRefresh("wait_for"))
-	if err := decode(res, err, "bulk", &bulk); err != nil {
+	_ = bulk.Index(ix.Alias, searchindex.DocumentID(token, 2, 1), 0, searchindex.Document{Token: token, ChatNumber: 2, Number: 1, Body: "hello from another chat"})
+	failed, err := es.Send(ctx, &bulk, true)
+	if err != nil {
 		return false, err
 	}
-	if bulk.Errors {
-		return false, fmt.Errorf("indexing the sample messages failed: %+v", bulk.Items)
+	if len(failed) > 0 {
+		return false, fmt.Errorf("indexing the sample messages failed: %+v", failed)
 	}
 	fmt.Fprintf(out, "indexed %d messages: %q\n", len(checkBodies), checkBodies)
 
 	run := func(q string) ([]int64, error) {
-		b, _ := json.Marshal(SearchBody(token, 1, q, 0, 10))
-		var r searchResponse
-		res, err := es.Search(es.Search.WithContext(ctx), es.Search.WithIndex(ix.Alias), es.Search.WithBody(bytes.NewReader(b)))
-		if err := decode(res, err, "search", &r); err != nil {
+		hits, err := ix.Search(ctx, searchindex.Query{Token: token, Chat: 1, Q: q, From: 0, Size: 10})
+		if err != nil {
 			return nil, err
 		}
-		var got []int64
-		for _, h := range r.Hits.Hits {
-			got = append(got, h.Source.Number)
-		}
+		got := hits.Numbers
 		sort.Slice(got, func(i, j int) bool { return got[i] < got[j] })
 		return got, nil
 	}

@@ -1,4 +1,7 @@
-package eventstore
+// Package ingest consumes the broker's event queue and appends what it
+// receives to the event store in batches, acknowledging each message only
+// once its batch is committed.
+package ingest
 
 import (
 	"context"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/chatsys/chat/broker"
 	"github.com/chatsys/chat/events"
+	"github.com/chatsys/chat/eventstore"
 	"github.com/chatsys/chat/internal/pause"
 	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/redact"
@@ -41,7 +45,7 @@ type WriterConfig struct {
 // Writer consumes events from the broker and appends them to the event store
 // in batches, acknowledging each message only after its batch committed.
 type Writer struct {
-	store    *Store
+	store    *eventstore.Store
 	codec    *events.Codec
 	cfg      WriterConfig
 	wlog     watermill.LoggerAdapter
@@ -65,7 +69,7 @@ type writerMetrics struct {
 
 // NewWriter returns a writer; onAppend is called after every commit that
 // stored something (to wake projectors in this process).
-func NewWriter(store *Store, codec *events.Codec, cfg WriterConfig, log *slog.Logger, reg prometheus.Registerer, onAppend func()) *Writer {
+func NewWriter(store *eventstore.Store, codec *events.Codec, cfg WriterConfig, log *slog.Logger, reg prometheus.Registerer, onAppend func()) *Writer {
 	if cfg.MaxBatchBytes == 0 {
 		cfg.MaxBatchBytes = 4 << 20
 	}
@@ -130,7 +134,7 @@ func (w *Writer) Run(ctx context.Context) error {
 }
 
 // serve consumes with one appender until ctx ends or the lock is lost.
-func (w *Writer) serve(ctx context.Context, app *Appender) error {
+func (w *Writer) serve(ctx context.Context, app *eventstore.Appender) error {
 	subs := make([]*wamqp.Subscriber, (w.cfg.Consumers+subscriptionsPerConnection-1)/subscriptionsPerConnection)
 	for i := range subs {
 		sub, err := wamqp.NewSubscriber(w.cfg.AMQP, w.wlog)
@@ -259,7 +263,7 @@ func (w *Writer) handle(msg *message.Message) ([]*message.Message, error) {
 // batch appends what the consumers hand over: it takes whatever is waiting
 // (group commit: a batch forms while the previous one commits) and answers
 // each waiter once the transaction is committed.
-func (w *Writer) batch(ctx context.Context, app *Appender, stop <-chan struct{}, lost func(error)) {
+func (w *Writer) batch(ctx context.Context, app *eventstore.Appender, stop <-chan struct{}, lost func(error)) {
 	batch := make([]*pending, 0, w.cfg.Consumers)
 	for {
 		batch = batch[:0]
@@ -269,36 +273,52 @@ func (w *Writer) batch(ctx context.Context, app *Appender, stop <-chan struct{},
 		case <-stop:
 			return
 		}
-		size := len(batch[0].rec.Data)
-		// Linger while records keep coming: the consumers answered by the
-		// last commit are acknowledging and taking their next message, and a
-		// batch that waits for them is several times larger. A lone record
-		// waits one gap at most.
-		deadline := time.Now().Add(maxLinger)
-		gap := time.NewTimer(lingerGap)
-	fill:
-		for len(batch) < cap(batch) && size < w.cfg.MaxBatchBytes {
-			select {
-			case p := <-w.in:
-				batch = append(batch, p)
-				size += len(p.rec.Data)
-				continue
-			default:
-			}
-			if time.Now().After(deadline) {
-				break
-			}
-			gap.Reset(lingerGap)
-			select {
-			case p := <-w.in:
-				batch = append(batch, p)
-				size += len(p.rec.Data)
-			case <-gap.C:
-				break fill
-			}
-		}
-		gap.Stop()
+		batch = w.fill(batch)
 		w.flush(ctx, app, batch, lost)
+	}
+}
+
+// fill adds to batch the records that keep coming, until the batch is
+// full in records or bytes. It lingers while they come: the consumers
+// answered by the last commit are acknowledging and taking their next
+// message, and a batch that waits for them is several times larger. A lone
+// record waits one gap at most, and no batch waits more than maxLinger.
+func (w *Writer) fill(batch []*pending) []*pending {
+	size := 0
+	for _, p := range batch {
+		size += len(p.rec.Data)
+	}
+	deadline := time.Now().Add(maxLinger)
+	gap := time.NewTimer(lingerGap)
+	defer gap.Stop()
+	for len(batch) < cap(batch) && size < w.cfg.MaxBatchBytes {
+		p, ok := w.next(gap, deadline)
+		if !ok {
+			break
+		}
+		batch = append(batch, p)
+		size += len(p.rec.Data)
+	}
+	return batch
+}
+
+// next returns a record that is waiting or, before the deadline, one that
+// arrives within a gap; false when none does.
+func (w *Writer) next(gap *time.Timer, deadline time.Time) (*pending, bool) {
+	select {
+	case p := <-w.in:
+		return p, true
+	default:
+	}
+	if time.Now().After(deadline) {
+		return nil, false
+	}
+	gap.Reset(lingerGap)
+	select {
+	case p := <-w.in:
+		return p, true
+	case <-gap.C:
+		return nil, false
 	}
 }
 
@@ -313,7 +333,7 @@ const (
 	maxLinger = 3 * time.Millisecond
 )
 
-func (w *Writer) flush(ctx context.Context, app *Appender, batch []*pending, lost func(error)) {
+func (w *Writer) flush(ctx context.Context, app *eventstore.Appender, batch []*pending, lost func(error)) {
 	recs := make([]events.Record, len(batch))
 	for i, p := range batch {
 		recs[i] = p.rec
@@ -338,13 +358,13 @@ func (w *Writer) flush(ctx context.Context, app *Appender, batch []*pending, los
 	appended := 0
 	for i, p := range batch {
 		switch status[i] {
-		case Appended:
+		case eventstore.Appended:
 			appended++
 			p.done <- nil
-		case Duplicate:
+		case eventstore.Duplicate:
 			w.metrics.records.WithLabelValues("duplicate").Inc()
 			p.done <- nil
-		case Conflict:
+		case eventstore.Conflict:
 			w.metrics.records.WithLabelValues("conflict").Inc()
 			w.log.Error("parking conflicting event", "event_id", p.rec.EventID, "correlation_id", p.rec.CorrelationID, "stream_id", redact.Tokens(p.rec.StreamID), "stream_version", p.rec.StreamVersion)
 			p.done <- fmt.Errorf("%w: %s version %d", ErrConflict, p.rec.StreamID, p.rec.StreamVersion)

@@ -1,4 +1,4 @@
-package projections
+package readmodel
 
 import "testing"
 
@@ -26,24 +26,6 @@ func TestSearchWindow(t *testing.T) {
 		from, size, err := searchWindow(Page{Number: tc.page, PerPage: tc.perPage})
 		if (err != nil) != tc.refused || from != tc.from || size != tc.size {
 			t.Errorf("page %d of %d: from %d size %d err %v; want from %d size %d refused %v", tc.page, tc.perPage, from, size, err, tc.from, tc.size, tc.refused)
-		}
-	}
-}
-
-func TestGramTerm(t *testing.T) {
-	tests := []struct{ term, want string }{
-		{"hello", "hello"},
-		{"supercalifragilistic", "supercalifragilistic"},                       // 20: as is
-		{"supercalifragilisticexpialidocious", "supercalifragilistic"},         // cut to 20
-		{"SUPERCALIFRAGILISTICE", "SUPERCALIFRAGILISTIC"},                      // 21
-		{"foo-supercalifragilisticexpialidocious", "foo-supercalifragilistic"}, // each word on its own
-		{"supercalifragilisticexpialidocious's", "supercalifragilistic"},       // a joined word is one
-		{"3.14159265358979323846264", "3.141592653589793238"},
-		{"日本語日本語日本語日本語日本語日本語日本語日本語", "日本語日本語日本語日本語日本語日本語日本"},
-	}
-	for _, tc := range tests {
-		if got := gramTerm(tc.term); got != tc.want {
-			t.Errorf("gramTerm(%q) = %q, want %q", tc.term, got, tc.want)
 		}
 	}
 }

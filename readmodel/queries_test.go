@@ -1,4 +1,4 @@
-package projections_test
+package readmodel_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/chatsys/chat/internal/testenv"
 	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/projections"
+	"github.com/chatsys/chat/readmodel"
 )
 
 // TestPagesReadInSlices: a page is read a slice of numbers at a time; the
@@ -48,7 +49,7 @@ func TestPagesReadInSlices(t *testing.T) {
 	if err := projections.NewMySQL(cfg.Namespace).Apply(ctx, lock, batch); err != nil {
 		t.Fatal(err)
 	}
-	q := projections.NewQueries(db, cfg.Namespace)
+	q := readmodel.NewQueries(db, cfg.Namespace)
 
 	between := func(lo, hi int64) []int64 {
 		out := []int64{}
@@ -59,7 +60,7 @@ func TestPagesReadInSlices(t *testing.T) {
 		}
 		return out
 	}
-	numbers := func(t *testing.T, l projections.List[projections.Message]) []int64 {
+	numbers := func(t *testing.T, l readmodel.List[readmodel.Message]) []int64 {
 		t.Helper()
 		items, err := l.Collect(ctx)
 		if err != nil {
@@ -87,7 +88,7 @@ func TestPagesReadInSlices(t *testing.T) {
 	}
 	for _, tc := range pages {
 		t.Run(fmt.Sprintf("page %d of %d", tc.page, tc.perPage), func(t *testing.T) {
-			l, err := q.Messages(ctx, token, 1, projections.Page{Number: tc.page, PerPage: tc.perPage})
+			l, err := q.Messages(ctx, token, 1, readmodel.Page{Number: tc.page, PerPage: tc.perPage})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -112,7 +113,7 @@ func TestPagesReadInSlices(t *testing.T) {
 				want = append(want, n)
 			}
 		}
-		if got := numbers(t, projections.MessagesByNumber(q, token, 1, order)); !slices.Equal(got, want) {
+		if got := numbers(t, readmodel.MessagesByNumber(q, token, 1, order)); !slices.Equal(got, want) {
 			t.Errorf("numbers %v, want %v", got, want)
 		}
 	})

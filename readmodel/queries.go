@@ -1,4 +1,7 @@
-package projections
+// Package readmodel answers the API's reads from the read side: the MySQL
+// read tables for gets and lists, the search index for searches, with the
+// page and list types the API writes out.
+package readmodel
 
 import (
 	"context"
@@ -7,7 +10,7 @@ import (
 	"time"
 
 	"github.com/chatsys/chat/apperr"
-	"github.com/chatsys/chat/mysqldb"
+	"github.com/chatsys/chat/catalog"
 )
 
 // Application is an application as the read side holds it.
@@ -107,12 +110,8 @@ type Queries struct {
 
 // NewQueries returns the queries of a namespace.
 func NewQueries(db *sql.DB, namespace string) *Queries {
-	return &Queries{
-		db:       db,
-		apps:     mysqldb.Table(namespace, "applications"),
-		chats:    mysqldb.Table(namespace, "chats"),
-		messages: mysqldb.Table(namespace, "messages"),
-	}
+	t := catalog.New(namespace).ReadTables()
+	return &Queries{db: db, apps: t.Applications, chats: t.Chats, messages: t.Messages}
 }
 
 func unavailable(err error) error {

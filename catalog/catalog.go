@@ -1,0 +1,134 @@
+// Package catalog names what a namespace owns in MySQL, RabbitMQ,
+// Elasticsearch and Redis, so that every name is spelt in one place.
+package catalog
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Catalog is the names of one namespace. A namespace is at most 40
+// characters (config checks it), so every lock name below stays within
+// MySQL's 64.
+type Catalog struct{ ns string }
+
+// New returns the catalogue of a namespace.
+func New(namespace string) Catalog { return Catalog{ns: namespace} }
+
+// Namespace is the namespace the names belong to.
+func (c Catalog) Namespace() string { return c.ns }
+
+// MySQL tables.
+
+func (c Catalog) table(name string) string { return c.ns + "_" + name }
+
+// SchemaMigrations is the table of applied migrations.
+func (c Catalog) SchemaMigrations() string { return c.table("schema_migrations") }
+
+// Events is the event store's table.
+func (c Catalog) Events() string { return c.table("events") }
+
+// Checkpoints is the table of the projectors' named positions.
+func (c Catalog) Checkpoints() string { return c.table("checkpoints") }
+
+// SearchParked is the table of events the search index refused for good.
+func (c Catalog) SearchParked() string { return c.table("search_parked") }
+
+// DoctorProbe is the scratch table `chat doctor` probes privileges on.
+func (c Catalog) DoctorProbe() string { return c.table("doctor_probe") }
+
+// ReadTables is one set of read tables with the position they are at.
+type ReadTables struct {
+	Applications, Chats, Messages, Position string
+}
+
+// All lists the set's tables, position included.
+func (t ReadTables) All() []string {
+	return []string{t.Applications, t.Chats, t.Messages, t.Position}
+}
+
+// ReadTables is the live set of read tables.
+func (c Catalog) ReadTables() ReadTables { return c.ReadTablesCopy("") }
+
+// ReadTablesCopy is a set of read tables whose names end with suffix: a
+// replay builds "_next" and swaps the live set out to "_old".
+func (c Catalog) ReadTablesCopy(suffix string) ReadTables {
+	return ReadTables{
+		Applications: c.table("applications") + suffix,
+		Chats:        c.table("chats") + suffix,
+		Messages:     c.table("messages") + suffix,
+		Position:     c.table("read_position") + suffix,
+	}
+}
+
+// MySQL named locks.
+
+func (c Catalog) lock(name string) string { return c.ns + "." + name }
+
+// MigrateLock is held while migrations are applied.
+func (c Catalog) MigrateLock() string { return c.lock("migrate") }
+
+// AppendLock is held by the one writer of the event store.
+func (c Catalog) AppendLock() string { return c.lock("eventstore") }
+
+// NumberingLock is held by the one process that watches the numbering state.
+func (c Catalog) NumberingLock() string { return c.lock("numbering") }
+
+// ProjectionLock is held by the one live projector of a projection.
+func (c Catalog) ProjectionLock(projection string) string {
+	return c.lock("projection." + projection)
+}
+
+// ReplayLock is held by a replay of a projection.
+func (c Catalog) ReplayLock(projection string) string { return c.lock("replay." + projection) }
+
+// DoctorLock is a lock `chat doctor` takes to see that named locks work;
+// suffix makes it its own.
+func (c Catalog) DoctorLock(suffix string) string { return c.lock("doctor." + suffix) }
+
+// RabbitMQ objects.
+
+// Exchange is the topic exchange every event is published to.
+func (c Catalog) Exchange() string { return c.ns + ".events" }
+
+// StoreQueue is the event store writer's queue.
+func (c Catalog) StoreQueue() string { return c.ns + ".eventstore" }
+
+// DeadQueue is where undecodable or conflicting events are parked.
+func (c Catalog) DeadQueue() string { return c.ns + ".eventstore.dead" }
+
+// Elasticsearch indices. An alias stands in front of versioned indices,
+// <alias>-v<N>, so that a replay can build the next version and swap.
+
+// SearchAlias is the alias of the message index.
+func (c Catalog) SearchAlias() string { return c.ns + "-messages" }
+
+// DoctorSearchAlias is the alias of a temporary index `chat doctor search`
+// builds; suffix makes it its own.
+func (c Catalog) DoctorSearchAlias(suffix string) string { return c.ns + "-doctor-" + suffix }
+
+// IndexVersion is the concrete index of an alias's version.
+func IndexVersion(alias string, version int) string {
+	return alias + "-v" + strconv.Itoa(version)
+}
+
+// IndexVersions is the pattern of every version of an alias.
+func IndexVersions(alias string) string { return alias + "-v*" }
+
+// VersionOf returns the version of an alias that index is, if it is one.
+func VersionOf(alias, index string) (int, bool) {
+	rest, found := strings.CutPrefix(index, alias+"-v")
+	if !found {
+		return 0, false
+	}
+	v, err := strconv.Atoi(rest)
+	return v, err == nil
+}
+
+// Redis keys.
+
+// RedisPrefix begins every Redis key of the namespace.
+func (c Catalog) RedisPrefix() string { return c.ns + ":" }
+
+// RedisKeys is the pattern of every Redis key of the namespace.
+func (c Catalog) RedisKeys() string { return c.RedisPrefix() + "*" }

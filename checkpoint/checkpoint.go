@@ -1,0 +1,106 @@
+// Package checkpoint keeps named positions in the event log
+// (<ns>_checkpoints): how far each projector, or a replay's copy, has
+// applied the log, and the flags by which a replay pauses a live projector.
+package checkpoint
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/chatsys/chat/catalog"
+)
+
+// DB runs statements: a pool, a connection or a transaction. A projector
+// passes the connection that holds its named lock, so that a projector that
+// lost its lock cannot move a checkpoint.
+type DB interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Store reads and writes the checkpoints of a namespace.
+type Store struct {
+	table string
+	names catalog.Catalog
+}
+
+// New returns the checkpoints of a namespace.
+func New(namespace string) *Store {
+	names := catalog.New(namespace)
+	return &Store{table: names.Checkpoints(), names: names}
+}
+
+// Ensure returns a checkpoint's position, creating it at 0 when it does not
+// exist.
+func (s *Store) Ensure(ctx context.Context, db DB, name string) (int64, error) {
+	if _, err := db.ExecContext(ctx, "INSERT IGNORE INTO "+s.table+" (name, position) VALUES (?, 0)", name); err != nil {
+		return 0, err
+	}
+	var pos int64
+	err := db.QueryRowContext(ctx, "SELECT position FROM "+s.table+" WHERE name = ?", name).Scan(&pos)
+	return pos, err
+}
+
+// Get returns a checkpoint's position, 0 when it does not exist.
+func (s *Store) Get(ctx context.Context, db DB, name string) (int64, error) {
+	var pos int64
+	err := db.QueryRowContext(ctx, "SELECT position FROM "+s.table+" WHERE name = ?", name).Scan(&pos)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return pos, err
+}
+
+// Advance moves an existing checkpoint to pos, never back: re-applying an
+// older batch leaves it where it is.
+func (s *Store) Advance(ctx context.Context, db DB, name string, pos int64) error {
+	_, err := db.ExecContext(ctx, "UPDATE "+s.table+" SET position = GREATEST(position, ?), updated_at = UTC_TIMESTAMP(6) WHERE name = ?", pos, name)
+	return err
+}
+
+// Set puts a checkpoint at pos, whichever way that moves it, creating it
+// when it does not exist: a replay hands its copy's position to the live
+// projector this way.
+func (s *Store) Set(ctx context.Context, db DB, name string, pos int64) error {
+	_, err := db.ExecContext(ctx, "INSERT INTO "+s.table+" (name, position) VALUES (?, ?) ON DUPLICATE KEY UPDATE position = VALUES(position)", name, pos)
+	return err
+}
+
+// Reset puts a checkpoint at 0, creating it when it does not exist.
+func (s *Store) Reset(ctx context.Context, db DB, name string) error {
+	_, err := db.ExecContext(ctx, "REPLACE INTO "+s.table+" (name, position) VALUES (?, 0)", name)
+	return err
+}
+
+// Delete removes a checkpoint.
+func (s *Store) Delete(ctx context.Context, db DB, name string) error {
+	_, err := db.ExecContext(ctx, "DELETE FROM "+s.table+" WHERE name = ?", name)
+	return err
+}
+
+// pauseFlag is the row by which a replay pauses a projection; a position
+// above 0 means paused.
+func pauseFlag(projection string) string { return projection + ".pause" }
+
+// Pause asks the live projector of a projection to stand aside for a
+// replay. The flag counts only while the replay holds its lock (see Paused).
+func (s *Store) Pause(ctx context.Context, db DB, projection string) error {
+	_, err := db.ExecContext(ctx, "REPLACE INTO "+s.table+" (name, position) VALUES (?, 1)", pauseFlag(projection))
+	return err
+}
+
+// Resume clears the flag Pause set.
+func (s *Store) Resume(ctx context.Context, db DB, projection string) error {
+	return s.Delete(ctx, db, pauseFlag(projection))
+}
+
+// Paused reports whether a replay has paused a projection: the flag is set
+// and the projection's replay lock is held, so that a replay that died
+// cannot leave the projector paused.
+func (s *Store) Paused(ctx context.Context, db DB, projection string) (bool, error) {
+	var p bool
+	err := db.QueryRowContext(ctx, "SELECT COALESCE((SELECT position FROM "+s.table+" WHERE name = ?), 0) > 0 AND IS_USED_LOCK(?) IS NOT NULL",
+		pauseFlag(projection), s.names.ReplayLock(projection)).Scan(&p)
+	return p, err
+}
