@@ -132,3 +132,39 @@ func (c Catalog) RedisPrefix() string { return c.ns + ":" }
 
 // RedisKeys is the pattern of every Redis key of the namespace.
 func (c Catalog) RedisKeys() string { return c.RedisPrefix() + "*" }
+
+// The numbering state's keys. Every key of one application carries its token
+// as the hash tag, so that a script touching several of them runs on one
+// Redis Cluster slot.
+
+// AppKey is an application's hash: its stream version and last chat number.
+func (c Catalog) AppKey(token string) string { return c.RedisPrefix() + "app:{" + token + "}" }
+
+// ChatKey is a chat's hash: its stream version and last message number.
+func (c Catalog) ChatKey(token string, chat int64) string {
+	return c.RedisPrefix() + "chat:{" + token + "}:" + strconv.FormatInt(chat, 10)
+}
+
+// FailedKey is a chat's bitmap of message numbers whose create failed.
+func (c Catalog) FailedKey(token string, chat int64) string {
+	return c.RedisPrefix() + "failed:{" + token + "}:" + strconv.FormatInt(chat, 10)
+}
+
+// EditsKey is a chat's hash of message edit counts.
+func (c Catalog) EditsKey(token string, chat int64) string {
+	return c.RedisPrefix() + "edits:{" + token + "}:" + strconv.FormatInt(chat, 10)
+}
+
+// EpochKey is the key whose absence means the numbering state was lost.
+func (c Catalog) EpochKey() string { return c.RedisPrefix() + "epoch" }
+
+// IdempotencyIndex is the index of a scope's Idempotency-Keys; each key's
+// record is the index's name, a colon and the key's id, under the same hash
+// tag. The scope is an application's token, or "" for new applications.
+func (c Catalog) IdempotencyIndex(scope string) string {
+	tag := scope
+	if tag == "" {
+		tag = c.RedisPrefix() + "applications" // a token has no ':', so this is no application's tag
+	}
+	return c.RedisPrefix() + "idem:{" + tag + "}"
+}

@@ -34,6 +34,13 @@ func TestNames(t *testing.T) {
 		{IndexVersions(c.SearchAlias()), "chat-messages-v*"},
 		{c.RedisPrefix(), "chat:"},
 		{c.RedisKeys(), "chat:*"},
+		{c.AppKey("tok"), "chat:app:{tok}"},
+		{c.ChatKey("tok", 3), "chat:chat:{tok}:3"},
+		{c.FailedKey("tok", 3), "chat:failed:{tok}:3"},
+		{c.EditsKey("tok", 3), "chat:edits:{tok}:3"},
+		{c.EpochKey(), "chat:epoch"},
+		{c.IdempotencyIndex("tok"), "chat:idem:{tok}"},
+		{c.IdempotencyIndex(""), "chat:idem:{chat:applications}"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("got %q, want %q", tc.got, tc.want)

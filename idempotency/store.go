@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/internal/pause"
 )
 
@@ -83,7 +84,7 @@ type Options struct {
 // Store keeps idempotency records in Redis.
 type Store struct {
 	rdb    *redis.Client
-	ns     string
+	names  catalog.Catalog
 	opt    Options
 	claims *prometheus.CounterVec
 }
@@ -91,7 +92,7 @@ type Store struct {
 // New returns a store whose keys start with namespace; reg (optional) gets
 // its metrics.
 func New(rdb *redis.Client, namespace string, opt Options, reg prometheus.Registerer) *Store {
-	s := &Store{rdb: rdb, ns: namespace, opt: opt, claims: prometheus.NewCounterVec(prometheus.CounterOpts{
+	s := &Store{rdb: rdb, names: catalog.New(namespace), opt: opt, claims: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "chat_idempotency_claims_total",
 		Help: "Commands sent with an Idempotency-Key, by what their key's record said: fresh, replayed, resumed, reused, in_flight, limit.",
 	}, []string{"result"})}
@@ -150,11 +151,7 @@ type Claim struct {
 // keys returns the record's key and the scope's index. A scope is an
 // application's token, or "" for the namespace (new applications).
 func (s *Store) keys(scope, key string) (record, index, member string) {
-	tag := scope
-	if tag == "" {
-		tag = s.ns + ":applications" // a token has no ':', so this is no application's tag
-	}
-	index = s.ns + ":idem:{" + tag + "}"
+	index = s.names.IdempotencyIndex(scope)
 	member = keyID(key)
 	return index + ":" + member, index, member
 }

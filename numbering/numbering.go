@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/chatsys/chat/catalog"
 )
 
 // ErrUnknown means the application, chat or message does not exist (or its
@@ -27,13 +29,13 @@ var ErrRecovering = errors.New("numbering state is being recovered")
 
 // Store hands out numbers and versions from Redis.
 type Store struct {
-	rdb *redis.Client
-	ns  string
+	rdb   *redis.Client
+	names catalog.Catalog
 }
 
 // New returns a store whose keys start with namespace.
 func New(rdb *redis.Client, namespace string) *Store {
-	return &Store{rdb: rdb, ns: namespace}
+	return &Store{rdb: rdb, names: catalog.New(namespace)}
 }
 
 // Key layout. An application's hash holds "v" (its stream version, present
@@ -43,16 +45,10 @@ func New(rdb *redis.Client, namespace string) *Store {
 // bitmap of failed creates; a hash holds each message's edit count. (Marking
 // failures instead of confirmations keeps a message create at one Redis round
 // trip: failures are rare.)
-func (s *Store) appKey(token string) string { return s.ns + ":app:{" + token + "}" }
-func (s *Store) chatKey(token string, chat int64) string {
-	return s.ns + ":chat:{" + token + "}:" + strconv.FormatInt(chat, 10)
-}
-func (s *Store) failedKey(token string, chat int64) string {
-	return s.ns + ":failed:{" + token + "}:" + strconv.FormatInt(chat, 10)
-}
-func (s *Store) editsKey(token string, chat int64) string {
-	return s.ns + ":edits:{" + token + "}:" + strconv.FormatInt(chat, 10)
-}
+func (s *Store) appKey(token string) string                { return s.names.AppKey(token) }
+func (s *Store) chatKey(token string, chat int64) string   { return s.names.ChatKey(token, chat) }
+func (s *Store) failedKey(token string, chat int64) string { return s.names.FailedKey(token, chat) }
+func (s *Store) editsKey(token string, chat int64) string  { return s.names.EditsKey(token, chat) }
 
 // nextIfExists increments field of a hash whose "v" field marks it as
 // confirmed; -1 when it is not.
@@ -76,7 +72,7 @@ if redis.call('EXISTS', KEYS[2]) == 0 then return -2 end
 return redis.call('HSETNX', KEYS[1], 'n', 0)`)
 
 // EpochKey is the key whose absence means the numbering state was lost.
-func (s *Store) EpochKey() string { return s.ns + ":epoch" }
+func (s *Store) EpochKey() string { return s.names.EpochKey() }
 
 // run runs a script with the epoch key appended to its keys.
 func (s *Store) run(ctx context.Context, script *redis.Script, keys []string, args ...any) (int64, error) {
@@ -271,7 +267,7 @@ func (r *Restore) Commit(ctx context.Context, runID string) error {
 // Clear deletes every numbering key of the namespace, the epoch included, so
 // that a restore starts from nothing rather than from stale leftovers.
 func (s *Store) Clear(ctx context.Context) error {
-	iter := s.rdb.Scan(ctx, 0, s.ns+":*", 1000).Iterator()
+	iter := s.rdb.Scan(ctx, 0, s.names.RedisKeys(), 1000).Iterator()
 	var batch []string
 	for iter.Next(ctx) {
 		batch = append(batch, iter.Val())
