@@ -90,5 +90,14 @@ func (p *Publisher) Publish(ctx context.Context, r events.Record) error {
 // Connected reports whether the publisher holds a live broker connection.
 func (p *Publisher) Connected() bool { return p.pub.IsConnected() }
 
+// Ping reports, as a readiness check, whether the publisher holds a live
+// broker connection.
+func (p *Publisher) Ping(context.Context) error {
+	if !p.Connected() {
+		return ErrNotSent
+	}
+	return nil
+}
+
 // Close waits for publishes in flight and closes the connection.
 func (p *Publisher) Close() error { return p.pub.Close() }

@@ -40,6 +40,15 @@ type WriterConfig struct {
 	MaxBatchBytes int
 	// AMQP is the Watermill configuration to consume and park with.
 	AMQP wamqp.Config
+
+	Store *eventstore.Store
+	Codec *events.Codec
+	Log   *slog.Logger
+	// Registerer (optional) gets the writer's metrics.
+	Registerer prometheus.Registerer
+	// OnAppend (optional) is called after every commit that stored
+	// something, to wake the projectors of this process.
+	OnAppend func()
 }
 
 // Writer consumes events from the broker and appends them to the event store
@@ -67,9 +76,9 @@ type writerMetrics struct {
 	leader    prometheus.Gauge
 }
 
-// NewWriter returns a writer; onAppend is called after every commit that
-// stored something (to wake projectors in this process).
-func NewWriter(store *eventstore.Store, codec *events.Codec, cfg WriterConfig, log *slog.Logger, reg prometheus.Registerer, onAppend func()) *Writer {
+// NewWriter returns a writer.
+func NewWriter(cfg WriterConfig) *Writer {
+	store, codec, log, reg, onAppend := cfg.Store, cfg.Codec, cfg.Log, cfg.Registerer, cfg.OnAppend
 	if cfg.MaxBatchBytes == 0 {
 		cfg.MaxBatchBytes = 4 << 20
 	}

@@ -64,7 +64,7 @@ func BenchmarkWriter(b *testing.B) {
 	db := testenv.DB(b, cfg)
 	store := eventstore.New(db, cfg.Namespace)
 	reg := prometheus.NewRegistry()
-	w := ingest.NewWriter(store, codec, ingest.WriterConfig{Consumers: 128, AMQP: amqpCfg}, slog.New(slog.DiscardHandler), reg, nil)
+	w := ingest.NewWriter(ingest.WriterConfig{Consumers: 128, AMQP: amqpCfg, Store: store, Codec: codec, Log: slog.New(slog.DiscardHandler), Registerer: reg})
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	b.ResetTimer()

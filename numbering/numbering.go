@@ -176,6 +176,19 @@ func (s *Store) MessageFailed(ctx context.Context, token string, chat, number in
 	return wrap(s.rdb.SetBit(ctx, s.failedKey(token, chat), number, 1).Err())
 }
 
+// Ready reports whether numbers can be handed out: Redis answers and the
+// numbering state is sealed (ErrRecovering while it is being rebuilt).
+func (s *Store) Ready(ctx context.Context) error {
+	epoch, _, err := s.Epoch(ctx)
+	if err != nil {
+		return err
+	}
+	if epoch == "" {
+		return ErrRecovering
+	}
+	return nil
+}
+
 // Ping checks that Redis answers.
 func (s *Store) Ping(ctx context.Context) error { return wrap(s.rdb.Ping(ctx).Err()) }
 

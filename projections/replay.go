@@ -45,9 +45,26 @@ type Replay struct {
 	Restart bool
 }
 
-// NewReplay returns a replay; progress is called after every batch.
-func NewReplay(db *sql.DB, store *eventstore.Store, codec *events.Codec, es *searchindex.Client, namespace string, log *slog.Logger, progress func(label string, done, total int64)) *Replay {
-	return &Replay{db: db, store: store, codec: codec, es: es, namespace: namespace, checkpoints: checkpoint.New(namespace), log: log, progress: progress, BatchSize: 5000, BatchBytes: 16 << 20}
+// ReplayConfig is what a replay needs.
+type ReplayConfig struct {
+	DB    *sql.DB
+	Store *eventstore.Store
+	Codec *events.Codec
+	// Search is the Elasticsearch client; nil when only MySQL is replayed.
+	Search    *searchindex.Client
+	Namespace string
+	Log       *slog.Logger
+	// Progress (optional) is called after every batch.
+	Progress func(label string, done, total int64)
+}
+
+// NewReplay returns a replay.
+func NewReplay(cfg ReplayConfig) *Replay {
+	progress := cfg.Progress
+	if progress == nil {
+		progress = func(string, int64, int64) {}
+	}
+	return &Replay{db: cfg.DB, store: cfg.Store, codec: cfg.Codec, es: cfg.Search, namespace: cfg.Namespace, checkpoints: checkpoint.New(cfg.Namespace), log: cfg.Log, progress: progress, BatchSize: 5000, BatchBytes: 16 << 20}
 }
 
 // target is one projection being rebuilt.

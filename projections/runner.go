@@ -95,14 +95,27 @@ func NewRunnerMetrics(reg prometheus.Registerer) *RunnerMetrics {
 	return m
 }
 
-// NewRunner returns a runner of proj. Namespace scopes its lock.
-func NewRunner(proj Projection, store *eventstore.Store, codec *events.Codec, db *sql.DB, namespace string, m *RunnerMetrics, log *slog.Logger) *Runner {
-	names := catalog.New(namespace)
+// RunnerConfig is what a runner needs besides its projection.
+type RunnerConfig struct {
+	Store *eventstore.Store
+	Codec *events.Codec
+	// DB holds the projection's lock and checkpoint.
+	DB *sql.DB
+	// Namespace scopes the lock and the checkpoints.
+	Namespace string
+	Metrics   *RunnerMetrics
+	Log       *slog.Logger
+}
+
+// NewRunner returns a runner of proj.
+func NewRunner(proj Projection, cfg RunnerConfig) *Runner {
+	names := catalog.New(cfg.Namespace)
+	namespace, m, log := cfg.Namespace, cfg.Metrics, cfg.Log
 	return &Runner{
 		proj:        proj,
-		store:       store,
-		codec:       codec,
-		db:          db,
+		store:       cfg.Store,
+		codec:       cfg.Codec,
+		db:          cfg.DB,
 		lockName:    names.ProjectionLock(proj.Name()),
 		checkpoints: checkpoint.New(namespace),
 		batchSize:   1000,

@@ -34,17 +34,31 @@ type Recovery struct {
 	interval time.Duration
 }
 
-// New returns a recovery. settle must exceed the longest time a command can
-// take from reserving a number to its publish being confirmed or given up.
-func New(numbers *numbering.Store, store *eventstore.Store, db *sql.DB, depth QueueDepth, namespace string, settle time.Duration, log *slog.Logger) *Recovery {
+// Config is what a recovery needs.
+type Config struct {
+	Numbers *numbering.Store
+	Store   *eventstore.Store
+	// DB holds the lock by which one process at a time watches.
+	DB *sql.DB
+	// Depth tells whether events still wait in the store's queue.
+	Depth     QueueDepth
+	Namespace string
+	// Settle must exceed the longest time a command can take from reserving
+	// a number to its publish being confirmed or given up.
+	Settle time.Duration
+	Log    *slog.Logger
+}
+
+// New returns a recovery.
+func New(cfg Config) *Recovery {
 	return &Recovery{
-		numbers:  numbers,
-		store:    store,
-		db:       db,
-		depth:    depth,
-		lockName: catalog.New(namespace).NumberingLock(),
-		settle:   settle,
-		log:      log.With("component", "numbering-recovery"),
+		numbers:  cfg.Numbers,
+		store:    cfg.Store,
+		db:       cfg.DB,
+		depth:    cfg.Depth,
+		lockName: catalog.New(cfg.Namespace).NumberingLock(),
+		settle:   cfg.Settle,
+		log:      cfg.Log.With("component", "numbering-recovery"),
 		interval: time.Second,
 	}
 }

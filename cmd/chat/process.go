@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v2/pkg/amqp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
@@ -161,6 +162,8 @@ func runProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve,
 	return p.run(ctx, ln)
 }
 
+// newProcess connects to what the process needs and builds its API (serve),
+// its workers (work) or both.
 func newProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve, work bool) (_ *process, err error) {
 	p := &process{cfg: cfg, log: log, reg: prometheus.NewRegistry(), timeouts: defaultHTTPTimeouts}
 	defer func() {
@@ -169,95 +172,136 @@ func newProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve,
 		}
 	}()
 	p.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
-	if p.db, err = mysqldb.Open(cfg.MySQLDSN, cfg.MySQLMaxConns); err != nil {
+	d, err := p.connect(ctx)
+	if err != nil {
 		return nil, err
+	}
+	if serve {
+		if err := p.buildAPI(d); err != nil {
+			return nil, err
+		}
+	}
+	if work {
+		p.buildWorkers(d)
+		if !serve {
+			p.handler = api.NewOpsHandler(d.checks, p.reg, log)
+		}
+	}
+	return p, nil
+}
+
+// deps is what the API and the workers share.
+type deps struct {
+	names   broker.Names
+	amqp    wamqp.Config
+	codec   *events.Codec
+	numbers *numbering.Store
+	es      *searchindex.Client
+	// checks are the readiness checks both kinds of process answer.
+	checks []api.Check
+}
+
+// connect opens MySQL (checking the namespace is migrated), Redis and the
+// Elasticsearch client, and declares the broker's topology.
+func (p *process) connect(ctx context.Context) (deps, error) {
+	var (
+		d   deps
+		err error
+	)
+	if p.db, err = mysqldb.Open(p.cfg.MySQLDSN, p.cfg.MySQLMaxConns); err != nil {
+		return d, err
 	}
 	p.reg.MustRegister(collectors.NewDBStatsCollector(p.db, "chat"))
 	checkCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := mysqldb.CheckMigrated(checkCtx, p.db, cfg.Namespace); err != nil {
-		return nil, fmt.Errorf("MySQL: %w", err)
+	if err := mysqldb.CheckMigrated(checkCtx, p.db, p.cfg.Namespace); err != nil {
+		return d, fmt.Errorf("MySQL: %w", err)
 	}
-	names := broker.NamesFor(cfg.Namespace)
-	if err := broker.DeclareTopology(checkCtx, cfg.AMQPURL, names); err != nil {
-		return nil, err
+	d.names = broker.NamesFor(p.cfg.Namespace)
+	if err := broker.DeclareTopology(checkCtx, p.cfg.AMQPURL, d.names); err != nil {
+		return d, err
 	}
-	amqpCfg := broker.WatermillConfig(cfg.AMQPURL, names, cfg.PublishChannels, storePrefetch)
-	codec := events.NewCodec()
-	wlog := broker.Logger(log)
-	checks := []api.Check{{Name: "mysql", Ping: p.db.PingContext}}
-
-	if p.rdb, err = newRedis(cfg); err != nil {
-		return nil, err
+	d.amqp = broker.WatermillConfig(p.cfg.AMQPURL, d.names, p.cfg.PublishChannels, storePrefetch)
+	d.codec = events.NewCodec()
+	if p.rdb, err = newRedis(p.cfg); err != nil {
+		return d, err
 	}
 	p.reg.MustRegister(newRedisPoolCollector(p.rdb))
-	numbers := numbering.New(p.rdb, cfg.Namespace)
-	es, err := newElasticsearch(cfg)
-	if err != nil {
-		return nil, err
+	d.numbers = numbering.New(p.rdb, p.cfg.Namespace)
+	if d.es, err = newElasticsearch(p.cfg); err != nil {
+		return d, err
 	}
-	checks = append(checks, api.Check{Name: "elasticsearch", Optional: true, Ping: es.Ping})
-	if serve {
-		if p.pub, err = broker.NewPublisher(amqpCfg, wlog, cfg.PublishTimeout, p.reg); err != nil {
-			return nil, err
-		}
-		checks = append(checks,
-			api.Check{Name: "redis", Ping: numbers.Ping},
-			api.Check{Name: "numbering", Ping: func(ctx context.Context) error {
-				epoch, _, err := numbers.Epoch(ctx)
-				if err != nil {
-					return err
-				}
-				if epoch == "" {
-					return numbering.ErrRecovering
-				}
-				return nil
-			}},
-			api.Check{Name: "rabbitmq", Ping: func(context.Context) error {
-				if !p.pub.Connected() {
-					return errors.New("not connected")
-				}
-				return nil
-			}})
-		queries := readmodel.NewQueries(p.db, cfg.Namespace)
-		p.handler = api.NewHandler(api.Deps{
-			Commands: commands.New(commands.Config{
-				Numbering: numbers,
-				Keys:      newIdempotency(p.rdb, cfg, p.reg),
-				Publisher: commandPublisher{p.pub},
-				Codec:     codec,
-				Log:       log,
-			}),
-			Queries:     queries,
-			Search:      readmodel.NewSearchQueries(es, queries, cfg.Namespace),
-			Checks:      checks,
-			Registry:    p.reg,
-			Log:         log,
-			MaxInFlight: cfg.MaxInFlight,
+	d.checks = []api.Check{
+		{Name: "mysql", Ping: p.db.PingContext},
+		{Name: "elasticsearch", Optional: true, Ping: d.es.Ping},
+	}
+	return d, nil
+}
 
-			MaxReadsInFlight: cfg.MaxReadsInFlight,
-		})
+// buildAPI connects the publisher and builds the HTTP API.
+func (p *process) buildAPI(d deps) error {
+	var err error
+	if p.pub, err = broker.NewPublisher(d.amqp, broker.Logger(p.log), p.cfg.PublishTimeout, p.reg); err != nil {
+		return err
 	}
-	if work {
-		store := eventstore.New(p.db, cfg.Namespace)
-		metrics := projections.NewRunnerMetrics(p.reg)
-		runner := projections.NewRunner(projections.NewMySQL(cfg.Namespace), store, codec, p.db, cfg.Namespace, metrics, log)
-		searcher := projections.NewRunner(projections.NewSearch(es, cfg.Namespace, log, p.reg), store, codec, p.db, cfg.Namespace, metrics, log)
-		registrar := projections.NewRunner(registry.New(numbers, cfg.Namespace), store, codec, p.db, cfg.Namespace, metrics, log)
-		wake := func() { runner.Notify(); searcher.Notify(); registrar.Notify() }
-		writer := ingest.NewWriter(store, codec, ingest.WriterConfig{Consumers: cfg.StoreConsumers, AMQP: amqpCfg}, log, p.reg, wake)
+	checks := append(d.checks,
+		api.Check{Name: "redis", Ping: d.numbers.Ping},
+		api.Check{Name: "numbering", Ping: d.numbers.Ready},
+		api.Check{Name: "rabbitmq", Ping: p.pub.Ping})
+	queries := readmodel.NewQueries(p.db, p.cfg.Namespace)
+	p.handler = api.NewHandler(api.Deps{
+		Commands: commands.New(commands.Config{
+			Numbering: d.numbers,
+			Keys:      newIdempotency(p.rdb, p.cfg, p.reg),
+			Publisher: commandPublisher{p.pub},
+			Codec:     d.codec,
+			Log:       p.log,
+		}),
+		Queries:          queries,
+		Search:           readmodel.NewSearchQueries(d.es, queries, p.cfg.Namespace),
+		Checks:           checks,
+		Registry:         p.reg,
+		Log:              p.log,
+		MaxInFlight:      p.cfg.MaxInFlight,
+		MaxReadsInFlight: p.cfg.MaxReadsInFlight,
+	})
+	return nil
+}
+
+// buildWorkers builds the event store writer, the projectors and the
+// numbering recovery.
+func (p *process) buildWorkers(d deps) {
+	store := eventstore.New(p.db, p.cfg.Namespace)
+	runnerCfg := projections.RunnerConfig{
+		Store: store, Codec: d.codec, DB: p.db, Namespace: p.cfg.Namespace,
+		Metrics: projections.NewRunnerMetrics(p.reg), Log: p.log,
+	}
+	runners := []*projections.Runner{
+		projections.NewRunner(projections.NewMySQL(p.cfg.Namespace), runnerCfg),
+		projections.NewRunner(projections.NewSearch(d.es, p.cfg.Namespace, p.log, p.reg), runnerCfg),
+		projections.NewRunner(registry.New(d.numbers, p.cfg.Namespace), runnerCfg),
+	}
+	writer := ingest.NewWriter(ingest.WriterConfig{
+		Consumers: p.cfg.StoreConsumers, AMQP: d.amqp, Store: store, Codec: d.codec, Log: p.log, Registerer: p.reg,
+		OnAppend: func() {
+			for _, r := range runners {
+				r.Notify()
+			}
+		},
+	})
+	rebuild := recovery.New(recovery.Config{
+		Numbers: d.numbers, Store: store, DB: p.db, Depth: queueDepth(p.cfg.AMQPURL, d.names.Store),
+		Namespace: p.cfg.Namespace, Log: p.log,
 		// Commands finish within 2 publish timeouts of reserving a number.
-		rebuild := recovery.New(numbers, store, p.db, queueDepth(cfg.AMQPURL, names.Store), cfg.Namespace, 2*cfg.PublishTimeout, log)
-		p.workers = append(p.workers, writer.Run, runner.Run, searcher.Run, registrar.Run, rebuild.Run)
-		// The queues are the namespace's, not the process's: the processes
-		// that run the writer export their depths.
-		p.reg.MustRegister(newQueueCollector(cfg.AMQPURL, names, 2*time.Second, 5*time.Second))
-		if !serve {
-			p.handler = api.NewOpsHandler(checks, p.reg, log)
-		}
+		Settle: 2 * p.cfg.PublishTimeout,
+	})
+	p.workers = append(p.workers, writer.Run, rebuild.Run)
+	for _, r := range runners {
+		p.workers = append(p.workers, r.Run)
 	}
-	return p, nil
+	// The queues are the namespace's, not the process's: the processes that
+	// run the writer export their depths.
+	p.reg.MustRegister(newQueueCollector(p.cfg.AMQPURL, d.names, 2*time.Second, 5*time.Second))
 }
 
 func (p *process) run(ctx context.Context, ln net.Listener) error {

@@ -51,7 +51,7 @@ func replay(ctx context.Context, cfg config.Config, log *slog.Logger, args []str
 		return err
 	}
 	bar := newProgress(progressOut, log)
-	rp := projections.NewReplay(db, store, events.NewCodec(), es, cfg.Namespace, log, bar.update)
+	rp := projections.NewReplay(projections.ReplayConfig{DB: db, Store: store, Codec: events.NewCodec(), Search: es, Namespace: cfg.Namespace, Log: log, Progress: bar.update})
 	rp.Restart = restart
 	start := time.Now()
 	if which == "mysql" || which == "all" {

@@ -39,11 +39,11 @@ func TestReplayWhileServing(t *testing.T) {
 	// An interrupted replay: stop it after its first batches.
 	db := testenv.DB(t, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
-	rp := projections.NewReplay(db, eventstore.New(db, cfg.Namespace), events.NewCodec(), nil, cfg.Namespace, slog.New(slog.DiscardHandler), func(_ string, done, _ int64) {
+	rp := projections.NewReplay(projections.ReplayConfig{DB: db, Store: eventstore.New(db, cfg.Namespace), Codec: events.NewCodec(), Namespace: cfg.Namespace, Log: slog.New(slog.DiscardHandler), Progress: func(_ string, done, _ int64) {
 		if done >= 50 {
 			cancel()
 		}
-	})
+	}})
 	rp.BatchSize = 10
 	if err := rp.MySQL(ctx); err == nil {
 		t.Fatal("the interrupted replay finished")
