@@ -1,0 +1,47 @@
+package ingest
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chatsys/chat/events"
+)
+
+// TestFillBoundsTheBatch: a batch takes the records that are waiting until
+// it is full in records or in payload bytes, and waits only briefly for
+// more when none are.
+func TestFillBoundsTheBatch(t *testing.T) {
+	t.Parallel()
+	record := func(bytes int) *pending {
+		return &pending{rec: events.Record{Data: []byte(strings.Repeat("x", bytes))}}
+	}
+	tests := []struct {
+		name     string
+		capacity int // the batch's capacity: the most records
+		maxBytes int
+		first    int   // payload size of the record the batch starts with
+		waiting  []int // payload sizes of the records waiting after it
+		want     int   // records in the batch
+	}{
+		{"takes what is waiting", 10, 1 << 20, 30, []int{10, 10, 10}, 4},
+		{"stops at the records cap", 3, 1 << 20, 30, []int{10, 10, 10, 10}, 3},
+		{"stops once the bytes reach the cap", 10, 100, 30, []int{30, 30, 30, 30}, 4},
+		{"a first record over the cap goes alone", 10, 100, 200, []int{500}, 1},
+		{"nothing waiting", 10, 1 << 20, 30, nil, 1},
+	}
+	for _, tc := range tests {
+		w := &Writer{cfg: WriterConfig{MaxBatchBytes: tc.maxBytes}, in: make(chan *pending, len(tc.waiting))}
+		for _, n := range tc.waiting {
+			w.in <- record(n)
+		}
+		start := time.Now()
+		batch := w.fill(append(make([]*pending, 0, tc.capacity), record(tc.first)))
+		if len(batch) != tc.want {
+			t.Errorf("%s: %d records in the batch, want %d", tc.name, len(batch), tc.want)
+		}
+		if took := time.Since(start); took > maxLinger+100*time.Millisecond {
+			t.Errorf("%s: fill took %s; it lingers at most %s", tc.name, took, maxLinger)
+		}
+	}
+}
