@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,11 +23,7 @@ import (
 func TestHangUpsLeaveUsableCreates(t *testing.T) {
 	t.Parallel()
 	cfg := testenv.Config(t)
-	amqpURL, _ := url.Parse(cfg.AMQPURL)
-	amqpGate := newGate(t, amqpURL.Host)
-	amqpURL.Host = amqpGate.Addr()
-	apiCfg := cfg
-	apiCfg.AMQPURL = amqpURL.String()
+	apiCfg, amqpGate := gatedBroker(t, cfg)
 	apiCfg.PublishTimeout = 20 * time.Second
 	s := start(t, apiCfg, true, false)
 	start(t, cfg, false, true)

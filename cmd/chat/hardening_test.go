@@ -16,6 +16,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/chatsys/chat/catalog"
+	"github.com/chatsys/chat/config"
 	"github.com/chatsys/chat/internal/testenv"
 )
 
@@ -255,11 +256,7 @@ func TestErrorsRevealNothing(t *testing.T) {
 func TestCommandConcurrencyLimit(t *testing.T) {
 	t.Parallel()
 	cfg := testenv.Config(t)
-	amqpURL, _ := url.Parse(cfg.AMQPURL)
-	amqpGate := newGate(t, amqpURL.Host)
-	amqpURL.Host = amqpGate.Addr()
-	apiCfg := cfg
-	apiCfg.AMQPURL = amqpURL.String()
+	apiCfg, amqpGate := gatedBroker(t, cfg)
 	apiCfg.MaxInFlight = 2
 	apiCfg.PublishTimeout = 3 * time.Second
 	api := start(t, apiCfg, true, false)
@@ -342,6 +339,20 @@ func TestCommandConcurrencyLimit(t *testing.T) {
 	testenv.Eventually(t, 20*time.Second, "commands served again", func() bool {
 		return api.call(t, "POST", chat+"/messages", map[string]any{"body": "after"}).Status == 201
 	})
+}
+
+// gatedBroker returns cfg with its broker traffic passing through a gate,
+// for a process whose publishes a test holds.
+func gatedBroker(t *testing.T, cfg config.Config) (config.Config, *gate) {
+	t.Helper()
+	amqpURL, err := url.Parse(cfg.AMQPURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newGate(t, amqpURL.Host)
+	amqpURL.Host = g.Addr()
+	cfg.AMQPURL = amqpURL.String()
+	return cfg, g
 }
 
 // gate is a TCP proxy that can hold traffic without closing connections: to

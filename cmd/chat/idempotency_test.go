@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -282,11 +281,7 @@ func TestIdempotentConcurrentRetries(t *testing.T) {
 func TestIdempotentRetryAfterHangUp(t *testing.T) {
 	t.Parallel()
 	cfg := testenv.Config(t)
-	amqpURL, _ := url.Parse(cfg.AMQPURL)
-	amqpGate := newGate(t, amqpURL.Host)
-	amqpURL.Host = amqpGate.Addr()
-	apiCfg := cfg
-	apiCfg.AMQPURL = amqpURL.String()
+	apiCfg, amqpGate := gatedBroker(t, cfg)
 	apiCfg.PublishTimeout = 2 * time.Second
 	s := start(t, apiCfg, true, false)
 	worker := start(t, cfg, false, true)
