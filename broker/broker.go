@@ -49,12 +49,47 @@ type Names struct {
 	Exchange  string
 	Store     string // the event store writer's queue
 	DeadStore string // where undecodable or conflicting events are parked
+	// Classic names the queues that exist as classic queues, declared before
+	// the queues were quorum queues: they are used as they are (a queue
+	// redeclared with other arguments is refused) until `chat migrate`
+	// converts them.
+	Classic map[string]bool
 }
 
 // NamesFor returns the object names of a namespace.
 func NamesFor(namespace string) Names {
 	c := catalog.New(namespace)
 	return Names{Exchange: c.Exchange(), Store: c.StoreQueue(), DeadStore: c.DeadQueue()}
+}
+
+// DeliveryLimit is how often the store queue delivers a message before it
+// dead-letters it into the dead queue. The writer retries a transient
+// failure for about 3 s before it gives a message back, so this outlasts a
+// MySQL outage of about 25 minutes, while a message that fails every time
+// (or crashes its consumer) ends parked instead of looping for ever.
+const DeliveryLimit = 500
+
+// QueueArgs are the arguments queue is declared with: every queue is a
+// quorum queue, replicated over the cluster's nodes, so that a confirmed
+// message survives the loss of a node (a quorum queue confirms a publish
+// once a majority of its replicas holds it). The store queue dead-letters a
+// message after DeliveryLimit deliveries into the dead queue, at least once
+// (a dead-lettered message leaves the store queue only when the dead queue
+// confirmed it; that strategy needs reject-publish overflow). A classic
+// queue is declared with none.
+func (n Names) QueueArgs(queue string) amqp.Table {
+	if n.Classic[queue] {
+		return nil
+	}
+	args := amqp.Table{"x-queue-type": "quorum"}
+	if queue == n.Store {
+		args["x-delivery-limit"] = int64(DeliveryLimit)
+		args["x-dead-letter-exchange"] = n.Exchange
+		args["x-dead-letter-routing-key"] = DeadTopic
+		args["x-dead-letter-strategy"] = "at-least-once"
+		args["x-overflow"] = "reject-publish"
+	}
+	return args
 }
 
 // TopicFor is the topic (routing key) an event record is published under.
@@ -77,10 +112,18 @@ func bindingFor(topic string) string {
 // WatermillConfig is the one AMQP configuration of publishers and
 // subscribers: a durable topic exchange, durable queues, persistent
 // delivery, publisher confirms over a pool of channels, bounded prefetch.
-func WatermillConfig(amqpURL string, names Names, publishChannels int, prefetch int) wamqp.Config {
+// amqpURLs may name several nodes of one cluster (ParseNodes); each
+// connection, and each reconnect, goes to the next node that answers.
+func WatermillConfig(amqpURLs string, names Names, publishChannels int, prefetch int) (wamqp.Config, error) {
+	nodes, err := ParseNodes(amqpURLs)
+	if err != nil {
+		return wamqp.Config{}, err
+	}
+	dialCfg := nodes.Config(5*time.Second, nil)
 	return wamqp.Config{
 		Connection: wamqp.ConnectionConfig{
-			AmqpURI: amqpURL,
+			AmqpURI:    nodes.URI(),
+			AmqpConfig: &dialCfg,
 			Reconnect: &wamqp.ReconnectConfig{
 				BackoffInitialInterval:     100 * time.Millisecond,
 				BackoffRandomizationFactor: 0.5,
@@ -94,9 +137,12 @@ func WatermillConfig(amqpURL string, names Names, publishChannels int, prefetch 
 			Type:         "topic",
 			Durable:      true,
 		},
+		// Watermill's subscriber declares only the store queue (the dead
+		// queue is declared by DeclareTopology), with these arguments.
 		Queue: wamqp.QueueConfig{
 			GenerateName: names.queueFor,
 			Durable:      true,
+			Arguments:    names.QueueArgs(names.Store),
 		},
 		QueueBind: wamqp.QueueBindConfig{GenerateRoutingKey: bindingFor},
 		Publish: wamqp.PublishConfig{
@@ -108,38 +154,98 @@ func WatermillConfig(amqpURL string, names Names, publishChannels int, prefetch 
 			Qos: wamqp.QosConfig{PrefetchCount: prefetch},
 		},
 		TopologyBuilder: &wamqp.DefaultTopologyBuilder{},
-	}
+	}, nil
 }
 
 // DeclareTopology declares the exchange, every queue and their bindings, so
 // that no publish is ever unroutable: a confirmed but unroutable message is
-// dropped by the broker.
-func DeclareTopology(ctx context.Context, amqpURL string, names Names) error {
-	conn, err := amqp.DialConfig(amqpURL, amqp.Config{Dial: amqp.DefaultDial(5 * time.Second)})
+// dropped by the broker. A queue that exists as a classic queue is kept as it
+// is; the names returned say which, for the subscribers to declare it alike.
+func DeclareTopology(ctx context.Context, amqpURLs string, names Names) (Names, error) {
+	return declareTopology(ctx, amqpURLs, names, false)
+}
+
+// ConvertQueues declares the topology like DeclareTopology, but first
+// deletes each classic queue that is empty and has no consumer, so that it
+// is declared again as a quorum queue. A queue that holds messages or has a
+// consumer stays classic (names.Classic says which). Nothing may publish
+// while it runs: between the delete and the declare a publish has no queue
+// and is dropped.
+func ConvertQueues(ctx context.Context, amqpURLs string, names Names) (Names, error) {
+	return declareTopology(ctx, amqpURLs, names, true)
+}
+
+func declareTopology(ctx context.Context, amqpURLs string, names Names, convert bool) (Names, error) {
+	conn, err := dialNodes(ctx, amqpURLs, "chat topology")
 	if err != nil {
-		return fmt.Errorf("connect to RabbitMQ: %w", err)
+		return names, err
 	}
 	defer conn.Close()
 	ch, err := conn.Channel()
 	if err != nil {
-		return fmt.Errorf("open channel: %w", err)
+		return names, fmt.Errorf("open channel: %w", err)
 	}
-	defer ch.Close()
+	defer func() { ch.Close() }()
 	if err := ch.ExchangeDeclare(names.Exchange, "topic", true, false, false, false, nil); err != nil {
-		return fmt.Errorf("declare exchange %s: %w", names.Exchange, err)
+		return names, fmt.Errorf("declare exchange %s: %w", names.Exchange, err)
 	}
+	names.Classic = map[string]bool{}
 	for _, q := range []struct{ name, key string }{
 		{names.Store, bindingFor(EventsTopic)},
 		{names.DeadStore, bindingFor(DeadTopic)},
 	} {
-		if _, err := ch.QueueDeclare(q.name, true, false, false, false, nil); err != nil {
-			return fmt.Errorf("declare queue %s: %w", q.name, err)
+		_, err := ch.QueueDeclare(q.name, true, false, false, false, names.QueueArgs(q.name))
+		if IsPreconditionFailed(err) {
+			// The queue exists with other arguments: a classic queue of an
+			// older release. A failed declare closes the channel.
+			if ch, err = conn.Channel(); err != nil {
+				return names, fmt.Errorf("open channel: %w", err)
+			}
+			err = declareClassic(ch, q.name, convert, names.QueueArgs(q.name))
+			if errors.Is(err, errStillClassic) {
+				names.Classic[q.name] = true
+				ch.Close()
+				if ch, err = conn.Channel(); err != nil {
+					return names, fmt.Errorf("open channel: %w", err)
+				}
+				_, err = ch.QueueDeclare(q.name, true, false, false, false, nil)
+			}
+		}
+		if err != nil {
+			return names, fmt.Errorf("declare queue %s: %w", q.name, err)
 		}
 		if err := ch.QueueBind(q.name, q.key, names.Exchange, false, nil); err != nil {
-			return fmt.Errorf("bind queue %s: %w", q.name, err)
+			return names, fmt.Errorf("bind queue %s: %w", q.name, err)
 		}
 	}
-	return ctx.Err()
+	return names, ctx.Err()
+}
+
+var errStillClassic = errors.New("the queue stays classic")
+
+// declareClassic deals with a queue that exists with other arguments than
+// quorum ones: unless converting, or when it is in use, it stays as it is.
+func declareClassic(ch *amqp.Channel, queue string, convert bool, args amqp.Table) error {
+	if !convert {
+		return errStillClassic
+	}
+	// ifUnused and ifEmpty make the delete refuse (406) a queue with a
+	// consumer or a message, atomically.
+	if _, err := ch.QueueDelete(queue, true, true, false); err != nil {
+		if IsPreconditionFailed(err) {
+			return errStillClassic
+		}
+		return fmt.Errorf("delete classic queue %s: %w", queue, err)
+	}
+	_, err := ch.QueueDeclare(queue, true, false, false, false, args)
+	return err
+}
+
+// IsPreconditionFailed reports a channel exception PRECONDITION_FAILED
+// (406): an object declared again with other properties or arguments.
+func IsPreconditionFailed(err error) bool {
+	var ae *amqp.Error
+	return errors.As(err, &ae) && ae.Code == amqp.PreconditionFailed
 }
 
 // QueueDepth returns how many messages wait in a queue.
@@ -151,11 +257,16 @@ func QueueDepth(ctx context.Context, amqpURL, queue string) (int, error) {
 	return stats[0].Messages, nil
 }
 
-// Dial opens a connection for a short look at the broker (its properties,
-// passive declares), named so that it can be told apart in RabbitMQ's
-// management UI. ctx's deadline, or 5 s, bounds connecting and the
-// handshake; the caller bounds what it does afterwards.
-func Dial(ctx context.Context, amqpURL, name string) (*amqp.Connection, error) {
+// Dial opens a connection to the first node of amqpURLs that answers, for a
+// short look at the broker (its properties, passive declares), named so that
+// it can be told apart in RabbitMQ's management UI. ctx's deadline, or 5 s,
+// bounds connecting and the handshake with each node; the caller bounds what
+// it does afterwards.
+func Dial(ctx context.Context, amqpURLs, name string) (*amqp.Connection, error) {
+	return dialNodes(ctx, amqpURLs, name)
+}
+
+func dialNodes(ctx context.Context, amqpURLs, name string) (*amqp.Connection, error) {
 	timeout := 5 * time.Second
 	if d, ok := ctx.Deadline(); ok {
 		timeout = time.Until(d)
@@ -166,9 +277,13 @@ func Dial(ctx context.Context, amqpURL, name string) (*amqp.Connection, error) {
 	if timeout <= 0 {
 		return nil, context.DeadlineExceeded
 	}
+	nodes, err := ParseNodes(amqpURLs)
+	if err != nil {
+		return nil, err
+	}
 	props := amqp.NewConnectionProperties()
 	props.SetClientConnectionName(name)
-	conn, err := amqp.DialConfig(amqpURL, amqp.Config{Dial: amqp.DefaultDial(timeout), Properties: props})
+	conn, err := nodes.Dial(timeout, props)
 	if err != nil {
 		return nil, fmt.Errorf("connect to RabbitMQ: %w", err)
 	}
@@ -213,8 +328,8 @@ func QueueStats(ctx context.Context, amqpURL string, queues ...string) ([]QueueS
 }
 
 // DeleteTopology removes a namespace's exchange and queues (tests use it).
-func DeleteTopology(amqpURL string, names Names) error {
-	conn, err := amqp.Dial(amqpURL)
+func DeleteTopology(amqpURLs string, names Names) error {
+	conn, err := Dial(context.Background(), amqpURLs, "chat topology")
 	if err != nil {
 		return err
 	}

@@ -81,7 +81,7 @@ func Variables() []Variable {
 			return nil
 		}},
 		{"CHAT_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL", urlSetter(func(c *Config) *string { return &c.RedisURL }, "redis", "rediss")},
-		{"CHAT_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ URL", urlSetter(func(c *Config) *string { return &c.AMQPURL }, "amqp", "amqps")},
+		{"CHAT_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ URL, or the URLs of several nodes of one cluster, comma-separated (same scheme, user, password and vhost): a process connects to the first that answers and reconnects to another when its node goes", setAMQPURLs},
 		{"CHAT_ELASTICSEARCH_URL", "http://127.0.0.1:9200", "Elasticsearch URL", urlSetter(func(c *Config) *string { return &c.ElasticsearchURL }, "http", "https")},
 		{"CHAT_NAMESPACE", "chat", "prefix of tables, Redis keys, exchanges, queues and indices", func(c *Config, v string) error {
 			if !namespacePattern.MatchString(v) {
@@ -130,6 +130,32 @@ func urlSetter(field func(c *Config) *string, schemes ...string) func(c *Config,
 		}
 		return fmt.Errorf("want a %s URL with a host, got %q", strings.Join(schemes, " or "), v)
 	}
+}
+
+// setAMQPURLs accepts one AMQP URL or several of one cluster's nodes. They
+// must agree on all but the host and port: a connection to any node uses
+// the first one's credentials and vhost.
+func setAMQPURLs(c *Config, v string) error {
+	var (
+		first *url.URL
+		urls  []string
+	)
+	for i, raw := range strings.Split(v, ",") {
+		raw = strings.TrimSpace(raw)
+		var one string
+		if err := urlSetter(func(*Config) *string { return &one }, "amqp", "amqps")(c, raw); err != nil {
+			return fmt.Errorf("node %d: %w", i+1, err)
+		}
+		u, _ := url.Parse(one) // parsed by urlSetter
+		if first == nil {
+			first = u
+		} else if u.Scheme != first.Scheme || u.User.String() != first.User.String() || u.Path != first.Path {
+			return fmt.Errorf("node %d: %q differs from the first URL in scheme, user, password or vhost; the nodes of one cluster share them", i+1, u.Redacted())
+		}
+		urls = append(urls, one)
+	}
+	c.AMQPURL = strings.Join(urls, ",")
+	return nil
 }
 
 func intSetter(field func(c *Config) *int, lo, hi int) func(c *Config, v string) error {

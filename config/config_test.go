@@ -32,6 +32,10 @@ func TestInvalidValueNamesTheVariable(t *testing.T) {
 		{"CHAT_MYSQL_DSN", "root@tcp(127.0.0.1:3306)/"},
 		{"CHAT_REDIS_URL", "http://127.0.0.1:6379"},
 		{"CHAT_AMQP_URL", "amqp://"},
+		{"CHAT_AMQP_URL", "amqp://g:g@a:5672,"},
+		{"CHAT_AMQP_URL", "amqp://g:g@a:5672,amqps://g:g@b:5671"},
+		{"CHAT_AMQP_URL", "amqp://g:g@a:5672,amqp://x:g@b:5672"},
+		{"CHAT_AMQP_URL", "amqp://g:g@a:5672/v,amqp://g:g@b:5672/w"},
 		{"CHAT_ELASTICSEARCH_URL", "127.0.0.1:9200"},
 		{"CHAT_NAMESPACE", "Chat"},
 		{"CHAT_NAMESPACE", "chat-1"},
@@ -50,6 +54,21 @@ func TestInvalidValueNamesTheVariable(t *testing.T) {
 				t.Errorf("Load = %v, want an error naming %s", err, tc.name)
 			}
 		})
+	}
+}
+
+func TestAMQPNodeList(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ value, want string }{
+		{"amqp://g:g@a:5672/", "amqp://g:g@a:5672"},
+		{"amqp://g:g@a:5672/, amqp://g:g@b:5673/", "amqp://g:g@a:5672,amqp://g:g@b:5673"},
+		{"amqps://g:g@a/v,amqps://g:g@b/v,amqps://g:g@c/v", "amqps://g:g@a/v,amqps://g:g@b/v,amqps://g:g@c/v"},
+	}
+	for _, tc := range tests {
+		c, err := Load(lookupFrom(map[string]string{"CHAT_AMQP_URL": tc.value}))
+		if err != nil || c.AMQPURL != tc.want {
+			t.Errorf("CHAT_AMQP_URL=%q: got %q, %v; want %q", tc.value, c.AMQPURL, err, tc.want)
+		}
 	}
 }
 

@@ -28,10 +28,10 @@ func BenchmarkWriter(b *testing.B) {
 	cfg := testenv.Config(b)
 	ctx := context.Background()
 	names := broker.NamesFor(cfg.Namespace)
-	if err := broker.DeclareTopology(ctx, cfg.AMQPURL, names); err != nil {
+	if _, err := broker.DeclareTopology(ctx, cfg.AMQPURL, names); err != nil {
 		b.Fatal(err)
 	}
-	amqpCfg := broker.WatermillConfig(cfg.AMQPURL, names, 64, 2)
+	amqpCfg := testenv.Watermill(b, cfg, 64, 2)
 	pub, err := broker.NewPublisher(amqpCfg, watermill.NopLogger{}, 10*time.Second, nil)
 	if err != nil {
 		b.Fatal(err)

@@ -462,13 +462,17 @@ func short(id string) string {
 // RabbitMQ
 
 func checkRabbitMQ(ctx context.Context, cfg config.Config, c *checkup) {
-	uri, err := amqp.ParseURI(cfg.AMQPURL)
+	nodes, err := broker.ParseNodes(cfg.AMQPURL)
+	var uri amqp.URI
+	if err == nil {
+		uri, err = amqp.ParseURI(nodes.URI())
+	}
 	if err != nil {
 		c.run(ctx, "configuration", func(context.Context) finding { return fail(err.Error(), "correct CHAT_AMQP_URL") })
 		return
 	}
-	where := fmt.Sprintf("%s:%d vhost %s as %s", uri.Host, uri.Port, uri.Vhost, uri.Username)
-	c.where = fmt.Sprintf("%s:%d", uri.Host, uri.Port)
+	where := fmt.Sprintf("%s vhost %s as %s", strings.Join(nodes.Addrs(), ","), uri.Vhost, uri.Username)
+	c.where = strings.Join(nodes.Addrs(), ",")
 	names := broker.NamesFor(cfg.Namespace)
 	// The connection is made by a check that may be left running after its
 	// timeout, hence the atomic.
@@ -540,17 +544,28 @@ func checkRabbitMQ(ctx context.Context, cfg config.Config, c *checkup) {
 				return fail(err.Error(), "")
 			}
 			err = onChannel(conn, func(ch *amqp.Channel) (err error) {
-				q, err = ch.QueueDeclare(name, true, false, false, false, nil)
+				q, err = ch.QueueDeclare(name, true, false, false, false, names.QueueArgs(name))
 				return err
 			})
 			if amqpCode(err) == amqp.PreconditionFailed {
-				return fail("not declared as the processes declare it (durable, not exclusive, not auto-delete): "+err.Error(),
-					"a queue that is not durable loses its messages when RabbitMQ restarts: let it drain, delete it, and run `chat migrate` to declare it durable")
+				// A durable classic queue of an older release still works.
+				quorumErr := err
+				err = onChannel(conn, func(ch *amqp.Channel) (err error) {
+					q, err = ch.QueueDeclare(name, true, false, false, false, nil)
+					return err
+				})
+				if err == nil {
+					stats[i] = q
+					return warn("a classic queue, on one node: losing that node loses it and the events in it",
+						"make it a quorum queue: stop `chat serve`, let `chat work` drain the queue, stop `chat work`, run `chat migrate` (it converts an empty, unused classic queue), start the processes")
+				}
+				return fail("not declared as the processes declare it (a durable quorum queue, not exclusive, not auto-delete, with their arguments): "+quorumErr.Error(),
+					"let it drain, delete it, and run `chat migrate` to declare it as the processes do")
 			} else if err != nil {
 				return fail(err.Error(), "")
 			}
 			stats[i] = q
-			return ok("exists, durable")
+			return ok("exists, durable quorum queue")
 		}) && queuesOK
 	}
 	if !queuesOK {

@@ -54,10 +54,14 @@ func migrate(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	// A new namespace's numbering state is sealed here, so the API can hand
 	// out numbers at once; otherwise a worker rebuilds it from the events.
-	names := broker.NamesFor(cfg.Namespace)
-	if err := broker.DeclareTopology(ctx, cfg.AMQPURL, names); err != nil {
+	// Classic queues of an older release are converted here when they are
+	// empty and unused; a queue converted while a process publishes would
+	// drop what is published in between, hence here and not at start-up.
+	names, err := broker.ConvertQueues(ctx, cfg.AMQPURL, broker.NamesFor(cfg.Namespace))
+	if err != nil {
 		return err
 	}
+	warnClassic(log, names)
 	rdb, err := newRedis(cfg)
 	if err != nil {
 		return err
@@ -71,6 +75,14 @@ func migrate(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		log.Warn("the numbering state in Redis is missing or stale; a worker (chat work) rebuilds it from the event store, and commands answer 503 until then")
 	}
 	return nil
+}
+
+// warnClassic says which queues are still classic: they live on one node,
+// so losing that node loses them and what they hold.
+func warnClassic(log *slog.Logger, names broker.Names) {
+	for q := range names.Classic {
+		log.Warn("queue is a classic queue, not replicated: stop `chat serve`, let `chat work` drain it, stop `chat work` and run `chat migrate` to make it a quorum queue", "queue", q)
+	}
 }
 
 func newRedis(cfg config.Config) (*redis.Client, error) {
@@ -217,11 +229,13 @@ func (p *process) connect(ctx context.Context) (deps, error) {
 	if err := mysqldb.CheckMigrated(checkCtx, p.db, p.cfg.Namespace); err != nil {
 		return d, fmt.Errorf("MySQL: %w", err)
 	}
-	d.names = broker.NamesFor(p.cfg.Namespace)
-	if err := broker.DeclareTopology(checkCtx, p.cfg.AMQPURL, d.names); err != nil {
+	if d.names, err = broker.DeclareTopology(checkCtx, p.cfg.AMQPURL, broker.NamesFor(p.cfg.Namespace)); err != nil {
 		return d, err
 	}
-	d.amqp = broker.WatermillConfig(p.cfg.AMQPURL, d.names, p.cfg.PublishChannels, storePrefetch)
+	warnClassic(p.log, d.names)
+	if d.amqp, err = broker.WatermillConfig(p.cfg.AMQPURL, d.names, p.cfg.PublishChannels, storePrefetch); err != nil {
+		return d, fmt.Errorf("CHAT_AMQP_URL: %w", err)
+	}
 	d.codec = events.NewCodec()
 	if p.rdb, err = newRedis(p.cfg); err != nil {
 		return d, err

@@ -22,10 +22,10 @@ import (
 // broker redelivery or a faulty producer would present them.
 func publisher(t *testing.T, cfg config.Config) *broker.Publisher {
 	names := broker.NamesFor(cfg.Namespace)
-	if err := broker.DeclareTopology(context.Background(), cfg.AMQPURL, names); err != nil {
+	if _, err := broker.DeclareTopology(context.Background(), cfg.AMQPURL, names); err != nil {
 		t.Fatal(err)
 	}
-	pub, err := broker.NewPublisher(broker.WatermillConfig(cfg.AMQPURL, names, 2, 1), watermill.NopLogger{}, 5*time.Second, nil)
+	pub, err := broker.NewPublisher(testenv.Watermill(t, cfg, 2, 1), watermill.NopLogger{}, 5*time.Second, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestRedeliveryAndConflicts(t *testing.T) {
 	}
 	undecodable := message.NewMessage("not-a-uuid", []byte("{"))
 	undecodable.Metadata.Set("event_type", "MessageCreated")
-	raw, err := wamqp.NewPublisher(broker.WatermillConfig(cfg.AMQPURL, broker.NamesFor(cfg.Namespace), 0, 1), watermill.NopLogger{})
+	raw, err := wamqp.NewPublisher(testenv.Watermill(t, cfg, 0, 1), watermill.NopLogger{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -197,6 +197,12 @@ var (
 // broker connection drops while it publishes.
 func startBinary(t *testing.T, cfg config.Config) *system {
 	t.Helper()
+	return startBinaryCommand(t, cfg, "serve")
+}
+
+// startBinaryCommand is startBinary running command (serve, work or all).
+func startBinaryCommand(t *testing.T, cfg config.Config, command string) *system {
+	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "chat-bin")
 		if err != nil {
@@ -218,7 +224,7 @@ func startBinary(t *testing.T, cfg config.Config) *system {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(binary, "serve")
+	cmd := exec.Command(binary, command)
 	cmd.Env = append(os.Environ(),
 		"CHAT_HTTP_ADDR="+addr,
 		"CHAT_MYSQL_DSN="+cfg.MySQLDSN,
@@ -252,11 +258,11 @@ func startBinary(t *testing.T, cfg config.Config) *system {
 			<-done
 		}
 		if t.Failed() {
-			t.Logf("chat serve logs:\n%s", logs.String())
+			t.Logf("chat %s logs:\n%s", command, logs.String())
 		}
 	}
 	t.Cleanup(s.stop)
-	testenv.Eventually(t, 30*time.Second, "chat serve to answer", func() bool {
+	testenv.Eventually(t, 30*time.Second, "chat "+command+" to answer", func() bool {
 		resp, err := client.Get(s.URL + "/healthz")
 		if err != nil {
 			return false

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v2/pkg/amqp"
 	"github.com/go-sql-driver/mysql"
 	"github.com/redis/go-redis/v9"
 
@@ -66,7 +67,7 @@ func Config(t testing.TB) config.Config {
 		t.Fatalf("migrate: %v", err)
 	}
 	names := broker.NamesFor(ns)
-	if err := broker.DeclareTopology(ctx, cfg.AMQPURL, names); err != nil {
+	if _, err := broker.DeclareTopology(ctx, cfg.AMQPURL, names); err != nil {
 		t.Fatalf("declare broker topology: %v", err)
 	}
 	rdb := Redis(t, cfg)
@@ -156,4 +157,15 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// Watermill returns the processes' Watermill configuration of the
+// namespace's topology, for tests that publish or consume on their own.
+func Watermill(t testing.TB, cfg config.Config, publishChannels, prefetch int) wamqp.Config {
+	t.Helper()
+	c, err := broker.WatermillConfig(cfg.AMQPURL, broker.NamesFor(cfg.Namespace), publishChannels, prefetch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
