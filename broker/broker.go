@@ -64,9 +64,10 @@ func NamesFor(namespace string) Names {
 
 // DeliveryLimit is how often the store queue delivers a message before it
 // dead-letters it into the dead queue. The writer retries a transient
-// failure for about 3 s before it gives a message back, so this outlasts a
-// MySQL outage of about 25 minutes, while a message that fails every time
-// (or crashes its consumer) ends parked instead of looping for ever.
+// failure for about 3 s and then holds the message 30 s before it gives it
+// back, so this outlasts about four hours of failing appends, while a
+// message that fails every time (or crashes its consumer) ends parked
+// instead of looping for ever.
 const DeliveryLimit = 500
 
 // QueueArgs are the arguments queue is declared with: every queue is a

@@ -187,6 +187,11 @@ func (w *Writer) serve(ctx context.Context, app *eventstore.Appender) error {
 			defer consumers.Done()
 			for msg := range msgs {
 				if _, err := handler(msg); err != nil {
+					// Only a transient failure gets here (what can never
+					// be stored was parked). Each return spends one of the
+					// queue's deliveries: holding the message first spaces
+					// them, so the delivery limit outlasts hours of outage.
+					_ = pause.For(consumeCtx, returnDelay)
 					msg.Nack()
 				} else {
 					msg.Ack()
@@ -335,6 +340,11 @@ func (w *Writer) next(gap *time.Timer, deadline time.Time) (*pending, bool) {
 // connections: each connection has one reader and one writer goroutine,
 // which at thousands of deliveries and acks a second become a bottleneck.
 const subscriptionsPerConnection = 32
+
+// returnDelay is how long a consumer holds a message whose append failed
+// for a transient reason before it gives it back to the queue (at once on
+// shutdown): well under the broker's consumer timeout.
+const returnDelay = 30 * time.Second
 
 // Batching: how long the batcher waits for one more record, and in all.
 const (
