@@ -31,6 +31,8 @@ func TestInvalidValueNamesTheVariable(t *testing.T) {
 		{"CHAT_MYSQL_DSN", "not a dsn"},
 		{"CHAT_MYSQL_DSN", "root@tcp(127.0.0.1:3306)/"},
 		{"CHAT_REDIS_URL", "http://127.0.0.1:6379"},
+		{"CHAT_REDIS_URL", "redis://127.0.0.1:6379/0?nonsense=1"},
+		{"CHAT_REDIS_URL", "redis://127.0.0.1:7000?addr=127.0.0.1:7001&nonsense=1"},
 		{"CHAT_AMQP_URL", "amqp://"},
 		{"CHAT_ELASTICSEARCH_URL", "127.0.0.1:9200"},
 		{"CHAT_NAMESPACE", "Chat"},
@@ -50,6 +52,20 @@ func TestInvalidValueNamesTheVariable(t *testing.T) {
 				t.Errorf("Load = %v, want an error naming %s", err, tc.name)
 			}
 		})
+	}
+}
+
+func TestRedisURLForms(t *testing.T) {
+	t.Parallel()
+	for _, url := range []string{
+		"redis://127.0.0.1:6379/0",
+		"rediss://user:secret@redis.example:6380/2",
+		"redis://127.0.0.1:7000?addr=127.0.0.1:7001&addr=127.0.0.1:7002",
+	} {
+		c, err := Load(lookupFrom(map[string]string{"CHAT_REDIS_URL": url}))
+		if err != nil || c.RedisURL != url {
+			t.Errorf("CHAT_REDIS_URL=%s: %q, %v", url, c.RedisURL, err)
+		}
 	}
 }
 

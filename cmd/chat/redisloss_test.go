@@ -105,8 +105,8 @@ func TestRedisLossNeverReissuesANumber(t *testing.T) {
 	t.Logf("%d creates confirmed, %d refused during the rebuild", len(got), refused)
 }
 
-// wipe deletes every Redis key of a namespace, as a flush or a restart
-// without persistence would.
+// wipe deletes every Redis key of a namespace at once (one DEL on the one
+// server), as a flush or a restart without persistence would.
 func wipe(t *testing.T, namespace string) {
 	cfg := testenv.Config(t)
 	rdb := testenv.Redis(t, cfg)
