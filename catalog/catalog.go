@@ -5,6 +5,8 @@ package catalog
 import (
 	"strconv"
 	"strings"
+
+	"github.com/chatsys/chat/rediscluster"
 )
 
 // Catalog is the names of one namespace. A namespace is at most 40
@@ -155,8 +157,18 @@ func (c Catalog) EditsKey(token string, chat int64) string {
 	return c.RedisPrefix() + "edits:{" + token + "}:" + strconv.FormatInt(chat, 10)
 }
 
-// EpochKey is the key whose absence means the numbering state was lost.
-func (c Catalog) EpochKey() string { return c.RedisPrefix() + "epoch" }
+// EpochKey is the epoch of one hash slot: its absence means the numbering
+// state of the applications in that slot was lost. Its hash tag lands in the
+// slot, so a script checks it along with an application's keys.
+func (c Catalog) EpochKey(slot int) string {
+	return c.RedisPrefix() + "epoch:{" + rediscluster.Tag(slot) + "}"
+}
+
+// EpochKeyOf is the epoch of the slot a key of the namespace is in.
+func (c Catalog) EpochKeyOf(key string) string { return c.EpochKey(rediscluster.Slot(key)) }
+
+// AppSlot is the hash slot of every key of an application.
+func (c Catalog) AppSlot(token string) int { return rediscluster.Slot(c.AppKey(token)) }
 
 // IdempotencyIndex is the index of a scope's Idempotency-Keys; each key's
 // record is the index's name, a colon and the key's id, under the same hash

@@ -38,7 +38,8 @@ func TestNames(t *testing.T) {
 		{c.ChatKey("tok", 3), "chat:chat:{tok}:3"},
 		{c.FailedKey("tok", 3), "chat:failed:{tok}:3"},
 		{c.EditsKey("tok", 3), "chat:edits:{tok}:3"},
-		{c.EpochKey(), "chat:epoch"},
+		{c.EpochKey(0), "chat:epoch:{1bz}"},
+		{c.EpochKeyOf(c.ChatKey("tok", 3)), "chat:epoch:{8n3}"}, // the slot of {tok}
 		{c.IdempotencyIndex("tok"), "chat:idem:{tok}"},
 		{c.IdempotencyIndex(""), "chat:idem:{chat:applications}"},
 	} {

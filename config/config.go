@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/chatsys/chat/rediscluster"
 )
 
 // Config is the whole configuration of one process.
@@ -80,7 +82,7 @@ func Variables() []Variable {
 			c.MySQLDSN = v
 			return nil
 		}},
-		{"CHAT_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL", urlSetter(func(c *Config) *string { return &c.RedisURL }, "redis", "rediss")},
+		{"CHAT_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL; for a Redis Cluster, redis://h1:7000?addr=h2:7001&addr=h3:7002", redisSetter},
 		{"CHAT_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ URL, or the URLs of several nodes of one cluster, comma-separated (same scheme, user, password and vhost): a process connects to the first that answers and reconnects to another when its node goes", setAMQPURLs},
 		{"CHAT_ELASTICSEARCH_URL", "http://127.0.0.1:9200", "Elasticsearch URL", urlSetter(func(c *Config) *string { return &c.ElasticsearchURL }, "http", "https")},
 		{"CHAT_NAMESPACE", "chat", "prefix of tables, Redis keys, exchanges, queues and indices", func(c *Config, v string) error {
@@ -155,6 +157,18 @@ func setAMQPURLs(c *Config, v string) error {
 		urls = append(urls, one)
 	}
 	c.AMQPURL = strings.Join(urls, ",")
+	return nil
+}
+
+// redisSetter accepts one server's URL or a cluster's, as the client will
+// read them.
+func redisSetter(c *Config, v string) error {
+	if err := urlSetter(func(c *Config) *string { return &c.RedisURL }, "redis", "rediss")(c, v); err != nil {
+		return err
+	}
+	if _, err := rediscluster.Check(v); err != nil {
+		return err
+	}
 	return nil
 }
 

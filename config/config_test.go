@@ -31,6 +31,8 @@ func TestInvalidValueNamesTheVariable(t *testing.T) {
 		{"CHAT_MYSQL_DSN", "not a dsn"},
 		{"CHAT_MYSQL_DSN", "root@tcp(127.0.0.1:3306)/"},
 		{"CHAT_REDIS_URL", "http://127.0.0.1:6379"},
+		{"CHAT_REDIS_URL", "redis://127.0.0.1:6379/0?nonsense=1"},
+		{"CHAT_REDIS_URL", "redis://127.0.0.1:7000?addr=127.0.0.1:7001&nonsense=1"},
 		{"CHAT_AMQP_URL", "amqp://"},
 		{"CHAT_AMQP_URL", "amqp://g:g@a:5672,"},
 		{"CHAT_AMQP_URL", "amqp://g:g@a:5672,amqps://g:g@b:5671"},
@@ -68,6 +70,20 @@ func TestAMQPNodeList(t *testing.T) {
 		c, err := Load(lookupFrom(map[string]string{"CHAT_AMQP_URL": tc.value}))
 		if err != nil || c.AMQPURL != tc.want {
 			t.Errorf("CHAT_AMQP_URL=%q: got %q, %v; want %q", tc.value, c.AMQPURL, err, tc.want)
+		}
+	}
+}
+
+func TestRedisURLForms(t *testing.T) {
+	t.Parallel()
+	for _, url := range []string{
+		"redis://127.0.0.1:6379/0",
+		"rediss://user:secret@redis.example:6380/2",
+		"redis://127.0.0.1:7000?addr=127.0.0.1:7001&addr=127.0.0.1:7002",
+	} {
+		c, err := Load(lookupFrom(map[string]string{"CHAT_REDIS_URL": url}))
+		if err != nil || c.RedisURL != url {
+			t.Errorf("CHAT_REDIS_URL=%s: %q, %v", url, c.RedisURL, err)
 		}
 	}
 }

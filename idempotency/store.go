@@ -83,7 +83,7 @@ type Options struct {
 
 // Store keeps idempotency records in Redis.
 type Store struct {
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	names  catalog.Catalog
 	opt    Options
 	claims *prometheus.CounterVec
@@ -91,7 +91,7 @@ type Store struct {
 
 // New returns a store whose keys start with namespace; reg (optional) gets
 // its metrics.
-func New(rdb *redis.Client, namespace string, opt Options, reg prometheus.Registerer) *Store {
+func New(rdb redis.UniversalClient, namespace string, opt Options, reg prometheus.Registerer) *Store {
 	s := &Store{rdb: rdb, names: catalog.New(namespace), opt: opt, claims: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "chat_idempotency_claims_total",
 		Help: "Commands sent with an Idempotency-Key, by what their key's record said: fresh, replayed, resumed, reused, in_flight, limit.",

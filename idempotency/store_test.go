@@ -3,24 +3,38 @@ package idempotency_test
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/chatsys/chat/config"
 	"github.com/chatsys/chat/idempotency"
 	"github.com/chatsys/chat/internal/testenv"
 )
 
 const token = "abcdefghijklmnopqrstuvwxyz"
 
-func TestStore(t *testing.T) {
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+// onEachBackend runs test on the single Redis server and on a cluster.
+func onEachBackend(t *testing.T, test func(t *testing.T, cfg config.Config)) {
 	if testing.Short() {
 		t.Skip("needs Redis")
 	}
-	t.Parallel()
-	cfg := testenv.Config(t)
+	for _, b := range testenv.RedisBackends() {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			test(t, testenv.ConfigOn(t, b.URL(t)))
+		})
+	}
+}
+
+func TestStore(t *testing.T) { onEachBackend(t, testStore) }
+
+func testStore(t *testing.T, cfg config.Config) {
 	rdb := testenv.Redis(t, cfg)
 	const lease = 400 * time.Millisecond
 	s := idempotency.New(rdb, cfg.Namespace, idempotency.Options{Retention: time.Hour, Lease: lease, MaxKeys: 3, Wait: 50 * time.Millisecond}, nil)
@@ -107,7 +121,7 @@ func TestStore(t *testing.T) {
 	state("bcdefghijklmnopqrstuvwxyza", "k4", fp, idempotency.Fresh)
 
 	// Every key of a scope carries its hash tag, and expires.
-	keys, err := rdb.Keys(ctx, cfg.Namespace+":idem:*").Result()
+	keys, err := testenv.Keys(ctx, rdb, cfg.Namespace+":idem:*")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,11 +141,10 @@ func TestStore(t *testing.T) {
 // TestClaimWaitsForTheAttemptInFlight: a retry that arrives while the first
 // attempt runs waits for its outcome rather than answering at once.
 func TestClaimWaitsForTheAttemptInFlight(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs Redis")
-	}
-	t.Parallel()
-	cfg := testenv.Config(t)
+	onEachBackend(t, testClaimWaits)
+}
+
+func testClaimWaits(t *testing.T, cfg config.Config) {
 	s := idempotency.New(testenv.Redis(t, cfg), cfg.Namespace, idempotency.Options{Retention: time.Hour, Lease: 10 * time.Second, MaxKeys: 10, Wait: 5 * time.Second}, nil)
 	ctx := context.Background()
 	fp := idempotency.Fingerprint("EditMessage", token, "1", "1", "hello")

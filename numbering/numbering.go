@@ -2,8 +2,8 @@
 // and message numbers, the next stream version of each aggregate, and which
 // applications, chats and messages exist (as confirmed by the broker).
 //
-// Keys share the application token as their hash tag, so that a script that
-// touches several keys of one application runs on one Redis Cluster slot.
+// Keys share the application token as their hash tag, and each hash slot has
+// its own epoch key, so that every script touches one Redis Cluster slot.
 package numbering
 
 import (
@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -29,12 +28,13 @@ var ErrRecovering = errors.New("numbering state is being recovered")
 
 // Store hands out numbers and versions from Redis.
 type Store struct {
-	rdb   *redis.Client
+	rdb   redis.UniversalClient
 	names catalog.Catalog
 }
 
-// New returns a store whose keys start with namespace.
-func New(rdb *redis.Client, namespace string) *Store {
+// New returns a store whose keys start with namespace, on one Redis server
+// or a Redis Cluster.
+func New(rdb redis.UniversalClient, namespace string) *Store {
 	return &Store{rdb: rdb, names: catalog.New(namespace)}
 }
 
@@ -71,12 +71,9 @@ var reserveApp = redis.NewScript(`
 if redis.call('EXISTS', KEYS[2]) == 0 then return -2 end
 return redis.call('HSETNX', KEYS[1], 'n', 0)`)
 
-// EpochKey is the key whose absence means the numbering state was lost.
-func (s *Store) EpochKey() string { return s.names.EpochKey() }
-
-// run runs a script with the epoch key appended to its keys.
+// run runs a script with the epoch key of its keys' slot appended to them.
 func (s *Store) run(ctx context.Context, script *redis.Script, keys []string, args ...any) (int64, error) {
-	n, err := script.Run(ctx, s.rdb, append(keys, s.EpochKey()), args...).Int64()
+	n, err := script.Run(ctx, s.rdb, append(keys, s.names.EpochKeyOf(keys[0])), args...).Int64()
 	switch {
 	case err != nil:
 		return 0, fmt.Errorf("redis: %w", err)
@@ -154,10 +151,12 @@ func (s *Store) Register(ctx context.Context, apps []string, chats []Chat) error
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, 0, len(apps)+len(chats))
 	for _, token := range apps {
-		cmds = append(cmds, registerCreate.Eval(ctx, pipe, []string{s.appKey(token), s.EpochKey()}))
+		key := s.appKey(token)
+		cmds = append(cmds, registerCreate.Eval(ctx, pipe, []string{key, s.names.EpochKeyOf(key)}))
 	}
 	for _, c := range chats {
-		cmds = append(cmds, registerCreate.Eval(ctx, pipe, []string{s.chatKey(c.Token, c.Number), s.EpochKey()}))
+		key := s.chatKey(c.Token, c.Number)
+		cmds = append(cmds, registerCreate.Eval(ctx, pipe, []string{key, s.names.EpochKeyOf(key)}))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return wrap(err)
@@ -176,15 +175,17 @@ func (s *Store) MessageFailed(ctx context.Context, token string, chat, number in
 	return wrap(s.rdb.SetBit(ctx, s.failedKey(token, chat), number, 1).Err())
 }
 
-// Ready reports whether numbers can be handed out: Redis answers and the
-// numbering state is sealed (ErrRecovering while it is being rebuilt).
+// Ready reports whether numbers can be handed out: Redis answers and every
+// slot's numbering state is sealed (ErrRecovering while some is rebuilt).
 func (s *Store) Ready(ctx context.Context) error {
-	epoch, _, err := s.Epoch(ctx)
+	masters, err := s.Masters(ctx)
 	if err != nil {
 		return err
 	}
-	if epoch == "" {
-		return ErrRecovering
+	for _, m := range masters {
+		if len(m.Missing()) > 0 {
+			return ErrRecovering
+		}
 	}
 	return nil
 }
@@ -197,30 +198,6 @@ func wrap(err error) error {
 		return fmt.Errorf("redis: %w", err)
 	}
 	return nil
-}
-
-// Epoch returns the epoch key's value ("" when it is missing) and the run id
-// of the Redis server, which changes when the server restarts or a replica
-// takes over.
-func (s *Store) Epoch(ctx context.Context) (epoch, runID string, err error) {
-	pipe := s.rdb.Pipeline()
-	get := pipe.Get(ctx, s.EpochKey())
-	info := pipe.Info(ctx, "server")
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return "", "", wrap(err)
-	}
-	for _, line := range strings.Split(info.Val(), "\n") {
-		if v, ok := strings.CutPrefix(line, "run_id:"); ok {
-			runID = strings.TrimSpace(v)
-		}
-	}
-	return get.Val(), runID, nil
-}
-
-// Invalidate deletes the epoch, refusing every number until a Restore is
-// committed.
-func (s *Store) Invalidate(ctx context.Context) error {
-	return wrap(s.rdb.Del(ctx, s.EpochKey()).Err())
 }
 
 // Restore writes a numbering state rebuilt from the event store, in
@@ -268,34 +245,9 @@ func (r *Restore) Edits(ctx context.Context, token string, chat, number, edits i
 	return r.queued(ctx)
 }
 
-// Commit writes what is queued and sets the epoch to the server's run id:
-// from then on numbers are handed out again.
-func (r *Restore) Commit(ctx context.Context, runID string) error {
-	if _, err := r.pipe.Exec(ctx); err != nil {
-		return wrap(err)
-	}
-	return wrap(r.s.rdb.Set(ctx, r.s.EpochKey(), runID, 0).Err())
-}
-
-// Clear deletes every numbering key of the namespace, the epoch included, so
-// that a restore starts from nothing rather than from stale leftovers.
-func (s *Store) Clear(ctx context.Context) error {
-	iter := s.rdb.Scan(ctx, 0, s.names.RedisKeys(), 1000).Iterator()
-	var batch []string
-	for iter.Next(ctx) {
-		batch = append(batch, iter.Val())
-		if len(batch) == 1000 {
-			if err := s.rdb.Del(ctx, batch...).Err(); err != nil {
-				return wrap(err)
-			}
-			batch = batch[:0]
-		}
-	}
-	if err := iter.Err(); err != nil {
-		return wrap(err)
-	}
-	if len(batch) > 0 {
-		return wrap(s.rdb.Del(ctx, batch...).Err())
-	}
-	return nil
+// Commit writes what is queued. Numbers are handed out again once the
+// restored slots are sealed.
+func (r *Restore) Commit(ctx context.Context) error {
+	_, err := r.pipe.Exec(ctx)
+	return wrap(err)
 }

@@ -3,17 +3,28 @@ package numbering_test
 import (
 	"context"
 	"errors"
+	"os"
 	"sort"
 	"sync"
 	"testing"
 
+	"github.com/chatsys/chat/config"
 	"github.com/chatsys/chat/internal/testenv"
 	"github.com/chatsys/chat/numbering"
 )
 
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
 func TestNumbering(t *testing.T) {
-	t.Parallel()
-	cfg := testenv.Config(t)
+	for _, b := range testenv.RedisBackends() {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			testNumbering(t, testenv.ConfigOn(t, b.URL(t)))
+		})
+	}
+}
+
+func testNumbering(t *testing.T, cfg config.Config) {
 	s := numbering.New(testenv.Redis(t, cfg), cfg.Namespace)
 	ctx := context.Background()
 	const token = "abcdefghijklmnopqrstuvwxyz"

@@ -24,14 +24,15 @@ type QueueDepth func(ctx context.Context) (int, error)
 // Recovery watches the numbering epoch and rebuilds the state when it is
 // missing (Redis lost its data) or stale (Redis restarted or failed over).
 type Recovery struct {
-	numbers  *numbering.Store
-	store    *eventstore.Store
-	db       *sql.DB
-	depth    QueueDepth
-	lockName string
-	settle   time.Duration
-	log      *slog.Logger
-	interval time.Duration
+	numbers   *numbering.Store
+	store     *eventstore.Store
+	db        *sql.DB
+	depth     QueueDepth
+	lockName  string
+	namespace string
+	settle    time.Duration
+	log       *slog.Logger
+	interval  time.Duration
 }
 
 // Config is what a recovery needs.
@@ -52,26 +53,35 @@ type Config struct {
 // New returns a recovery.
 func New(cfg Config) *Recovery {
 	return &Recovery{
-		numbers:  cfg.Numbers,
-		store:    cfg.Store,
-		db:       cfg.DB,
-		depth:    cfg.Depth,
-		lockName: catalog.New(cfg.Namespace).NumberingLock(),
-		settle:   cfg.Settle,
-		log:      cfg.Log.With("component", "numbering-recovery"),
-		interval: time.Second,
+		numbers:   cfg.Numbers,
+		store:     cfg.Store,
+		db:        cfg.DB,
+		depth:     cfg.Depth,
+		lockName:  catalog.New(cfg.Namespace).NumberingLock(),
+		namespace: cfg.Namespace,
+		settle:    cfg.Settle,
+		log:       cfg.Log.With("component", "numbering-recovery"),
+		interval:  time.Second,
 	}
 }
 
 // Initialize seals a brand-new namespace at once: with no event stored and
 // none queued, there is nothing to rebuild. It reports whether the namespace
-// is sealed (false: events exist, so a full recovery must run).
+// is sealed (false: events exist, or some slot was sealed by a Redis run
+// that is gone, so a recovery must run).
 func Initialize(ctx context.Context, numbers *numbering.Store, store *eventstore.Store, depth QueueDepth) (bool, error) {
-	epoch, runID, err := numbers.Epoch(ctx)
+	masters, err := numbers.Masters(ctx)
 	if err != nil {
 		return false, err
 	}
-	if epoch == runID {
+	missing := 0
+	for _, m := range masters {
+		if len(m.Stale()) > 0 {
+			return false, nil
+		}
+		missing += len(m.Missing())
+	}
+	if missing == 0 {
 		return true, nil
 	}
 	head, err := store.Head(ctx)
@@ -82,10 +92,15 @@ func Initialize(ctx context.Context, numbers *numbering.Store, store *eventstore
 	if err != nil {
 		return false, err
 	}
-	if head != 0 || queued != 0 || epoch != "" {
+	if head != 0 || queued != 0 {
 		return false, nil
 	}
-	return true, numbers.NewRestore().Commit(ctx, runID)
+	for _, m := range masters {
+		if err := numbers.Seal(ctx, m.Missing(), m.RunID); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // Run watches until ctx ends. One process at a time watches (a named lock).
@@ -106,6 +121,14 @@ func (r *Recovery) Run(ctx context.Context) error {
 	return nil
 }
 
+// Lost is what a master has lost: the slots whose state must be rebuilt and
+// the run id that seals them afterwards.
+type Lost struct {
+	Addr  string
+	RunID string
+	Slots []int
+}
+
 func (r *Recovery) watch(ctx context.Context) error {
 	t := time.NewTicker(r.interval)
 	defer t.Stop()
@@ -113,28 +136,31 @@ func (r *Recovery) watch(ctx context.Context) error {
 	// not at every look.
 	unreachable := false
 	for {
-		epoch, runID, err := r.numbers.Epoch(ctx)
+		masters, err := r.numbers.Masters(ctx)
 		if (err != nil) != unreachable {
 			unreachable = err != nil
 			if unreachable {
-				r.log.Warn("cannot read the numbering epoch; watching until Redis answers", "err", err)
+				r.log.Warn("cannot read the numbering epochs; watching until Redis answers", "err", err)
 			} else {
-				r.log.Info("numbering epoch readable again")
+				r.log.Info("numbering epochs readable again")
 			}
 		}
-		switch {
-		case err != nil:
-		case epoch == runID:
-		default:
-			if epoch != "" {
-				// The server restarted or a replica took over: it may have
+		var lost []Lost
+		for _, m := range masters {
+			if stale := m.Stale(); len(stale) > 0 {
+				// The master restarted or a replica took over: it may have
 				// lost the last writes, and its counters may be behind.
-				r.log.Warn("Redis changed under the numbering state; rebuilding it", "epoch", epoch, "run_id", runID)
-				if err := r.numbers.Invalidate(ctx); err != nil {
+				r.log.Warn("a Redis master changed under the numbering state; rebuilding its slots", "addr", m.Addr, "run_id", m.RunID, "slots", len(stale))
+				if err := r.numbers.Invalidate(ctx, stale); err != nil {
 					return err
 				}
 			}
-			if err := r.Rebuild(ctx, runID); err != nil {
+			if affected := append(m.Stale(), m.Missing()...); len(affected) > 0 {
+				lost = append(lost, Lost{Addr: m.Addr, RunID: m.RunID, Slots: affected})
+			}
+		}
+		if len(lost) > 0 {
+			if err := r.Rebuild(ctx, lost); err != nil {
 				return err
 			}
 		}
@@ -146,9 +172,11 @@ func (r *Recovery) watch(ctx context.Context) error {
 	}
 }
 
-// Rebuild restores the numbering state from the event store. The epoch must
-// be missing already, so that no number is handed out meanwhile.
-func (r *Recovery) Rebuild(ctx context.Context, runID string) error {
+// Rebuild restores the numbering state of the lost slots from the event
+// store: the applications whose token hashes to one of them. Their epochs
+// must be missing already, so that no number in them is handed out
+// meanwhile; the other slots keep serving.
+func (r *Recovery) Rebuild(ctx context.Context, lost []Lost) error {
 	start := time.Now()
 	if ok, err := Initialize(ctx, r.numbers, r.store, r.depth); err != nil || ok {
 		if ok {
@@ -156,17 +184,26 @@ func (r *Recovery) Rebuild(ctx context.Context, runID string) error {
 		}
 		return err
 	}
-	r.log.Warn("numbering state lost: refusing new numbers until it is rebuilt from the event store", "settle", r.settle)
+	var slots []int
+	for _, l := range lost {
+		slots = append(slots, l.Slots...)
+	}
+	r.log.Warn("numbering state lost: refusing new numbers in the lost slots until they are rebuilt from the event store", "slots", len(slots), "settle", r.settle)
 	// Commands that reserved a number before the loss finish (or give up)
 	// within settle; then every confirmed event is in the queue or stored.
 	_ = pause.For(ctx, r.settle)
 	if err := r.drained(ctx); err != nil {
 		return err
 	}
-	if err := r.numbers.Clear(ctx); err != nil {
+	if err := r.numbers.Clear(ctx, slots); err != nil {
 		return err
 	}
-	st, err := fold(ctx, r.store)
+	inLost := make(map[int]bool, len(slots))
+	for _, s := range slots {
+		inLost[s] = true
+	}
+	names := catalog.New(r.namespace)
+	st, err := fold(ctx, r.store, func(token string) bool { return inLost[names.AppSlot(token)] })
 	if err != nil {
 		return fmt.Errorf("fold the event store: %w", err)
 	}
@@ -174,10 +211,15 @@ func (r *Recovery) Rebuild(ctx context.Context, runID string) error {
 	if err := st.write(ctx, restore); err != nil {
 		return err
 	}
-	if err := restore.Commit(ctx, runID); err != nil {
+	if err := restore.Commit(ctx); err != nil {
 		return err
 	}
-	r.log.Info("numbering state rebuilt from the event store", "applications", len(st.apps), "chats", len(st.chats), "messages", st.messages, "took", time.Since(start).Round(time.Millisecond))
+	for _, l := range lost {
+		if err := r.numbers.Seal(ctx, l.Slots, l.RunID); err != nil {
+			return err
+		}
+	}
+	r.log.Info("numbering state rebuilt from the event store", "slots", len(slots), "applications", len(st.apps), "chats", len(st.chats), "messages", st.messages, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -224,7 +266,8 @@ type state struct {
 	messages int
 }
 
-func fold(ctx context.Context, store *eventstore.Store) (*state, error) {
+// fold reads the stream heads of the applications keep selects.
+func fold(ctx context.Context, store *eventstore.Store, keep func(token string) bool) (*state, error) {
 	st := &state{apps: map[string]*[2]int64{}, chats: map[chatKey]*chatState{}, edits: map[chatKey]map[int64]int64{}}
 	chat := func(k chatKey) *chatState {
 		c := st.chats[k]
@@ -246,6 +289,9 @@ func fold(ctx context.Context, store *eventstore.Store) (*state, error) {
 		s, ok := events.ParseStream(h.StreamID)
 		if !ok {
 			return fmt.Errorf("stream id %q is not one this build writes", h.StreamID)
+		}
+		if !keep(s.Token) {
+			return nil
 		}
 		switch s.Kind {
 		case "app":

@@ -84,20 +84,20 @@ func (c *queueCollector) refresh() {
 
 // redisPoolCollector exports go-redis's connection pool figures.
 type redisPoolCollector struct {
-	client  *redis.Client
+	client  redis.UniversalClient
 	maxSize float64
 
 	hits, misses, timeouts, waits, waitSeconds, stale *prometheus.Desc
 	conns, idle, max                                  *prometheus.Desc
 }
 
-func newRedisPoolCollector(client *redis.Client) *redisPoolCollector {
+func newRedisPoolCollector(client redis.UniversalClient) *redisPoolCollector {
 	desc := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc("chat_redis_pool_"+name, help, nil, nil)
 	}
 	return &redisPoolCollector{
 		client:      client,
-		maxSize:     float64(client.Options().PoolSize),
+		maxSize:     float64(poolSize(client)),
 		hits:        desc("hits_total", "Times a free connection was found in the Redis pool."),
 		misses:      desc("misses_total", "Times no free connection was in the Redis pool (a new one was dialled or waited for)."),
 		timeouts:    desc("timeouts_total", "Times waiting for a Redis pool connection timed out."),
@@ -106,7 +106,7 @@ func newRedisPoolCollector(client *redis.Client) *redisPoolCollector {
 		stale:       desc("stale_connections_total", "Stale connections removed from the Redis pool."),
 		conns:       desc("connections", "Connections open in the Redis pool."),
 		idle:        desc("idle_connections", "Idle connections in the Redis pool."),
-		max:         desc("max_connections", "The Redis pool's size limit."),
+		max:         desc("max_connections", "The Redis pool's size limit (on a cluster, of each node's pool)."),
 	}
 }
 
@@ -133,4 +133,16 @@ func (c *redisPoolCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.conns, float64(s.TotalConns))
 	gauge(c.idle, float64(s.IdleConns))
 	gauge(c.max, c.maxSize)
+}
+
+// poolSize is the pool's limit: the one server's, or on a cluster each
+// node's, as each node has a pool of its own.
+func poolSize(client redis.UniversalClient) int {
+	switch c := client.(type) {
+	case *redis.Client:
+		return c.Options().PoolSize
+	case *redis.ClusterClient:
+		return c.Options().PoolSize
+	}
+	return 0
 }

@@ -16,13 +16,13 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	amqp "github.com/rabbitmq/amqp091-go"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/chatsys/chat/broker"
 	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/config"
 	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/numbering"
+	"github.com/chatsys/chat/rediscluster"
 	"github.com/chatsys/chat/searchindex"
 )
 
@@ -369,18 +369,20 @@ func quoteUser(user string) string {
 // Redis
 
 func checkRedis(ctx context.Context, cfg config.Config, c *checkup) {
-	opts, err := redis.ParseURL(cfg.RedisURL)
+	addrs, err := rediscluster.Check(cfg.RedisURL)
 	if err != nil {
 		c.run(ctx, "configuration", func(context.Context) finding { return fail(err.Error(), "correct CHAT_REDIS_URL") })
 		return
 	}
-	opts.PoolSize = 2
-	opts.MaxRetries = -1 // a doctor reports a failure; it does not hide it
-	opts.DialTimeout = c.timeout
-	rdb := redis.NewClient(opts)
+	// A doctor reports a failure; it does not hide it behind retries.
+	rdb, err := rediscluster.Open(cfg.RedisURL, rediscluster.Options{PoolSize: 2, MaxRetries: -1, DialTimeout: c.timeout})
+	if err != nil {
+		c.run(ctx, "configuration", func(context.Context) finding { return fail(err.Error(), "correct CHAT_REDIS_URL") })
+		return
+	}
 	defer rdb.Close()
-	where := fmt.Sprintf("%s db %d", opts.Addr, opts.DB)
-	c.where = opts.Addr
+	where := strings.Join(addrs, ", ")
+	c.where = where
 
 	if !c.run(ctx, "reachable", func(ctx context.Context) finding {
 		info, err := rdb.Info(ctx, "server").Result()
@@ -398,18 +400,28 @@ func checkRedis(ctx context.Context, cfg config.Config, c *checkup) {
 
 	c.run(ctx, "numbering epoch", func(ctx context.Context) finding {
 		numbers := numbering.New(rdb, cfg.Namespace)
-		epoch, runID, err := numbers.Epoch(ctx)
-		switch {
-		case err != nil:
+		masters, err := numbers.Masters(ctx)
+		if err != nil {
 			return fail(err.Error(), "")
-		case epoch == "":
-			return fail(fmt.Sprintf("%s is missing: Redis holds no numbering state for namespace %s (a new or emptied server, or lost data), so commands answer 503", numbers.EpochKey(), cfg.Namespace),
-				"a worker must rebuild it from the event store, and `chat work` does so on its own within seconds: start one if none runs\n(for a namespace with no events yet, `chat migrate` seals it at once)")
-		case epoch != runID:
-			return fail(fmt.Sprintf("%s was set by Redis run %s, but the server now runs as %s: it restarted or failed over and may have lost the last numbers", numbers.EpochKey(), short(epoch), short(runID)),
-				"a running `chat work` notices within a second and rebuilds the state from the event store; if this persists, no worker is running: start one")
 		}
-		return ok("%s present and matches the server's run id %s", numbers.EpochKey(), short(runID))
+		var lines []string
+		missing, stale := 0, 0
+		for _, m := range masters {
+			missing += len(m.Missing())
+			stale += len(m.Stale())
+			lines = append(lines, fmt.Sprintf("master %s run %s: %d slots, %d sealed, %d missing, %d sealed by another run",
+				m.Addr, short(m.RunID), len(m.Slots), len(m.Sealed()), len(m.Missing()), len(m.Stale())))
+		}
+		report := strings.Join(lines, "\n")
+		switch {
+		case missing > 0:
+			return fail(fmt.Sprintf("%d slot epochs are missing: Redis holds no numbering state there for namespace %s (a new or emptied server, or lost data), so commands there answer 503\n%s", missing, cfg.Namespace, report),
+				"a worker must rebuild it from the event store, and `chat work` does so on its own within seconds: start one if none runs\n(for a namespace with no events yet, `chat migrate` seals it at once)")
+		case stale > 0:
+			return fail(fmt.Sprintf("%d slot epochs were set by a Redis run that is gone: a master restarted or failed over and may have lost the last numbers\n%s", stale, report),
+				"a running `chat work` notices within a second and rebuilds those slots from the event store; if this persists, no worker is running: start one")
+		}
+		return ok("every slot sealed by its master's run\n%s", report)
 	})
 
 	c.run(ctx, "persistence", func(ctx context.Context) finding {

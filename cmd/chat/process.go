@@ -29,6 +29,7 @@ import (
 	"github.com/chatsys/chat/projections"
 	"github.com/chatsys/chat/readmodel"
 	"github.com/chatsys/chat/recovery"
+	"github.com/chatsys/chat/rediscluster"
 	"github.com/chatsys/chat/registry"
 	"github.com/chatsys/chat/searchindex"
 )
@@ -85,20 +86,21 @@ func warnClassic(log *slog.Logger, names broker.Names) {
 	}
 }
 
-func newRedis(cfg config.Config) (*redis.Client, error) {
-	opts, err := redis.ParseURL(cfg.RedisURL)
+// newRedis opens the one Redis server, or the Redis Cluster that a URL in
+// the cluster form names.
+func newRedis(cfg config.Config) (redis.UniversalClient, error) {
+	rdb, err := rediscluster.Open(cfg.RedisURL, rediscluster.Options{PoolSize: 64})
 	if err != nil {
 		return nil, fmt.Errorf("CHAT_REDIS_URL: %w", err)
 	}
-	opts.PoolSize = 64
-	return redis.NewClient(opts), nil
+	return rdb, nil
 }
 
 // newIdempotency returns the store of Idempotency-Keys. A key's lease
 // outlasts its command, which gives up waiting for the broker's confirm after
 // the publish timeout; a retry waits a moment for an attempt in flight before
 // it is told to come back.
-func newIdempotency(rdb *redis.Client, cfg config.Config, reg prometheus.Registerer) *idempotency.Store {
+func newIdempotency(rdb redis.UniversalClient, cfg config.Config, reg prometheus.Registerer) *idempotency.Store {
 	return idempotency.New(rdb, cfg.Namespace, idempotency.Options{
 		Retention: 24 * time.Hour,
 		Lease:     cfg.PublishTimeout + 3*time.Second,
@@ -137,7 +139,7 @@ type process struct {
 	log     *slog.Logger
 	reg     *prometheus.Registry
 	db      *sql.DB
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
 	pub     *broker.Publisher
 	handler http.Handler
 	workers []func(context.Context) error

@@ -24,6 +24,7 @@ import (
 	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/numbering"
 	"github.com/chatsys/chat/recovery"
+	"github.com/chatsys/chat/rediscluster"
 	"github.com/chatsys/chat/searchindex"
 )
 
@@ -32,12 +33,22 @@ import (
 // services come from the usual CHAT_* variables, or their defaults.
 func Config(t testing.TB) config.Config {
 	t.Helper()
+	return ConfigOn(t, "")
+}
+
+// ConfigOn is Config with the Redis at redisURL, such as a Cluster's URL;
+// "" keeps the configured one.
+func ConfigOn(t testing.TB, redisURL string) config.Config {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("needs MariaDB, Redis and RabbitMQ; -short runs only the tests that need no service")
 	}
 	cfg, err := config.Load(os.LookupEnv)
 	if err != nil {
 		t.Fatalf("test configuration: %v", err)
+	}
+	if redisURL != "" {
+		cfg.RedisURL = redisURL
 	}
 	ns := "t" + strings.ToLower(randomString(10))
 	cfg.Namespace = ns
@@ -88,11 +99,9 @@ func cleanup(t testing.TB, cfg config.Config, dbName string) {
 		}
 		db.Close()
 	}
-	if opts, err := redis.ParseURL(cfg.RedisURL); err == nil {
-		rdb := redis.NewClient(opts)
-		iter := rdb.Scan(ctx, 0, catalog.New(cfg.Namespace).RedisKeys(), 1000).Iterator()
-		for iter.Next(ctx) {
-			rdb.Del(ctx, iter.Val())
+	if rdb, err := rediscluster.Open(cfg.RedisURL, rediscluster.Options{}); err == nil {
+		if err := DeleteKeys(ctx, rdb, catalog.New(cfg.Namespace).RedisKeys()); err != nil {
+			t.Logf("delete Redis keys: %v", err)
 		}
 		rdb.Close()
 	}
@@ -126,15 +135,36 @@ func DB(t testing.TB, cfg config.Config) *sql.DB {
 	return db
 }
 
-// Redis opens a client of the configured Redis.
-func Redis(t testing.TB, cfg config.Config) *redis.Client {
-	opts, err := redis.ParseURL(cfg.RedisURL)
+// Redis opens a client of the configured Redis: one server, or a cluster.
+func Redis(t testing.TB, cfg config.Config) redis.UniversalClient {
+	rdb, err := rediscluster.Open(cfg.RedisURL, rediscluster.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rdb := redis.NewClient(opts)
 	t.Cleanup(func() { rdb.Close() })
 	return rdb
+}
+
+// DeleteKeys deletes the keys matching pattern on every master, as a flush
+// or a restart without persistence would lose them.
+func DeleteKeys(ctx context.Context, rdb redis.UniversalClient, pattern string) error {
+	return rediscluster.ForEachMaster(ctx, rdb, func(ctx context.Context, m rediscluster.Master) error {
+		pipe := m.Client.Pipeline()
+		iter := m.Client.Scan(ctx, 0, pattern, 1000).Iterator()
+		for iter.Next(ctx) {
+			pipe.Del(ctx, iter.Val())
+			if pipe.Len() >= 1000 {
+				if _, err := pipe.Exec(ctx); err != nil {
+					return err
+				}
+			}
+		}
+		if err := iter.Err(); err != nil {
+			return err
+		}
+		_, err := pipe.Exec(ctx)
+		return err
+	})
 }
 
 func randomString(n int) string {

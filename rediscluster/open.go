@@ -1,0 +1,72 @@
+package rediscluster
+
+import (
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// IsClusterURL reports whether rawURL is go-redis's cluster form, which
+// names the other seed nodes in addr parameters
+// (redis://h1:7000?addr=h2:7001&addr=h3:7002).
+func IsClusterURL(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	return err == nil && u.Query().Has("addr")
+}
+
+// Options tune a client; zero fields keep go-redis's defaults.
+type Options struct {
+	PoolSize    int // per node
+	MaxRetries  int // -1: none
+	DialTimeout time.Duration
+}
+
+// Open returns a client of a Redis Cluster for the cluster URL form, or of
+// one server otherwise. It checks the URL but does not connect.
+func Open(rawURL string, o Options) (redis.UniversalClient, error) {
+	if IsClusterURL(rawURL) {
+		opts, err := redis.ParseClusterURL(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("redis cluster URL: %w", err)
+		}
+		o.apply(&opts.PoolSize, &opts.MaxRetries, &opts.DialTimeout)
+		return redis.NewClusterClient(opts), nil
+	}
+	opts, err := redis.ParseURL(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("redis URL: %w", err)
+	}
+	o.apply(&opts.PoolSize, &opts.MaxRetries, &opts.DialTimeout)
+	return redis.NewClient(opts), nil
+}
+
+func (o Options) apply(poolSize, maxRetries *int, dialTimeout *time.Duration) {
+	if o.PoolSize != 0 {
+		*poolSize = o.PoolSize
+	}
+	if o.MaxRetries != 0 {
+		*maxRetries = o.MaxRetries
+	}
+	if o.DialTimeout != 0 {
+		*dialTimeout = o.DialTimeout
+	}
+}
+
+// Check returns the addresses rawURL names, or why it is not a Redis URL of
+// either form.
+func Check(rawURL string) ([]string, error) {
+	if IsClusterURL(rawURL) {
+		opts, err := redis.ParseClusterURL(rawURL)
+		if err != nil {
+			return nil, err
+		}
+		return opts.Addrs, nil
+	}
+	opts, err := redis.ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return []string{opts.Addr}, nil
+}
