@@ -147,8 +147,7 @@ func (q *fakeQueries) Message(_ context.Context, token string, chat, number int6
 	return m, nil
 }
 
-// Chats answers a page's counts; the items themselves are the MySQL
-// adapter's (api/list_test.go).
+// Chats answers every chat of the application as one page, in number order.
 func (q *fakeQueries) Chats(_ context.Context, token string, _ readmodel.Page) (readmodel.List[readmodel.Chat], error) {
 	if err := q.read(); err != nil {
 		return readmodel.List[readmodel.Chat]{}, err
@@ -157,7 +156,13 @@ func (q *fakeQueries) Chats(_ context.Context, token string, _ readmodel.Page) (
 	if !ok {
 		return readmodel.List[readmodel.Chat]{}, apperr.NotFound("application not found")
 	}
-	return readmodel.List[readmodel.Chat]{Total: a.ChatsCount, Last: a.ChatsCount}, nil
+	var chats []readmodel.Chat
+	for n := int64(1); n <= a.ChatsCount; n++ {
+		if c, ok := q.chats[fmt.Sprint(token, "/", n)]; ok {
+			chats = append(chats, c)
+		}
+	}
+	return readmodel.ListOf(a.ChatsCount, a.ChatsCount, chats...), nil
 }
 
 func (q *fakeQueries) Messages(_ context.Context, token string, chat int64, _ readmodel.Page) (readmodel.List[readmodel.Message], error) {
@@ -168,7 +173,13 @@ func (q *fakeQueries) Messages(_ context.Context, token string, chat int64, _ re
 	if !ok {
 		return readmodel.List[readmodel.Message]{}, apperr.NotFound("chat not found")
 	}
-	return readmodel.List[readmodel.Message]{Total: c.MessagesCount, Last: c.MessagesCount}, nil
+	var messages []readmodel.Message
+	for n := int64(1); n <= c.MessagesCount; n++ {
+		if m, ok := q.messages[fmt.Sprint(token, "/", chat, "/", n)]; ok {
+			messages = append(messages, m)
+		}
+	}
+	return readmodel.ListOf(c.MessagesCount, c.MessagesCount, messages...), nil
 }
 
 // fakeSearch records what it was asked and finds total results.

@@ -366,10 +366,15 @@ func TestReadsAnswerTheReadSide(t *testing.T) {
 		{"an unknown message", "/applications/" + apiToken + "/chats/1/messages/2", nil, false, 404, "not_found", nil},
 		{"the database down", "/applications/" + apiToken, down, false, 503, "unavailable", map[string]string{"Retry-After": "1"}},
 		{"a list with the database down", "/applications/" + apiToken + "/chats", down, false, 503, "unavailable", map[string]string{"Retry-After": "1"}},
-		{"a list of chats", "/applications/" + apiToken + "/chats?per_page=1", nil, false, 200, "[]", map[string]string{
-			"X-Total-Count": "1",
-			"Link":          `</applications/` + apiToken + `/chats?page=1&per_page=1>; rel="first", </applications/` + apiToken + `/chats?page=1&per_page=1>; rel="last"`,
-		}},
+		{"a list of chats", "/applications/" + apiToken + "/chats?per_page=1", nil, false, 200,
+			`[{"number":1,"name":"general","messages_count":1,` + at + `}]`, map[string]string{
+				"X-Total-Count": "1",
+				"Link":          `</applications/` + apiToken + `/chats?page=1&per_page=1>; rel="first", </applications/` + apiToken + `/chats?page=1&per_page=1>; rel="last"`,
+			}},
+		{"a list of messages", "/applications/" + apiToken + "/chats/1/messages", nil, false, 200,
+			`[{"number":1,"chat_number":1,"body":"hello",` + at + `}]`, map[string]string{"X-Total-Count": "1"}},
+		{"the seed's list of messages", "/chats/" + apiToken + "/1/messages", nil, false, 200,
+			`[{"number":1,"chat_number":1,"body":"hello",` + at + `}]`, map[string]string{"X-Total-Count": "1"}},
 		{"a page size over 1000", "/applications/" + apiToken + "/chats/1/messages?per_page=1001", nil, false, 422, "validation_failed", nil},
 		{"a search", "/applications/" + apiToken + "/chats/1/messages/search?q=hel&per_page=2", nil, false, 200, "[]", map[string]string{
 			"X-Total-Count": "3",

@@ -58,6 +58,19 @@ type List[T any] struct {
 	read  func(ctx context.Context, yield func(T) error) error
 }
 
+// ListOf is a page whose items are already in memory: what another read
+// side (an in-memory one in tests, a cache) answers through the same type.
+func ListOf[T any](total, last int64, items ...T) List[T] {
+	return List[T]{Total: total, Last: last, read: func(ctx context.Context, yield func(T) error) error {
+		for _, it := range items {
+			if err := yield(it); err != nil {
+				return err
+			}
+		}
+		return nil
+	}}
+}
+
 // Each calls fn with each item of the page, in order, and stops at the
 // first error, fn's or the database's.
 func (l List[T]) Each(ctx context.Context, fn func(T) error) error {
