@@ -268,3 +268,42 @@ func silentServer(t *testing.T) string {
 	t.Cleanup(func() { ln.Close(); <-done })
 	return ln.Addr().String()
 }
+
+// TestDoctorWarnsOfClassicQueues: the queues of an older release still work,
+// so doctor passes, but it warns that each lives on one node and says how
+// to convert it.
+func TestDoctorWarnsOfClassicQueues(t *testing.T) {
+	t.Parallel()
+	cfg := testenv.Config(t)
+	names := broker.NamesFor(cfg.Namespace)
+	conn, err := broker.Dial(context.Background(), cfg.AMQPURL, "doctor-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{names.Store, names.DeadStore} {
+		if _, err := ch.QueueDelete(q, false, false, false); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ch.QueueDeclare(q, true, false, false, false, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := runDoctor(t, doctorEnv(cfg, nil))
+	if strings.Contains(r.out, "FAIL  rabbitmq") {
+		t.Error("a RabbitMQ check failed: classic queues still work")
+	}
+	for _, q := range []string{names.Store, names.DeadStore} {
+		check := "rabbitmq queue " + q
+		if r.verdict[check] != "WARN" || !strings.Contains(r.detail[check], "classic queue") {
+			t.Errorf("%s: %s %q; want a warning of a classic queue", check, r.verdict[check], r.detail[check])
+		}
+	}
+	if !strings.Contains(r.out, "run `chat migrate`") {
+		t.Error("no advice on converting the classic queues")
+	}
+}
