@@ -102,18 +102,11 @@ func TestClassicQueuesOfAnOlderRelease(t *testing.T) {
 	t.Parallel()
 	cfg := testenv.Config(t)
 	names := broker.NamesFor(cfg.Namespace)
+	testenv.ClassicQueues(t, cfg)
 	conn := dial(t, cfg.AMQPURL)
 	ch, err := conn.Channel()
 	if err != nil {
 		t.Fatal(err)
-	}
-	for _, q := range []string{names.Store, names.DeadStore} {
-		if _, err := ch.QueueDelete(q, false, false, false); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := ch.QueueDeclare(q, true, false, false, false, nil); err != nil {
-			t.Fatal(err)
-		}
 	}
 	if err := ch.Publish("", names.DeadStore, false, false, amqp.Publishing{Body: []byte("parked")}); err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,40 +43,18 @@ func TestReadConcurrencyLimit(t *testing.T) {
 
 	mysqlGate.Hold()
 	defer mysqlGate.Release() // a read still waiting would hold up the process's shutdown
-	type answer struct {
-		status     int
-		code       string
-		retryAfter string
-		took       time.Duration
-	}
 	const n = 10
-	answers := make([]answer, n)
-	var wg sync.WaitGroup
-	began := time.Now()
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			resp, err := client.Get(api.URL + chat + "/messages?per_page=1000")
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			defer resp.Body.Close()
-			r := response{resp.StatusCode, resp.Header, readAll(t, resp)}
-			a := answer{status: r.Status, retryAfter: r.Header.Get("Retry-After"), took: time.Since(began)}
-			if r.Status >= 400 {
-				a.code = r.errorCode(t)
-			}
-			answers[i] = a
-		}()
-	}
-	// Commands are not reads: they are served while the reads wait.
-	time.Sleep(500 * time.Millisecond)
-	api.must(t, 201, "POST", chat+"/messages", map[string]any{"body": "while reads wait"})
-	released := time.Now()
-	mysqlGate.Release()
-	wg.Wait()
+	var released time.Time
+	answers, began := sendAtOnce(t, n, func() *http.Request {
+		req, _ := http.NewRequest("GET", api.URL+chat+"/messages?per_page=1000", nil)
+		return req
+	}, func() {
+		// Commands are not reads: they are served while the reads wait.
+		time.Sleep(500 * time.Millisecond)
+		api.must(t, 201, "POST", chat+"/messages", map[string]any{"body": "while reads wait"})
+		released = time.Now()
+		mysqlGate.Release()
+	})
 
 	overloaded, served := 0, 0
 	for _, a := range answers {

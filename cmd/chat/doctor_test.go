@@ -275,24 +275,8 @@ func silentServer(t *testing.T) string {
 func TestDoctorWarnsOfClassicQueues(t *testing.T) {
 	t.Parallel()
 	cfg := testenv.Config(t)
+	testenv.ClassicQueues(t, cfg)
 	names := broker.NamesFor(cfg.Namespace)
-	conn, err := broker.Dial(context.Background(), cfg.AMQPURL, "doctor-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{names.Store, names.DeadStore} {
-		if _, err := ch.QueueDelete(q, false, false, false); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := ch.QueueDeclare(q, true, false, false, false, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
 	r := runDoctor(t, doctorEnv(cfg, nil))
 	if strings.Contains(r.out, "FAIL  rabbitmq") {
 		t.Error("a RabbitMQ check failed: classic queues still work")

@@ -269,45 +269,21 @@ func TestCommandConcurrencyLimit(t *testing.T) {
 
 	amqpGate.Hold()
 	defer amqpGate.Release() // a publish still waiting would hold up the process's shutdown
-	type answer struct {
-		status     int
-		code       string
-		retryAfter string
-		took       time.Duration
-	}
 	const n = 10
-	answers := make([]answer, n)
-	var wg sync.WaitGroup
-	began := time.Now()
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req, _ := http.NewRequest("POST", api.URL+chat+"/messages", strings.NewReader(`{"body": "one of many"}`))
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := client.Do(req)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			defer resp.Body.Close()
-			r := response{resp.StatusCode, resp.Header, readAll(t, resp)}
-			a := answer{status: r.Status, retryAfter: r.Header.Get("Retry-After"), took: time.Since(began)}
-			if r.Status >= 400 {
-				a.code = r.errorCode(t)
-			}
-			answers[i] = a
-		}()
-	}
-	// Reads are not commands: they are served while the commands wait.
-	time.Sleep(300 * time.Millisecond)
-	readBegan := time.Now()
-	if r := api.call(t, "GET", chat, nil); r.Status != 200 {
-		t.Errorf("a read while commands wait: %d %s", r.Status, r.Body)
-	} else if took := time.Since(readBegan); took > time.Second {
-		t.Errorf("a read while commands wait took %s", took)
-	}
-	wg.Wait()
+	answers, _ := sendAtOnce(t, n, func() *http.Request {
+		req, _ := http.NewRequest("POST", api.URL+chat+"/messages", strings.NewReader(`{"body": "one of many"}`))
+		req.Header.Set("Content-Type", "application/json")
+		return req
+	}, func() {
+		// Reads are not commands: they are served while the commands wait.
+		time.Sleep(300 * time.Millisecond)
+		readBegan := time.Now()
+		if r := api.call(t, "GET", chat, nil); r.Status != 200 {
+			t.Errorf("a read while commands wait: %d %s", r.Status, r.Body)
+		} else if took := time.Since(readBegan); took > time.Second {
+			t.Errorf("a read while commands wait took %s", took)
+		}
+	})
 
 	overloaded, waited := 0, 0
 	for _, a := range answers {
@@ -339,6 +315,46 @@ func TestCommandConcurrencyLimit(t *testing.T) {
 	testenv.Eventually(t, 20*time.Second, "commands served again", func() bool {
 		return api.call(t, "POST", chat+"/messages", map[string]any{"body": "after"}).Status == 201
 	})
+}
+
+// timedAnswer is one answer of several requests sent at once, with the time
+// it took from when they were all sent.
+type timedAnswer struct {
+	status     int
+	code       string
+	retryAfter string
+	took       time.Duration
+}
+
+// sendAtOnce sends n requests made by newRequest at once, calls during
+// while they are in flight, and returns their answers once all have come,
+// with the time they were sent.
+func sendAtOnce(t *testing.T, n int, newRequest func() *http.Request, during func()) ([]timedAnswer, time.Time) {
+	t.Helper()
+	answers := make([]timedAnswer, n)
+	var wg sync.WaitGroup
+	began := time.Now()
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := client.Do(newRequest())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			r := response{resp.StatusCode, resp.Header, readAll(t, resp)}
+			a := timedAnswer{status: r.Status, retryAfter: r.Header.Get("Retry-After"), took: time.Since(began)}
+			if r.Status >= 400 {
+				a.code = r.errorCode(t)
+			}
+			answers[i] = a
+		}()
+	}
+	during()
+	wg.Wait()
+	return answers, began
 }
 
 // gatedBroker returns cfg with its broker traffic passing through a gate,

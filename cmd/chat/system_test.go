@@ -236,7 +236,7 @@ func startBinaryCommand(t *testing.T, cfg config.Config, command string) *system
 		"CHAT_PUBLISH_CHANNELS="+strconv.Itoa(cfg.PublishChannels),
 		"CHAT_LOG_LEVEL=warn",
 	)
-	logs := &lockedBuffer{}
+	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -271,22 +271,4 @@ func startBinaryCommand(t *testing.T, cfg config.Config, command string) *system
 		return resp.StatusCode == 200
 	})
 	return s
-}
-
-// lockedBuffer collects a child process's output while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -199,3 +199,27 @@ func Watermill(t testing.TB, cfg config.Config, publishChannels, prefetch int) w
 	}
 	return c
 }
+
+// ClassicQueues replaces the namespace's store and dead queues by durable
+// classic queues, as a release before quorum queues declared them.
+func ClassicQueues(t testing.TB, cfg config.Config) {
+	t.Helper()
+	conn, err := broker.Dial(context.Background(), cfg.AMQPURL, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := broker.NamesFor(cfg.Namespace)
+	for _, q := range []string{names.Store, names.DeadStore} {
+		if _, err := ch.QueueDelete(q, false, false, false); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ch.QueueDeclare(q, true, false, false, false, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
