@@ -62,12 +62,7 @@ func TestListsAreWholeOrInterrupted(t *testing.T) {
 		add(events.MessageCreated{Token: token, ChatNumber: 1, Number: i, Body: fmt.Sprint("<m", i, ">")})
 	}
 	db := testenv.DB(t, cfg)
-	lock, err := mysqldb.AcquireLock(ctx, db, cfg.Namespace+".test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = projections.NewMySQL(cfg.Namespace).Apply(ctx, lock, batch)
-	lock.Release()
+	err := projections.NewMySQL(cfg.Namespace).Apply(ctx, db, batch)
 	if err != nil {
 		t.Fatal(err)
 	}

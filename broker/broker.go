@@ -20,15 +20,15 @@ import (
 
 	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/events"
+	"github.com/chatsys/chat/partition"
 )
 
 // Topics (Watermill's word) are AMQP routing keys on the namespace's one
-// topic exchange: "event.<Type>" for events, "dead.<consumer>" for parked ones.
+// topic exchange: "event.<partition>.<Type>" for events, "dead.<consumer>"
+// for parked ones.
 const (
 	eventTopicPrefix = "event."
 	deadTopicPrefix  = "dead."
-	// EventsTopic is what the event store writer subscribes to: every event.
-	EventsTopic = "event.#"
 	// DeadTopic is where the event store writer parks what it cannot store.
 	DeadTopic = "dead.eventstore"
 )
@@ -46,20 +46,55 @@ const (
 
 // Names are the AMQP object names of one namespace.
 type Names struct {
-	Exchange  string
-	Store     string // the event store writer's queue
-	DeadStore string // where undecodable or conflicting events are parked
+	Exchange string
+	// Partitions is how many partitions the event log has: each has its
+	// own queue.
+	Partitions int
+	Store      string // partition 0's queue
+	DeadStore  string // where undecodable or conflicting events are parked
 	// Classic names the queues that exist as classic queues, declared before
 	// the queues were quorum queues: they are used as they are (a queue
 	// redeclared with other arguments is refused) until `chat migrate`
 	// converts them.
 	Classic map[string]bool
+
+	catalog catalog.Catalog
 }
 
-// NamesFor returns the object names of a namespace.
-func NamesFor(namespace string) Names {
+// NamesFor returns the object names of a namespace with partitions
+// partitions.
+func NamesFor(namespace string, partitions int) Names {
 	c := catalog.New(namespace)
-	return Names{Exchange: c.Exchange(), Store: c.StoreQueue(), DeadStore: c.DeadQueue()}
+	return Names{Exchange: c.Exchange(), Partitions: max(partitions, 1), Store: c.StoreQueue(0), DeadStore: c.DeadQueue(), catalog: c}
+}
+
+// StoreQueue is the queue of a partition.
+func (n Names) StoreQueue(partition int) string { return n.catalog.StoreQueue(partition) }
+
+// StoreQueues are the queues of every partition, by partition.
+func (n Names) StoreQueues() []string {
+	out := make([]string, n.Partitions)
+	for p := range out {
+		out[p] = n.StoreQueue(p)
+	}
+	return out
+}
+
+// PartitionOf is the partition a record belongs to: its application's.
+func (n Names) PartitionOf(r events.Record) int {
+	return partition.Of(events.TokenOf(r.StreamID), n.Partitions)
+}
+
+// TopicFor is the topic (routing key) a record is published under: its
+// partition's.
+func (n Names) TopicFor(r events.Record) string {
+	return eventTopicPrefix + strconv.Itoa(n.PartitionOf(r)) + "." + r.Type
+}
+
+// PartitionTopic is what the writer of a partition subscribes to: every
+// event of the partition.
+func PartitionTopic(partition int) string {
+	return eventTopicPrefix + strconv.Itoa(partition) + ".*"
 }
 
 // DeliveryLimit is how often the store queue delivers a message before it
@@ -83,7 +118,7 @@ func (n Names) QueueArgs(queue string) amqp.Table {
 		return nil
 	}
 	args := amqp.Table{"x-queue-type": "quorum"}
-	if queue == n.Store {
+	if n.isStore(queue) {
 		args["x-delivery-limit"] = int64(DeliveryLimit)
 		args["x-dead-letter-exchange"] = n.Exchange
 		args["x-dead-letter-routing-key"] = DeadTopic
@@ -93,21 +128,29 @@ func (n Names) QueueArgs(queue string) amqp.Table {
 	return args
 }
 
-// TopicFor is the topic (routing key) an event record is published under.
-func TopicFor(r events.Record) string { return eventTopicPrefix + r.Type }
+func (n Names) isStore(queue string) bool {
+	return queue != n.DeadStore && strings.HasPrefix(queue, n.Store)
+}
 
+// queueFor is the queue a subscription to topic consumes: a partition's, or
+// the dead queue.
 func (n Names) queueFor(topic string) string {
 	if strings.HasPrefix(topic, deadTopicPrefix) {
 		return n.DeadStore
 	}
-	return n.Store
+	p, _, _ := strings.Cut(strings.TrimPrefix(topic, eventTopicPrefix), ".")
+	i, err := strconv.Atoi(p)
+	if err != nil {
+		return n.Store
+	}
+	return n.StoreQueue(i)
 }
 
 func bindingFor(topic string) string {
 	if strings.HasPrefix(topic, deadTopicPrefix) {
 		return deadTopicPrefix + "#"
 	}
-	return eventTopicPrefix + "#"
+	return topic
 }
 
 // WatermillConfig is the one AMQP configuration of publishers and
@@ -191,10 +234,18 @@ func declareTopology(ctx context.Context, amqpURLs string, names Names, convert 
 		return names, fmt.Errorf("declare exchange %s: %w", names.Exchange, err)
 	}
 	names.Classic = map[string]bool{}
-	for _, q := range []struct{ name, key string }{
-		{names.Store, bindingFor(EventsTopic)},
-		{names.DeadStore, bindingFor(DeadTopic)},
-	} {
+	type queue struct{ name, key string }
+	queues := []queue{{names.DeadStore, bindingFor(DeadTopic)}}
+	for p, q := range names.StoreQueues() {
+		queues = append(queues, queue{q, PartitionTopic(p)})
+	}
+	if names.Partitions == 1 {
+		// A log of one partition also takes the routing keys of releases
+		// before partitions (event.<Type>), which may still be publishing
+		// while the processes are upgraded.
+		queues = append(queues, queue{names.Store, eventTopicPrefix + "#"})
+	}
+	for _, q := range queues {
 		_, err := ch.QueueDeclare(q.name, true, false, false, false, names.QueueArgs(q.name))
 		if IsPreconditionFailed(err) {
 			// The queue exists with other arguments: a classic queue of an
@@ -249,13 +300,17 @@ func IsPreconditionFailed(err error) bool {
 	return errors.As(err, &ae) && ae.Code == amqp.PreconditionFailed
 }
 
-// QueueDepth returns how many messages wait in a queue.
-func QueueDepth(ctx context.Context, amqpURL, queue string) (int, error) {
-	stats, err := QueueStats(ctx, amqpURL, queue)
+// QueuesDepth returns how many messages wait in queues, all told.
+func QueuesDepth(ctx context.Context, amqpURL string, queues ...string) (int, error) {
+	stats, err := QueueStats(ctx, amqpURL, queues...)
 	if err != nil {
 		return 0, err
 	}
-	return stats[0].Messages, nil
+	n := 0
+	for _, s := range stats {
+		n += s.Messages
+	}
+	return n, nil
 }
 
 // Dial opens a connection to the first node of amqpURLs that answers, for a
@@ -340,7 +395,7 @@ func DeleteTopology(amqpURLs string, names Names) error {
 		return err
 	}
 	defer ch.Close()
-	for _, q := range []string{names.Store, names.DeadStore} {
+	for _, q := range append(names.StoreQueues(), names.DeadStore) {
 		if _, err := ch.QueueDelete(q, false, false, false); err != nil {
 			return err
 		}

@@ -24,18 +24,21 @@ var ErrNotSent = errors.New("no broker connection; the event was not sent")
 // Publisher publishes event records and returns once the broker confirmed.
 type Publisher struct {
 	pub     *wamqp.Publisher
+	names   Names
 	timeout time.Duration
 	latency *prometheus.HistogramVec
 }
 
-// NewPublisher connects to the broker. timeout bounds the wait for a confirm.
-func NewPublisher(cfg wamqp.Config, logger watermill.LoggerAdapter, timeout time.Duration, reg prometheus.Registerer) (*Publisher, error) {
+// NewPublisher connects to the broker. names say which partition's queue a
+// record goes to; timeout bounds the wait for a confirm.
+func NewPublisher(cfg wamqp.Config, names Names, logger watermill.LoggerAdapter, timeout time.Duration, reg prometheus.Registerer) (*Publisher, error) {
 	pub, err := wamqp.NewPublisher(cfg, logger)
 	if err != nil {
 		return nil, fmt.Errorf("connect publisher to RabbitMQ: %w", err)
 	}
 	p := &Publisher{
 		pub:     pub,
+		names:   names,
 		timeout: timeout,
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "chat_publish_seconds",
@@ -64,7 +67,7 @@ func (p *Publisher) Publish(ctx context.Context, r events.Record) error {
 	done := make(chan error, 1)
 	// The goroutine ends when the broker confirms or the channel closes; the
 	// caller's concurrency limit bounds how many can wait at once.
-	go func() { done <- p.pub.Publish(TopicFor(r), msg) }()
+	go func() { done <- p.pub.Publish(p.names.TopicFor(r), msg) }()
 
 	timer := time.NewTimer(p.timeout)
 	defer timer.Stop()

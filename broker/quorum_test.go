@@ -37,7 +37,7 @@ func dial(t *testing.T, url string) *amqp.Connection {
 func TestQueuesAreQuorumQueues(t *testing.T) {
 	t.Parallel()
 	cfg := testenv.Config(t)
-	names := broker.NamesFor(cfg.Namespace)
+	names := broker.NamesFor(cfg.Namespace, cfg.Partitions)
 	conn := dial(t, cfg.AMQPURL)
 	for _, q := range []string{names.Store, names.DeadStore} {
 		if _, err := declare(t, conn, q, names.QueueArgs(q)); err != nil {
@@ -54,7 +54,7 @@ func TestQueuesAreQuorumQueues(t *testing.T) {
 func TestPoisonMessageIsDeadLettered(t *testing.T) {
 	t.Parallel()
 	cfg := testenv.Config(t)
-	names := broker.NamesFor(cfg.Namespace)
+	names := broker.NamesFor(cfg.Namespace, cfg.Partitions)
 	conn := dial(t, cfg.AMQPURL)
 	ch, err := conn.Channel()
 	if err != nil {
@@ -63,7 +63,7 @@ func TestPoisonMessageIsDeadLettered(t *testing.T) {
 	if err := ch.Confirm(false); err != nil {
 		t.Fatal(err)
 	}
-	conf, err := ch.PublishWithDeferredConfirmWithContext(context.Background(), names.Exchange, "event.Poison", false, false, amqp.Publishing{Body: []byte("x"), DeliveryMode: amqp.Persistent})
+	conf, err := ch.PublishWithDeferredConfirmWithContext(context.Background(), names.Exchange, "event.0.Poison", false, false, amqp.Publishing{Body: []byte("x"), DeliveryMode: amqp.Persistent})
 	if err != nil || !conf.Wait() {
 		t.Fatalf("publish: %v", err)
 	}
@@ -101,7 +101,7 @@ func TestPoisonMessageIsDeadLettered(t *testing.T) {
 func TestClassicQueuesOfAnOlderRelease(t *testing.T) {
 	t.Parallel()
 	cfg := testenv.Config(t)
-	names := broker.NamesFor(cfg.Namespace)
+	names := broker.NamesFor(cfg.Namespace, cfg.Partitions)
 	testenv.ClassicQueues(t, cfg)
 	conn := dial(t, cfg.AMQPURL)
 	ch, err := conn.Channel()

@@ -30,6 +30,12 @@ func (c Catalog) SchemaMigrations() string { return c.table("schema_migrations")
 // Events is the event store's table.
 func (c Catalog) Events() string { return c.table("events") }
 
+// Partitions is the table of the event log's partitions: head and writer lease.
+func (c Catalog) Partitions() string { return c.table("partitions") }
+
+// Workers is the table of the live `work` processes.
+func (c Catalog) Workers() string { return c.table("workers") }
+
 // Checkpoints is the table of the projectors' named positions.
 func (c Catalog) Checkpoints() string { return c.table("checkpoints") }
 
@@ -70,16 +76,8 @@ func (c Catalog) lock(name string) string { return c.ns + "." + name }
 // MigrateLock is held while migrations are applied.
 func (c Catalog) MigrateLock() string { return c.lock("migrate") }
 
-// AppendLock is held by the one writer of the event store.
-func (c Catalog) AppendLock() string { return c.lock("eventstore") }
-
 // NumberingLock is held by the one process that watches the numbering state.
 func (c Catalog) NumberingLock() string { return c.lock("numbering") }
-
-// ProjectionLock is held by the one live projector of a projection.
-func (c Catalog) ProjectionLock(projection string) string {
-	return c.lock("projection." + projection)
-}
 
 // ReplayLock is held by a replay of a projection.
 func (c Catalog) ReplayLock(projection string) string { return c.lock("replay." + projection) }
@@ -93,8 +91,15 @@ func (c Catalog) DoctorLock(suffix string) string { return c.lock("doctor." + su
 // Exchange is the topic exchange every event is published to.
 func (c Catalog) Exchange() string { return c.ns + ".events" }
 
-// StoreQueue is the event store writer's queue.
-func (c Catalog) StoreQueue() string { return c.ns + ".eventstore" }
+// StoreQueue is the queue of a partition of the event log, which its writer
+// consumes. Partition 0's keeps the name of the one queue of a namespace
+// from before partitions.
+func (c Catalog) StoreQueue(partition int) string {
+	if partition == 0 {
+		return c.ns + ".eventstore"
+	}
+	return c.ns + ".eventstore." + strconv.Itoa(partition)
+}
 
 // DeadQueue is where undecodable or conflicting events are parked.
 func (c Catalog) DeadQueue() string { return c.ns + ".eventstore.dead" }

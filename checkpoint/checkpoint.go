@@ -1,6 +1,7 @@
-// Package checkpoint keeps named positions in the event log
+// Package checkpoint keeps named positions in the event log's partitions
 // (<ns>_checkpoints): how far each projector, or a replay's copy, has
-// applied the log, and the flags by which a replay pauses a live projector.
+// applied each partition, and the flags by which a replay pauses a live
+// projector (kept at partition 0).
 package checkpoint
 
 import (
@@ -31,51 +32,62 @@ func New(namespace string) *Store {
 	return &Store{table: names.Checkpoints(), names: names}
 }
 
-// Ensure returns a checkpoint's position, creating it at 0 when it does not
+// Ensure returns a checkpoint's position in a partition, creating it at 0 when it does not
 // exist.
-func (s *Store) Ensure(ctx context.Context, db DB, name string) (int64, error) {
-	if _, err := db.ExecContext(ctx, "INSERT IGNORE INTO "+s.table+" (name, position) VALUES (?, 0)", name); err != nil {
+func (s *Store) Ensure(ctx context.Context, db DB, name string, partition int) (int64, error) {
+	if _, err := db.ExecContext(ctx, "INSERT IGNORE INTO "+s.table+" (partition_id, name, position) VALUES (?, ?, 0)", partition, name); err != nil {
 		return 0, err
 	}
 	var pos int64
-	err := db.QueryRowContext(ctx, "SELECT position FROM "+s.table+" WHERE name = ?", name).Scan(&pos)
+	err := db.QueryRowContext(ctx, "SELECT position FROM "+s.table+" WHERE partition_id = ? AND name = ?", partition, name).Scan(&pos)
 	return pos, err
 }
 
 // Get returns a checkpoint's position, 0 when it does not exist.
-func (s *Store) Get(ctx context.Context, db DB, name string) (int64, error) {
+func (s *Store) Get(ctx context.Context, db DB, name string, partition int) (int64, error) {
 	var pos int64
-	err := db.QueryRowContext(ctx, "SELECT position FROM "+s.table+" WHERE name = ?", name).Scan(&pos)
+	err := db.QueryRowContext(ctx, "SELECT position FROM "+s.table+" WHERE partition_id = ? AND name = ?", partition, name).Scan(&pos)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
 	return pos, err
 }
 
+// Lock reads a checkpoint's position in a transaction and locks its row
+// until the transaction ends, creating it at 0 when it does not exist.
+func (s *Store) Lock(ctx context.Context, tx DB, name string, partition int) (int64, error) {
+	if _, err := tx.ExecContext(ctx, "INSERT IGNORE INTO "+s.table+" (partition_id, name, position) VALUES (?, ?, 0)", partition, name); err != nil {
+		return 0, err
+	}
+	var pos int64
+	err := tx.QueryRowContext(ctx, "SELECT position FROM "+s.table+" WHERE partition_id = ? AND name = ? FOR UPDATE", partition, name).Scan(&pos)
+	return pos, err
+}
+
 // Advance moves an existing checkpoint to pos, never back: re-applying an
 // older batch leaves it where it is.
-func (s *Store) Advance(ctx context.Context, db DB, name string, pos int64) error {
-	_, err := db.ExecContext(ctx, "UPDATE "+s.table+" SET position = GREATEST(position, ?), updated_at = UTC_TIMESTAMP(6) WHERE name = ?", pos, name)
+func (s *Store) Advance(ctx context.Context, db DB, name string, partition int, pos int64) error {
+	_, err := db.ExecContext(ctx, "UPDATE "+s.table+" SET position = GREATEST(position, ?), updated_at = UTC_TIMESTAMP(6) WHERE partition_id = ? AND name = ?", pos, partition, name)
 	return err
 }
 
 // Set puts a checkpoint at pos, whichever way that moves it, creating it
 // when it does not exist: a replay hands its copy's position to the live
 // projector this way.
-func (s *Store) Set(ctx context.Context, db DB, name string, pos int64) error {
-	_, err := db.ExecContext(ctx, "INSERT INTO "+s.table+" (name, position) VALUES (?, ?) ON DUPLICATE KEY UPDATE position = VALUES(position)", name, pos)
+func (s *Store) Set(ctx context.Context, db DB, name string, partition int, pos int64) error {
+	_, err := db.ExecContext(ctx, "INSERT INTO "+s.table+" (partition_id, name, position) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE position = VALUES(position)", partition, name, pos)
 	return err
 }
 
 // Reset puts a checkpoint at 0, creating it when it does not exist.
-func (s *Store) Reset(ctx context.Context, db DB, name string) error {
-	_, err := db.ExecContext(ctx, "REPLACE INTO "+s.table+" (name, position) VALUES (?, 0)", name)
+func (s *Store) Reset(ctx context.Context, db DB, name string, partition int) error {
+	_, err := db.ExecContext(ctx, "REPLACE INTO "+s.table+" (partition_id, name, position) VALUES (?, ?, 0)", partition, name)
 	return err
 }
 
 // Delete removes a checkpoint.
-func (s *Store) Delete(ctx context.Context, db DB, name string) error {
-	_, err := db.ExecContext(ctx, "DELETE FROM "+s.table+" WHERE name = ?", name)
+func (s *Store) Delete(ctx context.Context, db DB, name string, partition int) error {
+	_, err := db.ExecContext(ctx, "DELETE FROM "+s.table+" WHERE partition_id = ? AND name = ?", partition, name)
 	return err
 }
 
@@ -86,13 +98,13 @@ func pauseFlag(projection string) string { return projection + ".pause" }
 // Pause asks the live projector of a projection to stand aside for a
 // replay. The flag counts only while the replay holds its lock (see Paused).
 func (s *Store) Pause(ctx context.Context, db DB, projection string) error {
-	_, err := db.ExecContext(ctx, "REPLACE INTO "+s.table+" (name, position) VALUES (?, 1)", pauseFlag(projection))
+	_, err := db.ExecContext(ctx, "REPLACE INTO "+s.table+" (partition_id, name, position) VALUES (0, ?, 1)", pauseFlag(projection))
 	return err
 }
 
 // Resume clears the flag Pause set.
 func (s *Store) Resume(ctx context.Context, db DB, projection string) error {
-	return s.Delete(ctx, db, pauseFlag(projection))
+	return s.Delete(ctx, db, pauseFlag(projection), 0)
 }
 
 // Paused reports whether a replay has paused a projection: the flag is set
@@ -100,7 +112,7 @@ func (s *Store) Resume(ctx context.Context, db DB, projection string) error {
 // cannot leave the projector paused.
 func (s *Store) Paused(ctx context.Context, db DB, projection string) (bool, error) {
 	var p bool
-	err := db.QueryRowContext(ctx, "SELECT COALESCE((SELECT position FROM "+s.table+" WHERE name = ?), 0) > 0 AND IS_USED_LOCK(?) IS NOT NULL",
+	err := db.QueryRowContext(ctx, "SELECT COALESCE((SELECT position FROM "+s.table+" WHERE partition_id = 0 AND name = ?), 0) > 0 AND IS_USED_LOCK(?) IS NOT NULL",
 		pauseFlag(projection), s.names.ReplayLock(projection)).Scan(&p)
 	return p, err
 }

@@ -16,9 +16,10 @@ func TestCheckpoints(t *testing.T) {
 	db := testenv.DB(t, cfg)
 	ctx := context.Background()
 	cps := checkpoint.New(cfg.Namespace)
+	part := 0
 	at := func(name string, want int64) {
 		t.Helper()
-		got, err := cps.Get(ctx, db, name)
+		got, err := cps.Get(ctx, db, name, part)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -28,35 +29,44 @@ func TestCheckpoints(t *testing.T) {
 	}
 
 	at("p", 0) // missing
-	if pos, err := cps.Ensure(ctx, db, "p"); err != nil || pos != 0 {
+	if pos, err := cps.Ensure(ctx, db, "p", part); err != nil || pos != 0 {
 		t.Fatalf("Ensure of a new checkpoint: %d, %v", pos, err)
 	}
-	if err := cps.Advance(ctx, db, "p", 10); err != nil {
+	if err := cps.Advance(ctx, db, "p", part, 10); err != nil {
 		t.Fatal(err)
 	}
-	if err := cps.Advance(ctx, db, "p", 5); err != nil { // an older batch again
+	if err := cps.Advance(ctx, db, "p", part, 5); err != nil { // an older batch again
 		t.Fatal(err)
 	}
 	at("p", 10)
-	if pos, err := cps.Ensure(ctx, db, "p"); err != nil || pos != 10 {
+	if pos, err := cps.Ensure(ctx, db, "p", part); err != nil || pos != 10 {
 		t.Fatalf("Ensure of an existing checkpoint: %d, %v", pos, err)
 	}
-	if err := cps.Set(ctx, db, "p", 7); err != nil {
+	if err := cps.Set(ctx, db, "p", part, 7); err != nil {
 		t.Fatal(err)
 	}
 	at("p", 7)
-	if err := cps.Set(ctx, db, "q", 3); err != nil {
+	if err := cps.Set(ctx, db, "q", part, 3); err != nil {
 		t.Fatal(err)
 	}
 	at("q", 3)
-	if err := cps.Reset(ctx, db, "q"); err != nil {
+	if err := cps.Reset(ctx, db, "q", part); err != nil {
 		t.Fatal(err)
 	}
 	at("q", 0)
-	if err := cps.Delete(ctx, db, "p"); err != nil {
+	if err := cps.Delete(ctx, db, "p", part); err != nil {
 		t.Fatal(err)
 	}
 	at("p", 0)
+
+	// Each partition has its own.
+	part = 3
+	if err := cps.Set(ctx, db, "q", part, 9); err != nil {
+		t.Fatal(err)
+	}
+	at("q", 9)
+	part = 0
+	at("q", 0)
 
 	paused := func(want bool) {
 		t.Helper()

@@ -34,8 +34,13 @@ type Config struct {
 	// waits for its own confirm, so this bounds confirms in flight.
 	PublishChannels int
 	// StoreConsumers is the number of broker subscriptions feeding the event
-	// store writer; it bounds the size of one append batch.
+	// store writer, shared by the partitions: each partition a process writes
+	// gets StoreConsumers / partitions of them, 8 at least. A partition's
+	// append batch is at most its share.
 	StoreConsumers int
+	// Partitions is the number of event log partitions `chat migrate` gives
+	// a namespace it migrates for the first time; fixed from then on.
+	Partitions int
 	// MaxInFlight caps concurrent command requests; beyond it they get 503.
 	MaxInFlight int
 	// MaxReadsInFlight caps concurrent read requests (gets, lists, searches)
@@ -109,7 +114,8 @@ func Variables() []Variable {
 		}},
 		{"CHAT_MYSQL_MAX_CONNS", "20", "most MySQL connections one process opens", intSetter(func(c *Config) *int { return &c.MySQLMaxConns }, 4, 1000)},
 		{"CHAT_PUBLISH_CHANNELS", "64", "AMQP channels publishing (and awaiting confirms) at once", intSetter(func(c *Config) *int { return &c.PublishChannels }, 1, 1000)},
-		{"CHAT_STORE_CONSUMERS", "128", "broker subscriptions feeding the event store writer (the largest append batch)", intSetter(func(c *Config) *int { return &c.StoreConsumers }, 1, 1000)},
+		{"CHAT_STORE_CONSUMERS", "128", "broker subscriptions feeding the event store writer, shared by the partitions it writes (each gets at least 8)", intSetter(func(c *Config) *int { return &c.StoreConsumers }, 1, 1000)},
+		{"CHAT_PARTITIONS", "16", "event log partitions of a namespace, fixed when `chat migrate` first migrates it (read by migrate only)", intSetter(func(c *Config) *int { return &c.Partitions }, 1, 1024)},
 		{"CHAT_MAX_IN_FLIGHT", "1024", "command requests served at once; more get 503", intSetter(func(c *Config) *int { return &c.MaxInFlight }, 1, 1000000)},
 		{"CHAT_MAX_READS_IN_FLIGHT", "128", "read requests (gets, lists, searches) served at once; more get 503", intSetter(func(c *Config) *int { return &c.MaxReadsInFlight }, 1, 1000000)},
 		{"CHAT_SHUTDOWN_TIMEOUT", "30s", "how long a graceful shutdown may take", durationSetter(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},

@@ -135,6 +135,17 @@ type Stream struct {
 	Number int64
 }
 
+// TokenOf returns the application token a stream id names ("" when it
+// names none): the events of one application share it.
+func TokenOf(streamID string) string {
+	_, rest, ok := strings.Cut(streamID, ":")
+	if !ok {
+		return ""
+	}
+	token, _, _ := strings.Cut(rest, ":")
+	return token
+}
+
 // ParseStream parses a stream id made by ApplicationStream, ChatStream or
 // MessageStream.
 func ParseStream(id string) (Stream, bool) {

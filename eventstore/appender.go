@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"strings"
 
-	"database/sql/driver"
 	"github.com/go-sql-driver/mysql"
 	"github.com/google/uuid"
 
 	"github.com/chatsys/chat/events"
-	"github.com/chatsys/chat/mysqldb"
 )
 
 // Status is what became of one record handed to Append.
@@ -24,29 +22,32 @@ const (
 	Conflict                // another event holds its stream version: never stored
 )
 
-// Appender is the one writer of the event log. It holds a MySQL named lock
-// and appends on the lock's own connection, so a writer that lost its lock
-// cannot append at all.
+// ErrFenced means the appender's lease on its partition is gone: another
+// writer took the partition over (this one was paused or cut off past its
+// lease), so nothing was stored and nothing more may be.
+var ErrFenced = errors.New("partition taken over by another writer")
+
+// Appender is the one writer of a partition of the event log. The append
+// transaction locks the partition's row and checks the fencing epoch of the
+// lease the appender was given, so a writer that lost its lease cannot
+// append even when it resumes after a long pause; positions are assigned
+// under that row lock, one after the partition's head, with no gap.
 type Appender struct {
-	lock  *mysqldb.Lock
-	conn  *sql.Conn
-	table string
+	db         *sql.DB
+	table      string
+	partitions string
+	partition  int
+	epoch      int64
 }
 
-// Acquire waits until this process holds the append lock, or ctx ends.
-func (s *Store) Acquire(ctx context.Context) (*Appender, error) {
-	lock, err := mysqldb.AcquireLock(ctx, s.db, s.lockName)
-	if err != nil {
-		return nil, err
-	}
-	return &Appender{lock: lock, conn: lock.Conn, table: s.table}, nil
+// Appender returns the appender of a partition for the holder of its lease
+// with the given fencing epoch.
+func (s *Store) Appender(partition int, epoch int64) *Appender {
+	return &Appender{db: s.db, table: s.table, partitions: s.partitions, partition: partition, epoch: epoch}
 }
 
-// Check fails with mysqldb.ErrLockLost unless the lock is still held.
-func (a *Appender) Check(ctx context.Context) error { return a.lock.Check(ctx) }
-
-// Release gives the lock up.
-func (a *Appender) Release() { a.lock.Release() }
+// Partition is the partition the appender writes.
+func (a *Appender) Partition() int { return a.partition }
 
 // Append stores the records that are not stored yet, in one transaction, and
 // says for each what became of it. An event id already stored is a duplicate
@@ -65,18 +66,50 @@ func (a *Appender) Append(ctx context.Context, recs []events.Record) ([]Status, 
 		seen[r.EventID] = true
 		fresh = append(fresh, i)
 	}
-	err := a.insert(ctx, pick(recs, fresh))
-	if err == nil {
-		return status, nil
-	}
-	if !isDuplicateKey(err) {
-		return nil, a.wrap(err)
-	}
-	// Some records collide with stored ones or with each other (rare: a
-	// redelivery or a conflict). Sort them out, and store the rest.
-	ids, taken, err := a.existing(ctx, pick(recs, fresh))
+	tx, err := a.db.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, a.wrap(err)
+		return nil, err
+	}
+	defer tx.Rollback()
+	var (
+		head  int64
+		epoch int64
+	)
+	if err := tx.QueryRowContext(ctx, "SELECT head, epoch FROM "+a.partitions+" WHERE partition_id = ? FOR UPDATE", a.partition).Scan(&head, &epoch); err != nil {
+		return nil, fmt.Errorf("lock partition %d: %w", a.partition, err)
+	}
+	if epoch != a.epoch {
+		return nil, fmt.Errorf("%w: partition %d is at epoch %d, this writer's is %d", ErrFenced, a.partition, epoch, a.epoch)
+	}
+	err = insert(ctx, tx, a.table, a.partition, head, pick(recs, fresh))
+	stored := len(fresh)
+	if isDuplicateKey(err) {
+		// Some records collide with stored ones or with each other (rare:
+		// a redelivery or a conflict). The failed statement is undone,
+		// not the transaction: sort them out, and store the rest.
+		stored, err = a.sortOut(ctx, tx, recs, fresh, status, head)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if stored > 0 {
+		if _, err := tx.ExecContext(ctx, "UPDATE "+a.partitions+" SET head = ? WHERE partition_id = ?", head+int64(stored), a.partition); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	return status, nil
+}
+
+// sortOut marks the records of fresh that are stored already (duplicates)
+// or whose stream version another event holds (conflicts), stores the rest
+// after head, and returns how many it stored.
+func (a *Appender) sortOut(ctx context.Context, tx *sql.Tx, recs []events.Record, fresh []int, status []Status, head int64) (int, error) {
+	ids, taken, err := existing(ctx, tx, a.table, pick(recs, fresh))
+	if err != nil {
+		return 0, err
 	}
 	var rest []int
 	for _, i := range fresh {
@@ -92,10 +125,7 @@ func (a *Appender) Append(ctx context.Context, recs []events.Record) ([]Status, 
 			rest = append(rest, i)
 		}
 	}
-	if err := a.insert(ctx, pick(recs, rest)); err != nil {
-		return nil, a.wrap(err)
-	}
-	return status, nil
+	return len(rest), insert(ctx, tx, a.table, a.partition, head, pick(recs, rest))
 }
 
 func pick(recs []events.Record, idx []int) []events.Record {
@@ -111,27 +141,12 @@ type streamKey struct {
 	version int64
 }
 
-func (a *Appender) insert(ctx context.Context, recs []events.Record) error {
-	if len(recs) == 0 {
-		return nil
-	}
-	tx, err := a.conn.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := insert(ctx, tx, a.table, recs); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
-}
-
 // existing returns which of the records' event ids are stored, and which
 // event owns each stored version of their streams.
-func (a *Appender) existing(ctx context.Context, recs []events.Record) (map[uuid.UUID]bool, map[streamKey]uuid.UUID, error) {
+func existing(ctx context.Context, tx *sql.Tx, table string, recs []events.Record) (map[uuid.UUID]bool, map[streamKey]uuid.UUID, error) {
 	var q strings.Builder
 	args := make([]any, 0, 2*len(recs))
-	q.WriteString("SELECT event_id, stream_id, stream_version FROM " + a.table + " WHERE event_id IN (")
+	q.WriteString("SELECT event_id, stream_id, stream_version FROM " + table + " WHERE event_id IN (")
 	for i, r := range recs {
 		if i > 0 {
 			q.WriteByte(',')
@@ -148,7 +163,7 @@ func (a *Appender) existing(ctx context.Context, recs []events.Record) (map[uuid
 		args = append(args, r.StreamID)
 	}
 	q.WriteString(")")
-	rows, err := a.conn.QueryContext(ctx, q.String(), args...)
+	rows, err := tx.QueryContext(ctx, q.String(), args...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -176,13 +191,4 @@ func (a *Appender) existing(ctx context.Context, recs []events.Record) (map[uuid
 func isDuplicateKey(err error) bool {
 	var me *mysql.MySQLError
 	return errors.As(err, &me) && me.Number == 1062
-}
-
-// wrap marks an error on a broken connection as a lost lock: the named lock
-// lives and dies with the connection.
-func (a *Appender) wrap(err error) error {
-	if errors.Is(err, sql.ErrConnDone) || errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, driver.ErrBadConn) {
-		return fmt.Errorf("%w: %w", mysqldb.ErrLockLost, err)
-	}
-	return err
 }

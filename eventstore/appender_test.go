@@ -2,12 +2,15 @@ package eventstore_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
 	"github.com/chatsys/chat/internal/testenv"
+	"github.com/chatsys/chat/partition"
 )
 
 func rec(t *testing.T, ev events.Event, version int64) events.Record {
@@ -26,15 +29,13 @@ func rec(t *testing.T, ev events.Event, version int64) events.Record {
 func TestAppendClassifies(t *testing.T) {
 	t.Parallel()
 	cfg := testenv.Config(t)
-	store := eventstore.New(testenv.DB(t, cfg), cfg.Namespace)
+	db := testenv.DB(t, cfg)
+	store := eventstore.New(db, cfg.Namespace)
 	ctx := context.Background()
-	app, err := store.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Release()
-
 	const token = "abcdefghijklmnopqrstuvwxyz"
+	part := partition.Of(token, cfg.Partitions)
+	app := testenv.Appender(t, db, cfg.Namespace, part)
+
 	a := rec(t, events.ApplicationCreated{Token: token, Name: "a"}, 1)
 	c := rec(t, events.ChatCreated{Token: token, Number: 1}, 1)
 	m := rec(t, events.MessageCreated{Token: token, ChatNumber: 1, Number: 1, Body: "x"}, 1)
@@ -65,7 +66,7 @@ func TestAppendClassifies(t *testing.T) {
 				break
 			}
 		}
-		stored, err := store.Read(ctx, 0, 100, 1<<20)
+		stored, err := store.Read(ctx, part, 0, 100, 1<<20)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,10 +74,10 @@ func TestAppendClassifies(t *testing.T) {
 			t.Errorf("%s: %d events stored, want %d", tc.name, len(stored), tc.head)
 		}
 	}
-	stored, _ := store.Read(ctx, 0, 100, 1<<20)
+	stored, _ := store.Read(ctx, part, 0, 100, 1<<20)
 	for i, s := range stored {
-		if i > 0 && s.Position <= stored[i-1].Position {
-			t.Errorf("positions out of order: %d after %d", s.Position, stored[i-1].Position)
+		if s.Position != int64(i+1) {
+			t.Errorf("position %d at index %d: positions must run 1, 2, 3… without a gap", s.Position, i)
 		}
 		if s.StreamID == m.StreamID && s.EventID != m.EventID {
 			t.Errorf("a rival of %s was stored", m.StreamID)
@@ -84,28 +85,62 @@ func TestAppendClassifies(t *testing.T) {
 	}
 }
 
-// TestOneAppenderAtATime: a second appender waits until the first releases.
-func TestOneAppenderAtATime(t *testing.T) {
+// TestFencedWriterCannotAppend: once another writer took a partition over
+// (the first one's lease ran out while it was paused), the first one's
+// appends fail and store nothing, and the new writer's positions follow on
+// without a gap.
+func TestFencedWriterCannotAppend(t *testing.T) {
 	t.Parallel()
 	cfg := testenv.Config(t)
-	store := eventstore.New(testenv.DB(t, cfg), cfg.Namespace)
-	first, err := store.Acquire(context.Background())
+	db := testenv.DB(t, cfg)
+	ctx := context.Background()
+	store := eventstore.New(db, cfg.Namespace)
+	table := partition.NewTable(db, cfg.Namespace)
+	const token = "abcdefghijklmnopqrstuvwxyz"
+	part := partition.Of(token, cfg.Partitions)
+
+	first, ok, err := table.Acquire(ctx, part, "first", 200*time.Millisecond)
+	if err != nil || !ok {
+		t.Fatalf("first lease: %v, %v", ok, err)
+	}
+	if _, ok, err := table.Acquire(ctx, part, "second", time.Minute); err != nil || ok {
+		t.Fatalf("a second writer took a held partition: %v, %v", ok, err)
+	}
+	old := store.Appender(part, first.Epoch)
+	if _, err := old.Append(ctx, []events.Record{rec(t, events.ChatCreated{Token: token, Number: 1}, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the first writer's lease runs out
+	second, ok, err := table.Acquire(ctx, part, "second", time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("second lease after the first ran out: %v, %v", ok, err)
+	}
+	if second.Epoch <= first.Epoch {
+		t.Fatalf("epoch %d after %d: it must go up", second.Epoch, first.Epoch)
+	}
+	if _, err := old.Append(ctx, []events.Record{rec(t, events.ChatCreated{Token: token, Number: 2}, 1)}); !errors.Is(err, eventstore.ErrFenced) {
+		t.Fatalf("the old writer appended after a takeover: %v", err)
+	}
+	if held, err := table.Renew(ctx, "first", []int{part}, time.Minute); err != nil || len(held) != 0 {
+		t.Fatalf("the old writer renewed a lease it lost: %v, %v", held, err)
+	}
+	app := store.Appender(part, second.Epoch)
+	if _, err := app.Append(ctx, []events.Record{rec(t, events.ChatCreated{Token: token, Number: 3}, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := store.Read(ctx, part, 0, 100, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
-	defer cancel()
-	if second, err := store.Acquire(ctx); err == nil {
-		second.Release()
-		t.Fatal("a second appender got the lock while the first holds it")
+	var got []string
+	for _, s := range stored {
+		got = append(got, fmt.Sprintf("%d:%s", s.Position, s.StreamID))
 	}
-	first.Release()
-	second, err := store.Acquire(context.Background())
-	if err != nil {
+	want := []string{"1:" + events.ChatStream(token, 1), "2:" + events.ChatStream(token, 3)}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("stored %v, want %v", got, want)
+	}
+	if err := table.Release(ctx, second); err != nil {
 		t.Fatal(err)
 	}
-	if err := second.Check(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	second.Release()
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
 	"github.com/chatsys/chat/internal/testenv"
+	"github.com/chatsys/chat/partition"
 )
 
 // TestReadIsBoundedInBytes: a batch ends at its event limit or once its
@@ -17,14 +18,12 @@ import (
 func TestReadIsBoundedInBytes(t *testing.T) {
 	t.Parallel()
 	cfg := testenv.Config(t)
-	store := eventstore.New(testenv.DB(t, cfg), cfg.Namespace)
+	db := testenv.DB(t, cfg)
+	store := eventstore.New(db, cfg.Namespace)
 	ctx := context.Background()
-	app, err := store.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Release()
 	const token = "abcdefghijklmnopqrstuvwxyz"
+	part := partition.Of(token, cfg.Partitions)
+	app := testenv.Appender(t, db, cfg.Namespace, part)
 	// Ten messages of 64 KiB of '<', each about 64 KiB of payload...
 	var recs []events.Record
 	for i := int64(1); i <= 10; i++ {
@@ -63,7 +62,7 @@ func TestReadIsBoundedInBytes(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprintf("after %d limit %d bytes %d", tc.after, tc.limit, tc.maxBytes), func(t *testing.T) {
-			got, err := store.Read(ctx, tc.after, tc.limit, tc.maxBytes)
+			got, err := store.Read(ctx, part, tc.after, tc.limit, tc.maxBytes)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -31,7 +31,7 @@ func TestFillBoundsTheBatch(t *testing.T) {
 		{"nothing waiting", 10, 1 << 20, 30, nil, 1},
 	}
 	for _, tc := range tests {
-		w := &Writer{cfg: WriterConfig{MaxBatchBytes: tc.maxBytes}, in: make(chan *pending, len(tc.waiting))}
+		w := &partitionWriter{w: &Writer{cfg: WriterConfig{MaxBatchBytes: tc.maxBytes}}, in: make(chan *pending, len(tc.waiting))}
 		for _, n := range tc.waiting {
 			w.in <- record(n)
 		}

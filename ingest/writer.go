@@ -21,7 +21,6 @@ import (
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
 	"github.com/chatsys/chat/internal/pause"
-	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/redact"
 )
 
@@ -31,9 +30,9 @@ var ErrConflict = errors.New("stream version already taken by another event")
 
 // WriterConfig sizes the writer.
 type WriterConfig struct {
-	// Consumers is the number of broker subscriptions. Each holds one
-	// unacknowledged message while its batch commits, so this is also the
-	// largest batch.
+	// Consumers is the number of broker subscriptions of each partition the
+	// writer writes. Each holds one unacknowledged message while its batch
+	// commits, so this is also the partition's largest batch.
 	Consumers int
 	// MaxBatchBytes bounds the payload bytes of one INSERT, well under
 	// max_allowed_packet (16 MiB on MariaDB by default).
@@ -46,22 +45,22 @@ type WriterConfig struct {
 	Log   *slog.Logger
 	// Registerer (optional) gets the writer's metrics.
 	Registerer prometheus.Registerer
-	// OnAppend (optional) is called after every commit that stored
-	// something, to wake the projectors of this process.
-	OnAppend func()
 }
 
-// Writer consumes events from the broker and appends them to the event store
-// in batches, acknowledging each message only after its batch committed.
+// Writer consumes the partitions' queues and appends what they hold to the
+// event store in batches, acknowledging each message only after its batch
+// committed. It writes the partitions it is given leases on, each with its
+// own consumers and batches, sharing nothing but the dead-letter publisher.
 type Writer struct {
-	store    *eventstore.Store
-	codec    *events.Codec
-	cfg      WriterConfig
-	wlog     watermill.LoggerAdapter
-	log      *slog.Logger
-	onAppend func()
-	in       chan *pending
-	metrics  writerMetrics
+	store   *eventstore.Store
+	codec   *events.Codec
+	cfg     WriterConfig
+	wlog    watermill.LoggerAdapter
+	log     *slog.Logger
+	metrics writerMetrics
+
+	deadMu sync.Mutex
+	dead   *wamqp.Publisher
 }
 
 type pending struct {
@@ -73,23 +72,19 @@ type writerMetrics struct {
 	batchSize prometheus.Histogram
 	latency   prometheus.Histogram
 	records   *prometheus.CounterVec
-	leader    prometheus.Gauge
 }
 
-// NewWriter returns a writer.
+// NewWriter returns a writer. Close it when it is no longer served.
 func NewWriter(cfg WriterConfig) *Writer {
-	store, codec, log, reg, onAppend := cfg.Store, cfg.Codec, cfg.Log, cfg.Registerer, cfg.OnAppend
 	if cfg.MaxBatchBytes == 0 {
 		cfg.MaxBatchBytes = 4 << 20
 	}
 	w := &Writer{
-		store:    store,
-		codec:    codec,
-		cfg:      cfg,
-		wlog:     broker.Logger(log),
-		log:      log,
-		onAppend: onAppend,
-		in:       make(chan *pending, cfg.Consumers),
+		store: cfg.Store,
+		codec: cfg.Codec,
+		cfg:   cfg,
+		wlog:  broker.Logger(cfg.Log),
+		log:   cfg.Log,
 		metrics: writerMetrics{
 			batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 				Name: "chat_eventstore_append_batch_size", Help: "Events per event store append.",
@@ -102,48 +97,60 @@ func NewWriter(cfg WriterConfig) *Writer {
 			records: prometheus.NewCounterVec(prometheus.CounterOpts{
 				Name: "chat_eventstore_records_total", Help: "Records handled by the event store writer, by outcome (appended, duplicate, conflict, undecodable).",
 			}, []string{"outcome"}),
-			leader: prometheus.NewGauge(prometheus.GaugeOpts{
-				Name: "chat_eventstore_writer_active", Help: "1 while this process holds the append lock and consumes.",
-			}),
 		},
 	}
-	if reg != nil {
-		reg.MustRegister(w.metrics.batchSize, w.metrics.latency, w.metrics.records, w.metrics.leader)
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(w.metrics.batchSize, w.metrics.latency, w.metrics.records)
 	}
 	return w
 }
 
-// Run appends until ctx ends. A process that does not get the append lock
-// waits as a hot standby without consuming; one that loses it stops
-// consuming (its unacknowledged messages go back to the queue) and waits again.
-func (w *Writer) Run(ctx context.Context) error {
-	for {
-		w.log.Info("event store writer waiting for the append lock")
-		app, err := w.store.Acquire(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			w.log.Error("event store append lock", "err", err)
-			_ = pause.For(ctx, time.Second)
-			continue
-		}
-		w.log.Info("event store writer holds the append lock; consuming", "consumers", w.cfg.Consumers)
-		w.metrics.leader.Set(1)
-		err = w.serve(ctx, app)
-		w.metrics.leader.Set(0)
-		app.Release()
-		if ctx.Err() != nil {
-			w.log.Info("event store writer stopped")
-			return nil
-		}
-		w.log.Error("event store writer stopped consuming", "err", err)
-		_ = pause.For(ctx, time.Second)
+// Close closes the dead-letter publisher.
+func (w *Writer) Close() error {
+	w.deadMu.Lock()
+	defer w.deadMu.Unlock()
+	if w.dead == nil {
+		return nil
 	}
+	err := w.dead.Close()
+	w.dead = nil
+	return err
 }
 
-// serve consumes with one appender until ctx ends or the lock is lost.
-func (w *Writer) serve(ctx context.Context, app *eventstore.Appender) error {
+// deadPublisher returns the publisher that parks what cannot be stored,
+// connecting it the first time.
+func (w *Writer) deadPublisher() (*wamqp.Publisher, error) {
+	w.deadMu.Lock()
+	defer w.deadMu.Unlock()
+	if w.dead != nil {
+		return w.dead, nil
+	}
+	cfg := w.cfg.AMQP
+	cfg.Publish.ChannelPoolSize = 2
+	dead, err := wamqp.NewPublisher(cfg, w.wlog)
+	if err != nil {
+		return nil, fmt.Errorf("connect dead-letter publisher: %w", err)
+	}
+	w.dead = dead
+	return dead, nil
+}
+
+// Serve writes app's partition until ctx ends or the partition is taken
+// over (eventstore.ErrFenced): it consumes the partition's queue and
+// appends in batches. Messages in hand when it stops are finished (their
+// batch commits and they are acknowledged) or, if their batch failed,
+// given back to the queue. onAppend (optional) is called after every commit
+// that stored something.
+func (w *Writer) Serve(ctx context.Context, app *eventstore.Appender, onAppend func()) error {
+	dead, err := w.deadPublisher()
+	if err != nil {
+		return err
+	}
+	part := partitionWriter{w: w, app: app, onAppend: onAppend, in: make(chan *pending, w.cfg.Consumers)}
+	handler, err := w.chain(dead, part.handle)
+	if err != nil {
+		return err
+	}
 	subs := make([]*wamqp.Subscriber, (w.cfg.Consumers+subscriptionsPerConnection-1)/subscriptionsPerConnection)
 	for i := range subs {
 		sub, err := wamqp.NewSubscriber(w.cfg.AMQP, w.wlog)
@@ -153,17 +160,6 @@ func (w *Writer) serve(ctx context.Context, app *eventstore.Appender) error {
 		defer sub.Close()
 		subs[i] = sub
 	}
-	deadCfg := w.cfg.AMQP
-	deadCfg.Publish.ChannelPoolSize = 2
-	dead, err := wamqp.NewPublisher(deadCfg, w.wlog)
-	if err != nil {
-		return fmt.Errorf("connect dead-letter publisher: %w", err)
-	}
-	defer dead.Close()
-	handler, err := w.chain(dead)
-	if err != nil {
-		return err
-	}
 
 	consumeCtx, stopConsuming := context.WithCancelCause(ctx)
 	defer stopConsuming(nil)
@@ -172,12 +168,12 @@ func (w *Writer) serve(ctx context.Context, app *eventstore.Appender) error {
 	stopBatcher := make(chan struct{})
 	go func() {
 		defer close(batcherDone)
-		w.batch(consumeCtx, app, stopBatcher, stopConsuming)
+		part.batch(consumeCtx, stopBatcher, stopConsuming)
 	}()
 
 	var consumers sync.WaitGroup
 	for i := 0; i < w.cfg.Consumers; i++ {
-		msgs, err := subs[i%len(subs)].Subscribe(consumeCtx, broker.EventsTopic)
+		msgs, err := subs[i%len(subs)].Subscribe(consumeCtx, broker.PartitionTopic(app.Partition()))
 		if err != nil {
 			stopConsuming(err)
 			break
@@ -191,7 +187,11 @@ func (w *Writer) serve(ctx context.Context, app *eventstore.Appender) error {
 					// be stored was parked). Each return spends one of the
 					// queue's deliveries: holding the message first spaces
 					// them, so the delivery limit outlasts hours of outage.
-					_ = pause.For(consumeCtx, returnDelay)
+					// A writer that lost its partition gives it back at
+					// once, to the new writer.
+					if !errors.Is(err, eventstore.ErrFenced) {
+						_ = pause.For(consumeCtx, returnDelay)
+					}
 					msg.Nack()
 				} else {
 					msg.Ack()
@@ -200,40 +200,48 @@ func (w *Writer) serve(ctx context.Context, app *eventstore.Appender) error {
 		}()
 	}
 
-	// The lock lives with the appender's connection: check it, which also
-	// keeps an idle connection from timing out.
-	go func() {
-		t := time.NewTicker(2 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-consumeCtx.Done():
-				return
-			case <-t.C:
-				checkCtx, cancel := context.WithTimeout(consumeCtx, 5*time.Second)
-				err := app.Check(checkCtx)
-				cancel()
-				if err != nil && consumeCtx.Err() == nil {
-					stopConsuming(err)
-					return
-				}
-			}
-		}
-	}()
-
 	<-consumeCtx.Done()
 	// Subscriptions finish the message in hand (its batch commits and it is
 	// acknowledged) and stop; then the batcher has nothing left.
 	consumers.Wait()
 	close(stopBatcher)
 	<-batcherDone
-	return context.Cause(consumeCtx)
+	if err := context.Cause(consumeCtx); !errors.Is(err, context.Canceled) || ctx.Err() == nil {
+		return err
+	}
+	return nil
+}
+
+// Run serves app's partition until ctx ends or the partition is taken over
+// (then it returns eventstore.ErrFenced), starting again a second after
+// any other failure (the broker unreachable, say).
+func (w *Writer) Run(ctx context.Context, app *eventstore.Appender, onAppend func()) error {
+	failures := 0
+	for {
+		err := w.Serve(ctx, app, onAppend)
+		if ctx.Err() != nil || errors.Is(err, eventstore.ErrFenced) {
+			return err
+		}
+		failures++
+		if failures == 1 || failures%60 == 0 {
+			w.log.Error("event store writer stopped consuming; retrying every second", "partition", app.Partition(), "attempts", failures, "err", err)
+		}
+		_ = pause.For(ctx, time.Second)
+	}
+}
+
+// partitionWriter is the batching of one partition.
+type partitionWriter struct {
+	w        *Writer
+	app      *eventstore.Appender
+	onAppend func()
+	in       chan *pending
 }
 
 // chain composes Watermill's middleware around handle: a panic becomes an
 // error, transient errors are retried with backoff (well under the broker's
 // consumer timeout), and what can never succeed is parked with its reason.
-func (w *Writer) chain(dead message.Publisher) (message.HandlerFunc, error) {
+func (w *Writer) chain(dead message.Publisher, handle message.HandlerFunc) (message.HandlerFunc, error) {
 	poison, err := middleware.PoisonQueueWithFilter(dead, broker.DeadTopic, permanent)
 	if err != nil {
 		return nil, err
@@ -243,9 +251,11 @@ func (w *Writer) chain(dead message.Publisher) (message.HandlerFunc, error) {
 		InitialInterval: 100 * time.Millisecond,
 		MaxInterval:     2 * time.Second,
 		Multiplier:      2,
-		ShouldRetry:     func(p middleware.RetryParams) bool { return !permanent(p.Err) },
+		ShouldRetry: func(p middleware.RetryParams) bool {
+			return !permanent(p.Err) && !errors.Is(p.Err, eventstore.ErrFenced)
+		},
 	}
-	h := middleware.Recoverer(w.handle)
+	h := middleware.Recoverer(handle)
 	h = retry.Middleware(h)
 	h = poison(h)
 	return h, nil
@@ -257,7 +267,8 @@ func permanent(err error) bool {
 	return errors.Is(err, events.ErrUndecodable) || errors.Is(err, ErrConflict) || errors.As(err, &panicked)
 }
 
-func (w *Writer) handle(msg *message.Message) ([]*message.Message, error) {
+func (pw *partitionWriter) handle(msg *message.Message) ([]*message.Message, error) {
+	w := pw.w
 	rec, err := broker.FromMessage(msg)
 	if err == nil {
 		_, err = w.codec.Decode(rec)
@@ -268,27 +279,27 @@ func (w *Writer) handle(msg *message.Message) ([]*message.Message, error) {
 		return nil, err
 	}
 	p := &pending{rec: rec, done: make(chan error, 1)}
-	// The batcher serves w.in until every consumer has returned, so neither
-	// send nor receive can be stranded.
-	w.in <- p
+	// The batcher serves pw.in until every consumer has returned, so
+	// neither send nor receive can be stranded.
+	pw.in <- p
 	return nil, <-p.done
 }
 
 // batch appends what the consumers hand over: it takes whatever is waiting
 // (group commit: a batch forms while the previous one commits) and answers
 // each waiter once the transaction is committed.
-func (w *Writer) batch(ctx context.Context, app *eventstore.Appender, stop <-chan struct{}, lost func(error)) {
-	batch := make([]*pending, 0, w.cfg.Consumers)
+func (pw *partitionWriter) batch(ctx context.Context, stop <-chan struct{}, lost func(error)) {
+	batch := make([]*pending, 0, pw.w.cfg.Consumers)
 	for {
 		batch = batch[:0]
 		select {
-		case p := <-w.in:
+		case p := <-pw.in:
 			batch = append(batch, p)
 		case <-stop:
 			return
 		}
-		batch = w.fill(batch)
-		w.flush(ctx, app, batch, lost)
+		batch = pw.fill(batch)
+		pw.flush(ctx, batch, lost)
 	}
 }
 
@@ -297,7 +308,7 @@ func (w *Writer) batch(ctx context.Context, app *eventstore.Appender, stop <-cha
 // answered by the last commit are acknowledging and taking their next
 // message, and a batch that waits for them is several times larger. A lone
 // record waits one gap at most, and no batch waits more than maxLinger.
-func (w *Writer) fill(batch []*pending) []*pending {
+func (pw *partitionWriter) fill(batch []*pending) []*pending {
 	size := 0
 	for _, p := range batch {
 		size += len(p.rec.Data)
@@ -305,8 +316,8 @@ func (w *Writer) fill(batch []*pending) []*pending {
 	deadline := time.Now().Add(maxLinger)
 	gap := time.NewTimer(lingerGap)
 	defer gap.Stop()
-	for len(batch) < cap(batch) && size < w.cfg.MaxBatchBytes {
-		p, ok := w.next(gap, deadline)
+	for len(batch) < cap(batch) && size < pw.w.cfg.MaxBatchBytes {
+		p, ok := pw.next(gap, deadline)
 		if !ok {
 			break
 		}
@@ -318,9 +329,9 @@ func (w *Writer) fill(batch []*pending) []*pending {
 
 // next returns a record that is waiting or, before the deadline, one that
 // arrives within a gap; false when none does.
-func (w *Writer) next(gap *time.Timer, deadline time.Time) (*pending, bool) {
+func (pw *partitionWriter) next(gap *time.Timer, deadline time.Time) (*pending, bool) {
 	select {
-	case p := <-w.in:
+	case p := <-pw.in:
 		return p, true
 	default:
 	}
@@ -329,7 +340,7 @@ func (w *Writer) next(gap *time.Timer, deadline time.Time) (*pending, bool) {
 	}
 	gap.Reset(lingerGap)
 	select {
-	case p := <-w.in:
+	case p := <-pw.in:
 		return p, true
 	case <-gap.C:
 		return nil, false
@@ -352,7 +363,8 @@ const (
 	maxLinger = 3 * time.Millisecond
 )
 
-func (w *Writer) flush(ctx context.Context, app *eventstore.Appender, batch []*pending, lost func(error)) {
+func (pw *partitionWriter) flush(ctx context.Context, batch []*pending, lost func(error)) {
+	w := pw.w
 	recs := make([]events.Record, len(batch))
 	for i, p := range batch {
 		recs[i] = p.rec
@@ -360,12 +372,14 @@ func (w *Writer) flush(ctx context.Context, app *eventstore.Appender, batch []*p
 	start := time.Now()
 	// The commit must not be cut short by shutdown: finish the batch, then ack.
 	appendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	status, err := app.Append(appendCtx, recs)
+	status, err := pw.app.Append(appendCtx, recs)
 	cancel()
 	if err != nil {
-		w.log.Error("event store append failed", "events", len(batch), "err", err)
-		if errors.Is(err, mysqldb.ErrLockLost) {
+		if errors.Is(err, eventstore.ErrFenced) {
+			w.log.Warn("partition taken over by another writer; stopping", "partition", pw.app.Partition(), "events", len(batch))
 			lost(err)
+		} else {
+			w.log.Error("event store append failed", "partition", pw.app.Partition(), "events", len(batch), "err", err)
 		}
 		for _, p := range batch {
 			p.done <- err
@@ -390,7 +404,7 @@ func (w *Writer) flush(ctx context.Context, app *eventstore.Appender, batch []*p
 		}
 	}
 	w.metrics.records.WithLabelValues("appended").Add(float64(appended))
-	if appended > 0 && w.onAppend != nil {
-		w.onAppend()
+	if appended > 0 && pw.onAppend != nil {
+		pw.onAppend()
 	}
 }

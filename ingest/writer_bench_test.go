@@ -12,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/chatsys/chat/apptoken"
 	"github.com/chatsys/chat/broker"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
@@ -27,18 +28,22 @@ import (
 func BenchmarkWriter(b *testing.B) {
 	cfg := testenv.Config(b)
 	ctx := context.Background()
-	names := broker.NamesFor(cfg.Namespace)
+	names := broker.NamesFor(cfg.Namespace, cfg.Partitions)
 	if _, err := broker.DeclareTopology(ctx, cfg.AMQPURL, names); err != nil {
 		b.Fatal(err)
 	}
 	amqpCfg := testenv.Watermill(b, cfg, 64, 2)
-	pub, err := broker.NewPublisher(amqpCfg, watermill.NopLogger{}, 10*time.Second, nil)
+	pub, err := broker.NewPublisher(amqpCfg, names, watermill.NopLogger{}, 10*time.Second, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer pub.Close()
 	codec := events.NewCodec()
-	const token = "abcdefghijklmnopqrstuvwxyz"
+	// Events of many applications, spread over the partitions.
+	tokens := make([]string, 256)
+	for i := range tokens {
+		tokens[i] = apptoken.New()
+	}
 	body := fmt.Sprintf("%064d", 0)
 	var wg sync.WaitGroup
 	next := make(chan int)
@@ -47,7 +52,7 @@ func BenchmarkWriter(b *testing.B) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				env, _ := events.New(events.MessageCreated{Token: token, ChatNumber: 1, Number: int64(i + 1), Body: body}, 1, "")
+				env, _ := events.New(events.MessageCreated{Token: tokens[i%len(tokens)], ChatNumber: 1, Number: int64(i/len(tokens) + 1), Body: body}, 1, "")
 				r, _ := codec.Encode(env)
 				if err := pub.Publish(ctx, r); err != nil {
 					b.Error(err)
@@ -64,14 +69,20 @@ func BenchmarkWriter(b *testing.B) {
 	db := testenv.DB(b, cfg)
 	store := eventstore.New(db, cfg.Namespace)
 	reg := prometheus.NewRegistry()
-	w := ingest.NewWriter(ingest.WriterConfig{Consumers: 128, AMQP: amqpCfg, Store: store, Codec: codec, Log: slog.New(slog.DiscardHandler), Registerer: reg})
+	consumers := max(8, 128/cfg.Partitions)
+	w := ingest.NewWriter(ingest.WriterConfig{Consumers: consumers, AMQP: amqpCfg, Store: store, Codec: codec, Log: slog.New(slog.DiscardHandler), Registerer: reg})
+	defer w.Close()
 	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
+	var writers sync.WaitGroup
 	b.ResetTimer()
 	start := time.Now()
-	go func() { defer close(done); _ = w.Run(runCtx) }()
+	for p := range cfg.Partitions {
+		app := testenv.Appender(b, db, cfg.Namespace, p)
+		writers.Add(1)
+		go func() { defer writers.Done(); _ = w.Run(runCtx, app, nil) }()
+	}
 	for {
-		head, err := store.Head(ctx)
+		head, err := store.Total(ctx)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -83,7 +94,7 @@ func BenchmarkWriter(b *testing.B) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	stop()
-	<-done
+	writers.Wait()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
 	mfs, _ := reg.Gather()
 	for _, mf := range mfs {

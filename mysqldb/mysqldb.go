@@ -119,7 +119,13 @@ func CreateDatabase(ctx context.Context, dsn string) error {
 
 // Migrate applies the migrations a namespace lacks, under a named lock so
 // that several processes may run it at once. It returns how many it applied.
-func Migrate(ctx context.Context, db *sql.DB, namespace string) (int, error) {
+// A namespace migrated for the first time gets partitions partitions of the
+// event log, fixed from then on; one whose log was written before
+// partitions existed gets one, which holds that log.
+func Migrate(ctx context.Context, db *sql.DB, namespace string, partitions int) (int, error) {
+	if partitions < 1 {
+		return 0, fmt.Errorf("partitions must be at least 1, not %d", partitions)
+	}
 	ms, err := migrations(namespace)
 	if err != nil {
 		return 0, err
@@ -164,7 +170,41 @@ func Migrate(ctx context.Context, db *sql.DB, namespace string) (int, error) {
 		}
 		n++
 	}
-	return n, nil
+	return n, setUpPartitions(ctx, conn, names, partitions)
+}
+
+// setUpPartitions writes the partitions' rows, and the read tables' position
+// of each, when the namespace has none.
+func setUpPartitions(ctx context.Context, conn *sql.Conn, names catalog.Catalog, partitions int) error {
+	var have int
+	if err := conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+names.Partitions()).Scan(&have); err != nil || have > 0 {
+		return err
+	}
+	var head int64
+	if err := conn.QueryRowContext(ctx, "SELECT COALESCE(MAX(position), 0) FROM "+names.Events()).Scan(&head); err != nil {
+		return err
+	}
+	if head > 0 {
+		partitions = 1
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for p := range partitions {
+		h := int64(0)
+		if p == 0 {
+			h = head
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO "+names.Partitions()+" (partition_id, head) VALUES (?, ?)", p, h); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT IGNORE INTO "+names.ReadTables().Position+" (id, position) VALUES (?, 0)", p); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
 type querier interface {

@@ -17,7 +17,7 @@ func TestMigrate(t *testing.T) {
 	if err := mysqldb.CheckMigrated(ctx, db, cfg.Namespace); err != nil {
 		t.Fatalf("after migrate: %v", err)
 	}
-	if n, err := mysqldb.Migrate(ctx, db, cfg.Namespace); err != nil || n != 0 {
+	if n, err := mysqldb.Migrate(ctx, db, cfg.Namespace, cfg.Partitions); err != nil || n != 0 {
 		t.Fatalf("migrating again applied %d, %v; want 0, nil", n, err)
 	}
 	other := cfg.Namespace + "_other"
@@ -27,7 +27,7 @@ func TestMigrate(t *testing.T) {
 	// Several processes may migrate at once.
 	errs := make(chan error, 3)
 	for i := 0; i < 3; i++ {
-		go func() { _, err := mysqldb.Migrate(ctx, db, other); errs <- err }()
+		go func() { _, err := mysqldb.Migrate(ctx, db, other, 3); errs <- err }()
 	}
 	for i := 0; i < 3; i++ {
 		if err := <-errs; err != nil {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/events"
-	"github.com/chatsys/chat/mysqldb"
 )
 
 // MySQL projects events into the read tables. Every statement is an upsert
@@ -30,27 +29,32 @@ func newMySQLInto(t catalog.ReadTables) *MySQL { return &MySQL{t: t} }
 func (*MySQL) Name() string { return "mysql" }
 
 // Checkpoint implements Projection.
-func (m *MySQL) Checkpoint(ctx context.Context, lock *mysqldb.Lock) (int64, error) {
+func (m *MySQL) Checkpoint(ctx context.Context, db *sql.DB, partition int) (int64, error) {
 	var pos int64
-	err := lock.Conn.QueryRowContext(ctx, "SELECT position FROM "+m.t.Position+" WHERE id = 1").Scan(&pos)
+	err := db.QueryRowContext(ctx, "SELECT position FROM "+m.t.Position+" WHERE id = ?", partition).Scan(&pos)
 	return pos, err
 }
 
 // Apply implements Projection.
-func (m *MySQL) Apply(ctx context.Context, lock *mysqldb.Lock, batch []Event) error {
-	tx, err := lock.Conn.BeginTx(ctx, nil)
+func (m *MySQL) Apply(ctx context.Context, db *sql.DB, batch []Event) error {
+	part := batch[0].Partition
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	// The row lock makes a second projector (a mistake, or a replay) wait
-	// instead of applying the same batch twice.
+	// The row lock makes a second projector of the partition (a writer
+	// that lost its lease and has not noticed yet) wait instead of applying
+	// the same batch twice.
 	var pos int64
-	if err := tx.QueryRowContext(ctx, "SELECT position FROM "+m.t.Position+" WHERE id = 1 FOR UPDATE").Scan(&pos); err != nil {
+	if err := tx.QueryRowContext(ctx, "SELECT position FROM "+m.t.Position+" WHERE id = ? FOR UPDATE", part).Scan(&pos); err != nil {
 		return err
 	}
 	if batch[len(batch)-1].Position <= pos {
 		return nil // applied already
+	}
+	if batch[0].Position > pos+1 {
+		return fmt.Errorf("%w: partition %d at %d, batch from %d", ErrCheckpointMoved, part, pos, batch[0].Position)
 	}
 	var p plan
 	for _, e := range batch {
@@ -64,7 +68,7 @@ func (m *MySQL) Apply(ctx context.Context, lock *mysqldb.Lock, batch []Event) er
 	if err := p.exec(ctx, tx, m); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, "UPDATE "+m.t.Position+" SET position = ?, updated_at = UTC_TIMESTAMP(6) WHERE id = 1", batch[len(batch)-1].Position); err != nil {
+	if _, err := tx.ExecContext(ctx, "UPDATE "+m.t.Position+" SET position = ?, updated_at = UTC_TIMESTAMP(6) WHERE id = ?", batch[len(batch)-1].Position, part); err != nil {
 		return err
 	}
 	return tx.Commit()

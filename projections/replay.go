@@ -71,8 +71,9 @@ func NewReplay(cfg ReplayConfig) *Replay {
 type target struct {
 	name    string     // the live projection's name: "mysql" or "search"
 	proj    Projection // the projection into the copy
-	prepare func(ctx context.Context, lock *mysqldb.Lock) error
-	swap    func(ctx context.Context, lock *mysqldb.Lock, pos int64) error
+	prepare func(ctx context.Context, lock *mysqldb.Lock, partitions int) error
+	// swap puts the copy live; positions are where it is in each partition.
+	swap func(ctx context.Context, lock *mysqldb.Lock, positions []int64) error
 }
 
 // MySQL rebuilds the read tables.
@@ -82,7 +83,7 @@ func (rp *Replay) MySQL(ctx context.Context) error {
 	return rp.run(ctx, target{
 		name: "mysql",
 		proj: newMySQLInto(next),
-		prepare: func(ctx context.Context, lock *mysqldb.Lock) error {
+		prepare: func(ctx context.Context, lock *mysqldb.Lock, partitions int) error {
 			var exists int
 			err := lock.Conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?", next.Position).Scan(&exists)
 			if err != nil {
@@ -101,10 +102,14 @@ func (rp *Replay) MySQL(ctx context.Context) error {
 					return err
 				}
 			}
-			_, err = lock.Conn.ExecContext(ctx, "INSERT INTO "+next.Position+" (id, position) VALUES (1, 0)")
-			return err
+			for p := range partitions {
+				if _, err := lock.Conn.ExecContext(ctx, "INSERT INTO "+next.Position+" (id, position) VALUES (?, 0)", p); err != nil {
+					return err
+				}
+			}
+			return nil
 		},
-		swap: func(ctx context.Context, lock *mysqldb.Lock, _ int64) error {
+		swap: func(ctx context.Context, lock *mysqldb.Lock, _ []int64) error {
 			// One RENAME TABLE swaps every table and their position at once.
 			var pairs []string
 			for i, t := range live.All() {
@@ -137,7 +142,7 @@ func (rp *Replay) Search(ctx context.Context) error {
 	return rp.run(ctx, target{
 		name: "search",
 		proj: proj,
-		prepare: func(ctx context.Context, lock *mysqldb.Lock) error {
+		prepare: func(ctx context.Context, lock *mysqldb.Lock, partitions int) error {
 			exists, err := ix.Exists(ctx, version)
 			if err != nil {
 				return err
@@ -150,23 +155,27 @@ func (rp *Replay) Search(ctx context.Context) error {
 					return err
 				}
 			}
-			if err := rp.checkpoints.Reset(ctx, lock.Conn, proj.checkpoint); err != nil {
-				return err
+			for p := range partitions {
+				if err := rp.checkpoints.Reset(ctx, lock.Conn, proj.checkpoint, p); err != nil {
+					return err
+				}
 			}
 			return ix.Create(ctx, version, false)
 		},
-		swap: func(ctx context.Context, lock *mysqldb.Lock, pos int64) error {
+		swap: func(ctx context.Context, lock *mysqldb.Lock, positions []int64) error {
 			if err := ix.SwapAlias(ctx, current, version); err != nil {
 				return err
 			}
-			// Had the process died between the swap and this update, the
+			// Had the process died between the swap and these updates, the
 			// live projector would re-apply some events to the new index:
 			// harmless, as older versions are refused.
-			if err := rp.checkpoints.Set(ctx, lock.Conn, "search", pos); err != nil {
-				return err
-			}
-			if err := rp.checkpoints.Delete(ctx, lock.Conn, proj.checkpoint); err != nil {
-				return err
+			for p, pos := range positions {
+				if err := rp.checkpoints.Set(ctx, lock.Conn, "search", p, pos); err != nil {
+					return err
+				}
+				if err := rp.checkpoints.Delete(ctx, lock.Conn, proj.checkpoint, p); err != nil {
+					return err
+				}
 			}
 			if current > 0 {
 				return ix.DeleteVersion(ctx, current)
@@ -183,70 +192,95 @@ func (rp *Replay) run(ctx context.Context, t target) error {
 		return err
 	}
 	defer lock.Release()
-	if err := t.prepare(ctx, lock); err != nil {
+	heads, err := rp.store.Heads(ctx)
+	if err != nil {
+		return err
+	}
+	if err := t.prepare(ctx, lock, len(heads)); err != nil {
 		return fmt.Errorf("prepare the %s replay: %w", t.name, err)
 	}
-	pos, err := t.proj.Checkpoint(ctx, lock)
-	if err != nil {
+	positions := make([]int64, len(heads))
+	resumed := int64(0)
+	for p := range positions {
+		if positions[p], err = t.proj.Checkpoint(ctx, rp.db, p); err != nil {
+			return err
+		}
+		resumed += positions[p]
+	}
+	if resumed > 0 {
+		rp.log.Info("resuming an unfinished replay", "projection", t.name, "events", resumed)
+	}
+	// Catch up while the live projectors run...
+	if err := rp.apply(ctx, t, positions, 2*int64(rp.BatchSize)); err != nil {
 		return err
 	}
-	if pos > 0 {
-		rp.log.Info("resuming an unfinished replay", "projection", t.name, "position", pos)
-	}
-	// Catch up while the live projector runs...
-	pos, err = rp.apply(ctx, lock, t, pos, 2*int64(rp.BatchSize))
-	if err != nil {
-		return err
-	}
-	// ...then pause it for the last events and the swap.
+	// ...then pause them for the last events and the swap. A live
+	// projector that has not seen the pause yet is harmless: a projection
+	// refuses a batch that does not follow on from its checkpoint, so one
+	// that had got ahead of the copy starts again from the copy's positions.
 	if err := rp.checkpoints.Pause(ctx, lock.Conn, t.name); err != nil {
 		return err
 	}
 	defer rp.checkpoints.Resume(context.WithoutCancel(ctx), lock.Conn, t.name)
-	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	live, err := mysqldb.AcquireLock(waitCtx, rp.db, names.ProjectionLock(t.name))
-	if err != nil {
-		return fmt.Errorf("pause the live %s projector: %w", t.name, err)
-	}
-	defer live.Release()
-	if pos, err = rp.apply(ctx, lock, t, pos, 0); err != nil {
+	if err := rp.apply(ctx, t, positions, 0); err != nil {
 		return err
 	}
-	if err := t.swap(ctx, lock, pos); err != nil {
+	if err := t.swap(ctx, lock, positions); err != nil {
 		return fmt.Errorf("swap in the rebuilt %s projection: %w", t.name, err)
 	}
-	rp.log.Info("replay swapped in", "projection", t.name, "position", pos)
+	total := int64(0)
+	for _, pos := range positions {
+		total += pos
+	}
+	rp.log.Info("replay swapped in", "projection", t.name, "events", total, "partitions", len(positions))
 	return nil
 }
 
-// apply folds events into the copy until it is within slack of the head.
-func (rp *Replay) apply(ctx context.Context, lock *mysqldb.Lock, t target, pos, slack int64) (int64, error) {
+// apply folds events into the copy until, in every partition, it is within
+// slack of the head. Progress counts events over all partitions.
+func (rp *Replay) apply(ctx context.Context, t target, positions []int64, slack int64) error {
 	for {
-		head, err := rp.store.Head(ctx)
+		heads, err := rp.store.Heads(ctx)
 		if err != nil {
-			return pos, err
+			return err
 		}
-		if head-pos <= slack {
-			return pos, nil
+		var done, total int64
+		for p, pos := range positions {
+			done += pos
+			total += heads[p]
 		}
-		stored, err := rp.store.Read(ctx, pos, rp.BatchSize, rp.BatchBytes)
-		if err != nil {
-			return pos, err
-		}
-		batch := make([]Event, len(stored))
-		for i, s := range stored {
-			env, err := rp.codec.Decode(s.Record)
-			if err != nil {
-				return pos, fmt.Errorf("event at position %d: %w", s.Position, err)
+		behind := false
+		for p, pos := range positions {
+			if heads[p]-pos <= slack {
+				continue
 			}
-			batch[i] = Event{Position: s.Position, RecordedAt: s.RecordedAt, Envelope: env}
+			behind = true
+			stored, err := rp.store.Read(ctx, p, pos, rp.BatchSize, rp.BatchBytes)
+			if err != nil {
+				return err
+			}
+			batch := make([]Event, len(stored))
+			for i, s := range stored {
+				env, err := rp.codec.Decode(s.Record)
+				if err != nil {
+					return fmt.Errorf("event at partition %d position %d: %w", p, s.Position, err)
+				}
+				batch[i] = Event{Partition: p, Position: s.Position, RecordedAt: s.RecordedAt, Envelope: env}
+			}
+			if len(batch) == 0 {
+				continue
+			}
+			if err := t.proj.Apply(ctx, rp.db, batch); err != nil {
+				return err
+			}
+			last := batch[len(batch)-1].Position
+			done += last - pos
+			positions[p] = last
+			rp.progress(t.name, done, total)
 		}
-		if err := t.proj.Apply(ctx, lock, batch); err != nil {
-			return pos, err
+		if !behind {
+			return nil
 		}
-		pos = batch[len(batch)-1].Position
-		rp.progress(t.name, pos, head)
 	}
 }
 

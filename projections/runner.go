@@ -1,6 +1,6 @@
 // Package projections folds the event log into the read side: the runner
-// that tails the log for a projection, the MySQL and search projections, and
-// replay, which rebuilds one while the system serves.
+// that tails a partition of the log for a projection, the MySQL and search
+// projections, and replay, which rebuilds one while the system serves.
 package projections
 
 import (
@@ -9,44 +9,49 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/checkpoint"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
 	"github.com/chatsys/chat/internal/pause"
-	"github.com/chatsys/chat/mysqldb"
 )
 
 // Event is one stored event, decoded.
 type Event struct {
+	Partition  int
 	Position   int64
 	RecordedAt time.Time
 	events.Envelope
 }
 
-// Projection is one read model folded from the event log.
+// Projection is one read model folded from the event log, partition by
+// partition.
 type Projection interface {
-	// Name identifies the projection's checkpoint and lock.
+	// Name identifies the projection's checkpoints.
 	Name() string
-	// Checkpoint returns the position of the last event applied.
-	Checkpoint(ctx context.Context, lock *mysqldb.Lock) (int64, error)
-	// Apply applies a batch in position order and records its last position
-	// as the checkpoint, so that no event is applied twice or skipped.
-	Apply(ctx context.Context, lock *mysqldb.Lock, batch []Event) error
+	// Checkpoint returns the position of the last event of partition
+	// applied.
+	Checkpoint(ctx context.Context, db *sql.DB, partition int) (int64, error)
+	// Apply applies a batch of one partition in position order and records
+	// its last position as the partition's checkpoint, so that no event is
+	// applied twice or skipped. Applying a batch again, or at once from two
+	// processes, changes nothing more.
+	Apply(ctx context.Context, db *sql.DB, batch []Event) error
 }
 
-// Runner tails the event store and feeds a projection, one process at a
-// time (a named lock per projection; the others wait as standbys).
+// Runner tails one partition of the event store and feeds a projection. It
+// runs in the process that holds the partition's writer lease, which wakes
+// it when it appends.
 type Runner struct {
-	proj     Projection
-	store    *eventstore.Store
-	codec    *events.Codec
-	db       *sql.DB
-	lockName string
+	proj      Projection
+	partition int
+	store     *eventstore.Store
+	codec     *events.Codec
+	db        *sql.DB
 	// A replay asks the projection to stand aside with a flag among the
 	// checkpoints.
 	checkpoints *checkpoint.Store
@@ -55,6 +60,7 @@ type Runner struct {
 	wake        chan struct{}
 	log         *slog.Logger
 	lagEvents   prometheus.Gauge
+	lagSeconds  prometheus.Gauge
 	delay       prometheus.Observer
 	applied     prometheus.Counter
 	// failures counts the attempts that failed in a row, so that an outage
@@ -70,17 +76,21 @@ type Runner struct {
 
 // RunnerMetrics are shared by every runner of a process, labelled by projection.
 type RunnerMetrics struct {
-	lagEvents *prometheus.GaugeVec
-	delay     *prometheus.HistogramVec
-	applied   *prometheus.CounterVec
+	lagEvents  *prometheus.GaugeVec
+	lagSeconds *prometheus.GaugeVec
+	delay      *prometheus.HistogramVec
+	applied    *prometheus.CounterVec
 }
 
 // NewRunnerMetrics registers the projection metrics.
 func NewRunnerMetrics(reg prometheus.Registerer) *RunnerMetrics {
 	m := &RunnerMetrics{
 		lagEvents: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "chat_projection_lag_events", Help: "Events in the store that the projection has not applied yet.",
-		}, []string{"projection"}),
+			Name: "chat_projection_lag_events", Help: "Events of the partition that the projection has not applied yet.",
+		}, []string{"projection", "partition"}),
+		lagSeconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "chat_projection_lag_seconds", Help: "Age of the partition's oldest event that the projection has not applied; 0 when it is caught up.",
+		}, []string{"projection", "partition"}),
 		delay: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "chat_projection_delay_seconds", Help: "Time from an event's append to its projection (last event of each batch).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
@@ -90,7 +100,7 @@ func NewRunnerMetrics(reg prometheus.Registerer) *RunnerMetrics {
 		}, []string{"projection"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.lagEvents, m.delay, m.applied)
+		reg.MustRegister(m.lagEvents, m.lagSeconds, m.delay, m.applied)
 	}
 	return m
 }
@@ -99,30 +109,31 @@ func NewRunnerMetrics(reg prometheus.Registerer) *RunnerMetrics {
 type RunnerConfig struct {
 	Store *eventstore.Store
 	Codec *events.Codec
-	// DB holds the projection's lock and checkpoint.
+	// DB holds the projection's checkpoints.
 	DB *sql.DB
-	// Namespace scopes the lock and the checkpoints.
+	// Namespace scopes the checkpoints.
 	Namespace string
 	Metrics   *RunnerMetrics
 	Log       *slog.Logger
 }
 
-// NewRunner returns a runner of proj.
-func NewRunner(proj Projection, cfg RunnerConfig) *Runner {
-	names := catalog.New(cfg.Namespace)
+// NewRunner returns a runner of proj over one partition.
+func NewRunner(proj Projection, partition int, cfg RunnerConfig) *Runner {
 	namespace, m, log := cfg.Namespace, cfg.Metrics, cfg.Log
+	part := strconv.Itoa(partition)
 	return &Runner{
 		proj:        proj,
+		partition:   partition,
 		store:       cfg.Store,
 		codec:       cfg.Codec,
 		db:          cfg.DB,
-		lockName:    names.ProjectionLock(proj.Name()),
 		checkpoints: checkpoint.New(namespace),
 		batchSize:   1000,
 		poll:        50 * time.Millisecond,
 		wake:        make(chan struct{}, 1),
-		log:         log.With("projection", proj.Name()),
-		lagEvents:   m.lagEvents.WithLabelValues(proj.Name()),
+		log:         log.With("projection", proj.Name(), "partition", partition),
+		lagEvents:   m.lagEvents.WithLabelValues(proj.Name(), part),
+		lagSeconds:  m.lagSeconds.WithLabelValues(proj.Name(), part),
 		delay:       m.delay.WithLabelValues(proj.Name()),
 		applied:     m.applied.WithLabelValues(proj.Name()),
 
@@ -140,30 +151,31 @@ func (r *Runner) Notify() {
 
 var errPaused = errors.New("paused for a replay")
 
+// ErrCheckpointMoved means a batch does not follow on from the projection's
+// checkpoint in its partition: a replay swapped a rebuilt copy in, with
+// positions of its own, while the batch was read. The runner starts again
+// from the checkpoint.
+var ErrCheckpointMoved = errors.New("the projection's checkpoint moved")
+
 func (r *Runner) paused(ctx context.Context) (bool, error) {
 	return r.checkpoints.Paused(ctx, r.db, r.proj.Name())
 }
 
-// Run projects until ctx ends.
+// Run projects the partition until ctx ends, standing aside while a replay
+// of the projection asks it to.
 func (r *Runner) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		if p, err := r.paused(ctx); err == nil && p {
 			_ = pause.For(ctx, 200*time.Millisecond)
 			continue
 		}
-		lock, err := mysqldb.AcquireLock(ctx, r.db, r.lockName)
-		if err != nil {
-			if ctx.Err() == nil {
-				r.log.Error("projection lock", "err", err)
-				_ = pause.For(ctx, time.Second)
-			}
-			continue
-		}
-		r.log.Info("projecting")
-		err = r.project(ctx, lock)
-		lock.Release()
-		if errors.Is(err, errPaused) {
+		err := r.project(ctx)
+		switch {
+		case errors.Is(err, errPaused):
 			r.log.Info("standing aside for a replay")
+			continue
+		case errors.Is(err, ErrCheckpointMoved):
+			r.log.Info("a replay swapped a rebuilt copy in; going on from its position")
 			continue
 		}
 		if ctx.Err() == nil {
@@ -174,8 +186,8 @@ func (r *Runner) Run(ctx context.Context) error {
 	return nil
 }
 
-func (r *Runner) project(ctx context.Context, lock *mysqldb.Lock) error {
-	pos, err := r.proj.Checkpoint(ctx, lock)
+func (r *Runner) project(ctx context.Context) error {
+	pos, err := r.proj.Checkpoint(ctx, r.db, r.partition)
 	if err != nil {
 		return err
 	}
@@ -187,7 +199,7 @@ func (r *Runner) project(ctx context.Context, lock *mysqldb.Lock) error {
 		} else if p {
 			return errPaused
 		}
-		next, more, err := r.step(ctx, lock, pos)
+		next, more, err := r.step(ctx, pos)
 		if err != nil {
 			return err
 		}
@@ -196,18 +208,30 @@ func (r *Runner) project(ctx context.Context, lock *mysqldb.Lock) error {
 		if more {
 			continue
 		}
-		if head, err := r.store.Head(ctx); err == nil {
-			r.lagEvents.Set(float64(max(head-pos, 0)))
-		}
+		r.measureLag(ctx, pos)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-r.wake:
 		case <-ticker.C:
-			if err := lock.Check(ctx); err != nil {
-				return err
-			}
 		}
+	}
+}
+
+// measureLag sets the lag gauges: how many events are not applied yet, and
+// how old the first of them is.
+func (r *Runner) measureLag(ctx context.Context, pos int64) {
+	head, err := r.store.Head(ctx, r.partition)
+	if err != nil {
+		return
+	}
+	r.lagEvents.Set(float64(max(head-pos, 0)))
+	if head <= pos {
+		r.lagSeconds.Set(0)
+		return
+	}
+	if at, err := r.store.RecordedAt(ctx, r.partition, pos+1); err == nil {
+		r.lagSeconds.Set(max(time.Since(at).Seconds(), 0))
 	}
 }
 
@@ -232,8 +256,8 @@ func (r *Runner) resumed() {
 
 // step applies the next batch after pos and returns the new position, and
 // whether more events may be waiting.
-func (r *Runner) step(ctx context.Context, lock *mysqldb.Lock, pos int64) (int64, bool, error) {
-	stored, err := r.store.Read(ctx, pos, r.batchSize, r.batchBytes)
+func (r *Runner) step(ctx context.Context, pos int64) (int64, bool, error) {
+	stored, err := r.store.Read(ctx, r.partition, pos, r.batchSize, r.batchBytes)
 	if err != nil || len(stored) == 0 {
 		return pos, false, err
 	}
@@ -245,12 +269,12 @@ func (r *Runner) step(ctx context.Context, lock *mysqldb.Lock, pos int64) (int64
 			// build that reads it is deployed.
 			return pos, false, fmt.Errorf("event at position %d: %w", s.Position, err)
 		}
-		batch[i] = Event{Position: s.Position, RecordedAt: s.RecordedAt, Envelope: env}
+		batch[i] = Event{Partition: s.Partition, Position: s.Position, RecordedAt: s.RecordedAt, Envelope: env}
 	}
 	// Shutdown waits for the batch in hand rather than abandoning it.
 	applyCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	if err := r.proj.Apply(applyCtx, lock, batch); err != nil {
+	if err := r.proj.Apply(applyCtx, r.db, batch); err != nil {
 		return pos, false, fmt.Errorf("apply events %d..%d: %w", batch[0].Position, batch[len(batch)-1].Position, err)
 	}
 	last := batch[len(batch)-1]

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -12,7 +13,6 @@ import (
 	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/checkpoint"
 	"github.com/chatsys/chat/events"
-	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/redact"
 	"github.com/chatsys/chat/searchindex"
 )
@@ -70,13 +70,13 @@ func NewSearch(es *searchindex.Client, namespace string, log *slog.Logger, reg p
 func (*Search) Name() string { return "search" }
 
 // Checkpoint implements Projection. It also makes sure the index exists.
-func (s *Search) Checkpoint(ctx context.Context, lock *mysqldb.Lock) (int64, error) {
+func (s *Search) Checkpoint(ctx context.Context, db *sql.DB, partition int) (int64, error) {
 	if s.target == s.index.Alias {
 		if err := s.index.Ensure(ctx); err != nil {
 			return 0, err
 		}
 	}
-	return s.checkpoints.Ensure(ctx, lock.Conn, s.checkpoint)
+	return s.checkpoints.Ensure(ctx, db, s.checkpoint, partition)
 }
 
 type pendingDoc struct {
@@ -105,7 +105,8 @@ func messageDoc(ev events.Event) (d searchindex.Document, created, ok bool, err 
 }
 
 // Apply implements Projection.
-func (s *Search) Apply(ctx context.Context, lock *mysqldb.Lock, batch []Event) error {
+func (s *Search) Apply(ctx context.Context, db *sql.DB, batch []Event) error {
+	part := batch[0].Partition
 	// One document per message: the newest version in the batch.
 	docs := map[string]*pendingDoc{}
 	var order []string
@@ -130,7 +131,7 @@ func (s *Search) Apply(ctx context.Context, lock *mysqldb.Lock, batch []Event) e
 		}
 	}
 	if len(order) > 0 {
-		if err := s.complete(ctx, lock, docs, order, batch[0].Position); err != nil {
+		if err := s.complete(ctx, db, part, docs, order, batch[0].Position); err != nil {
 			return err
 		}
 		// A message whose create is not applied yet gets no document: it
@@ -145,11 +146,34 @@ func (s *Search) Apply(ctx context.Context, lock *mysqldb.Lock, batch []Event) e
 		order = indexed
 	}
 	if len(order) > 0 {
-		if err := s.bulk(ctx, lock, docs, order); err != nil {
+		if err := s.bulk(ctx, db, part, docs, order); err != nil {
 			return err
 		}
 	}
-	return s.checkpoints.Advance(ctx, lock.Conn, s.checkpoint, batch[len(batch)-1].Position)
+	return s.advance(ctx, db, batch)
+}
+
+// advance moves the partition's checkpoint past the batch, unless it no
+// longer follows on from it: a replay put a rebuilt index live with its own
+// positions meanwhile, and the runner must start again from there.
+func (s *Search) advance(ctx context.Context, db *sql.DB, batch []Event) error {
+	part := batch[0].Partition
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	pos, err := s.checkpoints.Lock(ctx, tx, s.checkpoint, part)
+	if err != nil {
+		return err
+	}
+	if pos < batch[0].Position-1 {
+		return fmt.Errorf("%w: partition %d at %d, batch from %d", ErrCheckpointMoved, part, pos, batch[0].Position)
+	}
+	if err := s.checkpoints.Advance(ctx, tx, s.checkpoint, part, batch[len(batch)-1].Position); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // complete adds to the batch's documents what earlier batches applied to
@@ -159,21 +183,21 @@ func (s *Search) Apply(ctx context.Context, lock *mysqldb.Lock, batch []Event) e
 // keep. It looks the streams up by the unique (stream_id, stream_version)
 // index; most messages of a batch are new, so most find nothing, and a
 // payload is read only for the rare newer version.
-func (s *Search) complete(ctx context.Context, lock *mysqldb.Lock, docs map[string]*pendingDoc, order []string, before int64) error {
+func (s *Search) complete(ctx context.Context, db *sql.DB, partition int, docs map[string]*pendingDoc, order []string, before int64) error {
 	byStream := make(map[string]*pendingDoc, len(order))
 	newest := map[string]int64{}
 	const chunk = 1000
 	for start := 0; start < len(order); start += chunk {
 		ids := order[start:min(start+chunk, len(order))]
-		args := make([]any, 0, len(ids)+2)
+		args := make([]any, 0, len(ids)+3)
 		args = append(args, events.TypeMessageCreated)
 		for _, id := range ids {
 			byStream[docs[id].stream] = docs[id]
 			args = append(args, docs[id].stream)
 		}
-		args = append(args, before)
-		rows, err := lock.Conn.QueryContext(ctx, "SELECT stream_id, stream_version, event_type = ? FROM "+s.events+
-			" WHERE stream_id IN (?"+strings.Repeat(",?", len(ids)-1)+") AND position < ?", args...)
+		args = append(args, partition, before)
+		rows, err := db.QueryContext(ctx, "SELECT stream_id, stream_version, event_type = ? FROM "+s.events+
+			" WHERE stream_id IN (?"+strings.Repeat(",?", len(ids)-1)+") AND partition_id = ? AND position < ?", args...)
 		if err != nil {
 			return err
 		}
@@ -201,7 +225,7 @@ func (s *Search) complete(ctx context.Context, lock *mysqldb.Lock, docs map[stri
 		}
 	}
 	for stream, version := range newest {
-		if err := s.load(ctx, lock, byStream[stream], version); err != nil {
+		if err := s.load(ctx, db, byStream[stream], version); err != nil {
 			return err
 		}
 	}
@@ -209,10 +233,10 @@ func (s *Search) complete(ctx context.Context, lock *mysqldb.Lock, docs map[stri
 }
 
 // load sets the document to the message's body at a version stored earlier.
-func (s *Search) load(ctx context.Context, lock *mysqldb.Lock, d *pendingDoc, version int64) error {
+func (s *Search) load(ctx context.Context, db *sql.DB, d *pendingDoc, version int64) error {
 	r := events.Record{StreamID: d.stream, StreamVersion: version}
 	var pos int64
-	err := lock.Conn.QueryRowContext(ctx, "SELECT position, event_type, schema_version, payload FROM "+s.events+" WHERE stream_id = ? AND stream_version = ?",
+	err := db.QueryRowContext(ctx, "SELECT position, event_type, schema_version, payload FROM "+s.events+" WHERE stream_id = ? AND stream_version = ?",
 		d.stream, version).Scan(&pos, &r.Type, &r.SchemaVersion, &r.Data)
 	if err != nil {
 		return fmt.Errorf("read %s version %d: %w", redact.Tokens(d.stream), version, err)
@@ -242,7 +266,7 @@ const maxBulkBytes = 4 << 20
 // A refused older version (409) means the index holds that version or a
 // newer one: done. An item that failed for a transient reason fails the
 // batch, to be retried; one that can never succeed is parked with its reason.
-func (s *Search) bulk(ctx context.Context, lock *mysqldb.Lock, docs map[string]*pendingDoc, order []string) error {
+func (s *Search) bulk(ctx context.Context, db *sql.DB, partition int, docs map[string]*pendingDoc, order []string) error {
 	var b searchindex.Bulk
 	for i, id := range order {
 		d := docs[id]
@@ -250,7 +274,7 @@ func (s *Search) bulk(ctx context.Context, lock *mysqldb.Lock, docs map[string]*
 			return err
 		}
 		if b.Len() >= s.bulkBytes || i == len(order)-1 {
-			if err := s.send(ctx, lock, docs, &b); err != nil {
+			if err := s.send(ctx, db, partition, docs, &b); err != nil {
 				return err
 			}
 			b.Reset()
@@ -260,7 +284,7 @@ func (s *Search) bulk(ctx context.Context, lock *mysqldb.Lock, docs map[string]*
 }
 
 // send makes one bulk request.
-func (s *Search) send(ctx context.Context, lock *mysqldb.Lock, docs map[string]*pendingDoc, b *searchindex.Bulk) error {
+func (s *Search) send(ctx context.Context, db *sql.DB, partition int, docs map[string]*pendingDoc, b *searchindex.Bulk) error {
 	failed, err := s.es.Send(ctx, b, false)
 	if err != nil {
 		return err
@@ -278,9 +302,9 @@ func (s *Search) send(ctx context.Context, lock *mysqldb.Lock, docs map[string]*
 			if d != nil {
 				pos = d.position
 			}
-			s.log.Error("parking a message the search index refused", "document_id", redact.Tokens(f.ID), "position", pos, "reason", redact.Tokens(reason))
+			s.log.Error("parking a message the search index refused", "document_id", redact.Tokens(f.ID), "partition", partition, "position", pos, "reason", redact.Tokens(reason))
 			s.parkedCount.Inc()
-			if _, err := lock.Conn.ExecContext(ctx, "INSERT IGNORE INTO "+s.parked+" (position, document_id, reason) VALUES (?, ?, ?)", pos, f.ID, reason); err != nil {
+			if _, err := db.ExecContext(ctx, "INSERT IGNORE INTO "+s.parked+" (partition_id, position, document_id, reason) VALUES (?, ?, ?, ?)", partition, pos, f.ID, reason); err != nil {
 				return err
 			}
 		}

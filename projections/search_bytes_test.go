@@ -13,7 +13,6 @@ import (
 
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/internal/testenv"
-	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/projections"
 	"github.com/chatsys/chat/searchindex"
 )
@@ -49,12 +48,7 @@ func TestSearchBulkIsBoundedInBytes(t *testing.T) {
 	search := projections.NewSearch(es, cfg.Namespace, testenv.Logger(t, slog.LevelWarn), nil)
 	const capBytes = 64 << 10
 	projections.SetBulkBytes(search, capBytes)
-	lock, err := mysqldb.AcquireLock(ctx, db, cfg.Namespace+".test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Release()
-	if _, err := search.Checkpoint(ctx, lock); err != nil {
+	if _, err := search.Checkpoint(ctx, db, 0); err != nil {
 		t.Fatal(err)
 	}
 
@@ -67,7 +61,7 @@ func TestSearchBulkIsBoundedInBytes(t *testing.T) {
 			Event: events.MessageCreated{Token: token, ChatNumber: 1, Number: i, Body: body},
 		}})
 	}
-	if err := search.Apply(ctx, lock, batch); err != nil {
+	if err := search.Apply(ctx, db, batch); err != nil {
 		t.Fatal(err)
 	}
 	sizes.mu.Lock()

@@ -77,7 +77,7 @@ func TestSearchFoldIsOrderIndependent(t *testing.T) {
 
 	for round := 0; round < 8; round++ {
 		ns := fmt.Sprintf("%s_r%d", cfg.Namespace, round)
-		if _, err := mysqldb.Migrate(ctx, db, ns); err != nil {
+		if _, err := mysqldb.Migrate(ctx, db, ns, 1); err != nil {
 			t.Fatal(err)
 		}
 		index := searchindex.NewIndex(es, ns)
@@ -94,10 +94,7 @@ func TestSearchFoldIsOrderIndependent(t *testing.T) {
 			rng.Shuffle(len(envs), func(i, j int) { envs[i], envs[j] = envs[j], envs[i] })
 		}
 		store := eventstore.New(db, ns)
-		app, err := store.Acquire(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		app := testenv.Appender(t, db, ns, 0)
 		recs := make([]events.Record, len(envs))
 		for i, env := range envs {
 			if recs[i], err = codec.Encode(env); err != nil {
@@ -107,8 +104,7 @@ func TestSearchFoldIsOrderIndependent(t *testing.T) {
 		if _, err := app.Append(ctx, recs); err != nil {
 			t.Fatal(err)
 		}
-		app.Release()
-		stored, err := store.Read(ctx, 0, 1000, 1<<30)
+		stored, err := store.Read(ctx, 0, 0, 1000, 1<<30)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,14 +119,10 @@ func TestSearchFoldIsOrderIndependent(t *testing.T) {
 
 		// Project in batches of one size, then apply the last batch again
 		// (as after a crash before the checkpoint moved).
-		lock, err := mysqldb.AcquireLock(ctx, db, ns+".test")
-		if err != nil {
-			t.Fatal(err)
-		}
 		search := projections.NewSearch(es, ns, slog.New(slog.DiscardHandler), nil)
 		tables := projections.NewMySQL(ns)
 		for _, p := range []projections.Projection{search, tables} {
-			if _, err := p.Checkpoint(ctx, lock); err != nil {
+			if _, err := p.Checkpoint(ctx, db, 0); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -142,16 +134,14 @@ func TestSearchFoldIsOrderIndependent(t *testing.T) {
 		for start := 0; start < len(log); start += size {
 			last = log[start:min(start+size, len(log))]
 			for _, p := range []projections.Projection{search, tables} {
-				if err := p.Apply(ctx, lock, last); err != nil {
+				if err := p.Apply(ctx, db, last); err != nil {
 					t.Fatalf("round %d: %s: %v", round, p.Name(), err)
 				}
 			}
 		}
-		if err := search.Apply(ctx, lock, last); err != nil {
+		if err := search.Apply(ctx, db, last); err != nil {
 			t.Fatal(err)
 		}
-		lock.Release()
-
 		got := indexed(t, cfg.ElasticsearchURL, index.Alias)
 		if fmt.Sprint(got) != fmt.Sprint(foldedWant(token)) {
 			t.Errorf("round %d (batches of %d): the index holds\n%v\nwant\n%v", round, size, got, foldedWant(token))

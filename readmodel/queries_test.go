@@ -11,7 +11,6 @@ import (
 
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/internal/testenv"
-	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/projections"
 	"github.com/chatsys/chat/readmodel"
 )
@@ -41,12 +40,7 @@ func TestPagesReadInSlices(t *testing.T) {
 			all = append(all, n)
 		}
 	}
-	lock, err := mysqldb.AcquireLock(ctx, db, cfg.Namespace+".test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Release()
-	if err := projections.NewMySQL(cfg.Namespace).Apply(ctx, lock, batch); err != nil {
+	if err := projections.NewMySQL(cfg.Namespace).Apply(ctx, db, batch); err != nil {
 		t.Fatal(err)
 	}
 	q := readmodel.NewQueries(db, cfg.Namespace)

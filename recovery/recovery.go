@@ -84,7 +84,7 @@ func Initialize(ctx context.Context, numbers *numbering.Store, store *eventstore
 	if missing == 0 {
 		return true, nil
 	}
-	head, err := store.Head(ctx)
+	head, err := store.Total(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -232,7 +232,7 @@ func (r *Recovery) drained(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		head, err := r.store.Head(ctx)
+		head, err := r.store.Total(ctx)
 		if err != nil {
 			return err
 		}

@@ -5,11 +5,11 @@ package registry
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/chatsys/chat/checkpoint"
 	"github.com/chatsys/chat/events"
-	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/numbering"
 	"github.com/chatsys/chat/projections"
 )
@@ -39,8 +39,8 @@ func New(reg Registrar, namespace string) *Projection {
 func (*Projection) Name() string { return "registry" }
 
 // Checkpoint implements projections.Projection.
-func (p *Projection) Checkpoint(ctx context.Context, lock *mysqldb.Lock) (int64, error) {
-	pos, err := p.checkpoints.Ensure(ctx, lock.Conn, p.Name())
+func (p *Projection) Checkpoint(ctx context.Context, db *sql.DB, partition int) (int64, error) {
+	pos, err := p.checkpoints.Ensure(ctx, db, p.Name(), partition)
 	if err != nil {
 		return 0, fmt.Errorf("read the registry checkpoint: %w", err)
 	}
@@ -49,7 +49,7 @@ func (p *Projection) Checkpoint(ctx context.Context, lock *mysqldb.Lock) (int64,
 
 // Apply implements projections.Projection: Redis first, then the checkpoint,
 // so a crash in between registers the batch again, which changes nothing.
-func (p *Projection) Apply(ctx context.Context, lock *mysqldb.Lock, batch []projections.Event) error {
+func (p *Projection) Apply(ctx context.Context, db *sql.DB, batch []projections.Event) error {
 	apps, chats, err := Creates(batch)
 	if err != nil {
 		return err
@@ -57,7 +57,7 @@ func (p *Projection) Apply(ctx context.Context, lock *mysqldb.Lock, batch []proj
 	if err := p.reg.Register(ctx, apps, chats); err != nil {
 		return fmt.Errorf("register creates: %w", err)
 	}
-	if err := p.checkpoints.Advance(ctx, lock.Conn, p.Name(), batch[len(batch)-1].Position); err != nil {
+	if err := p.checkpoints.Advance(ctx, db, p.Name(), batch[0].Partition, batch[len(batch)-1].Position); err != nil {
 		return fmt.Errorf("store the registry checkpoint: %w", err)
 	}
 	return nil

@@ -136,55 +136,78 @@ func (v *Verifier) Run(ctx context.Context, progress io.Writer) (*Report, error)
 		return nil, err
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"); err != nil {
+	if _, err := conn.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT"); err != nil {
 		return nil, err
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
 
-	var mysqlAt int64
-	if err := conn.QueryRowContext(ctx, "SELECT position FROM "+v.names.ReadTables().Position+" WHERE id = 1").Scan(&mysqlAt); err != nil {
-		return nil, err
-	}
-	searchAt, err := checkpoint.New(v.names.Namespace()).Get(ctx, conn, "search")
+	// Each partition is folded up to each checkpoint of its own; the folds
+	// of all partitions make one, as no application spans two.
+	var parts []int
+	err = scan(ctx, conn, "SELECT partition_id FROM "+v.names.Partitions()+" ORDER BY partition_id", func(rows *sql.Rows) error {
+		var p int
+		if err := rows.Scan(&p); err != nil {
+			return err
+		}
+		parts = append(parts, p)
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	// One pass over the log, keeping a fold at each checkpoint.
-	upTo := max(mysqlAt, searchAt)
 	forMySQL := &fold{map[string]*entity{}, map[chatKey]*entity{}, map[msgKey]*entity{}}
 	forSearch := &fold{map[string]*entity{}, map[chatKey]*entity{}, map[msgKey]*entity{}}
 	start := time.Now()
-	for pos := int64(0); pos < upTo; {
-		batch, err := v.store.ReadWith(ctx, conn, pos, batchEvents, batchBytes)
+	var folded int64
+	for _, p := range parts {
+		var mysqlAt int64
+		if err := conn.QueryRowContext(ctx, "SELECT position FROM "+v.names.ReadTables().Position+" WHERE id = ?", p).Scan(&mysqlAt); err != nil {
+			return nil, fmt.Errorf("read tables' position in partition %d: %w", p, err)
+		}
+		searchAt, err := checkpoint.New(v.names.Namespace()).Get(ctx, conn, "search", p)
 		if err != nil {
 			return nil, err
 		}
-		if len(batch) == 0 {
-			break
-		}
-		for _, st := range batch {
-			if st.Position > upTo {
+		upTo := max(mysqlAt, searchAt)
+		for pos := int64(0); pos < upTo; {
+			batch, err := v.store.ReadWith(ctx, conn, p, pos, batchEvents, batchBytes)
+			if err != nil {
+				return nil, err
+			}
+			if len(batch) == 0 {
 				break
 			}
-			env, err := v.codec.Decode(st.Record)
-			if err != nil {
-				rep.Differences = append(rep.Differences, fmt.Sprintf("event at position %d cannot be decoded by this build: %v", st.Position, err))
-				continue
-			}
-			if st.Position <= mysqlAt {
-				if err := forMySQL.apply(env); err != nil {
-					return nil, fmt.Errorf("event at position %d: %w", st.Position, err)
+			for _, st := range batch {
+				if st.Position > upTo {
+					break
 				}
-				rep.Events++
-			}
-			if st.Position <= searchAt {
-				if err := forSearch.apply(env); err != nil {
-					return nil, fmt.Errorf("event at position %d: %w", st.Position, err)
+				if st.Position != pos+1 {
+					rep.Differences = append(rep.Differences, fmt.Sprintf("partition %d: position %d follows %d", p, st.Position, pos))
+				}
+				pos = st.Position
+				env, err := v.codec.Decode(st.Record)
+				if err != nil {
+					rep.Differences = append(rep.Differences, fmt.Sprintf("event at partition %d position %d cannot be decoded by this build: %v", p, st.Position, err))
+					continue
+				}
+				if st.Position <= mysqlAt {
+					if err := forMySQL.apply(env); err != nil {
+						return nil, fmt.Errorf("event at partition %d position %d: %w", p, st.Position, err)
+					}
+					rep.Events++
+				}
+				if st.Position <= searchAt {
+					if err := forSearch.apply(env); err != nil {
+						return nil, fmt.Errorf("event at partition %d position %d: %w", p, st.Position, err)
+					}
 				}
 			}
+			folded += int64(len(batch))
+			if batch[len(batch)-1].Position > upTo {
+				break
+			}
+			fmt.Fprintf(progress, "\rfolded %d events, partition %d of %d (%.0f/s)", folded, p+1, len(parts), float64(folded)/time.Since(start).Seconds())
 		}
-		pos = batch[len(batch)-1].Position
-		fmt.Fprintf(progress, "\rfolded %d of %d events (%.0f/s)", pos, upTo, float64(pos)/time.Since(start).Seconds())
 	}
 	fmt.Fprintln(progress)
 

@@ -92,7 +92,7 @@ func TestMetrics(t *testing.T) {
 	defer raw.Close()
 	undecodable := message.NewMessage("not-a-uuid", []byte("{"))
 	undecodable.Metadata.Set("event_type", "MessageCreated")
-	if err := raw.Publish("event.MessageCreated", undecodable); err != nil {
+	if err := raw.Publish(broker.PartitionTopic(0), undecodable); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 15*time.Second, `chat_queue_messages{queue="dead"} 1`, func() bool {
@@ -108,7 +108,7 @@ func TestMetrics(t *testing.T) {
 func TestQueueCollector(t *testing.T) {
 	t.Parallel()
 	cfg := testenv.Config(t)
-	names := broker.NamesFor(cfg.Namespace)
+	names := broker.NamesFor(cfg.Namespace, cfg.Partitions)
 	amqpURL, _ := url.Parse(cfg.AMQPURL)
 	g := newGate(t, amqpURL.Host)
 	amqpURL.Host = g.Addr()

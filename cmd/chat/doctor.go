@@ -19,9 +19,11 @@ import (
 
 	"github.com/chatsys/chat/broker"
 	"github.com/chatsys/chat/catalog"
+	"github.com/chatsys/chat/checkpoint"
 	"github.com/chatsys/chat/config"
 	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/numbering"
+	"github.com/chatsys/chat/partition"
 	"github.com/chatsys/chat/rediscluster"
 	"github.com/chatsys/chat/searchindex"
 )
@@ -263,6 +265,55 @@ func checkMySQL(ctx context.Context, cfg config.Config, c *checkup) {
 		}
 		return ok("every migration of this build is applied to namespace %s", cfg.Namespace)
 	})
+	checkPartitions(ctx, db, cfg, c)
+}
+
+// checkPartitions reports the event log's partitions: how many, and for
+// each its head, its writer and how far each projection is behind it.
+func checkPartitions(ctx context.Context, db *sql.DB, cfg config.Config, c *checkup) {
+	var parts []partition.Status
+	if !c.run(ctx, "partitions", func(ctx context.Context) finding {
+		var err error
+		if parts, err = partition.NewTable(db, cfg.Namespace).List(ctx); err != nil {
+			return fail(err.Error(), "")
+		}
+		if len(parts) == 0 {
+			return fail("the namespace has no partitions", "run `chat migrate`")
+		}
+		owners := map[string]bool{}
+		for _, p := range parts {
+			if p.Owner != "" && p.Left > 0 {
+				owners[p.Owner] = true
+			}
+		}
+		return ok("%d partitions (fixed when the namespace was first migrated), written by %d workers", len(parts), len(owners))
+	}) {
+		return
+	}
+	names := catalog.New(cfg.Namespace)
+	cps := checkpoint.New(cfg.Namespace)
+	for _, p := range parts {
+		c.run(ctx, fmt.Sprintf("partition %d", p.Partition), func(ctx context.Context) finding {
+			var readAt int64
+			if err := db.QueryRowContext(ctx, "SELECT position FROM "+names.ReadTables().Position+" WHERE id = ?", p.Partition).Scan(&readAt); err != nil {
+				return fail(err.Error(), "")
+			}
+			lags := []string{fmt.Sprintf("mysql %d", p.Head-readAt)}
+			for _, name := range []string{"search", "registry"} {
+				at, err := cps.Get(ctx, db, name, p.Partition)
+				if err != nil {
+					return fail(err.Error(), "")
+				}
+				lags = append(lags, fmt.Sprintf("%s %d", name, p.Head-at))
+			}
+			detail := fmt.Sprintf("head %d; behind it: %s", p.Head, strings.Join(lags, ", "))
+			if p.Owner == "" || p.Left <= 0 {
+				return warn(detail+"; no writer: its events are neither stored nor projected",
+					"start `chat work` (or `chat all`); a running worker takes a partition within seconds of its lease running out")
+			}
+			return ok("%s; writer %s (epoch %d, lease %s left)", detail, p.Owner, p.Epoch, p.Left.Round(100*time.Millisecond))
+		})
+	}
 }
 
 // mysqlPrivilegeProbe tries each privilege the processes need on a scratch
@@ -485,7 +536,19 @@ func checkRabbitMQ(ctx context.Context, cfg config.Config, c *checkup) {
 	}
 	where := fmt.Sprintf("%s vhost %s as %s", strings.Join(nodes.Addrs(), ","), uri.Vhost, uri.Username)
 	c.where = strings.Join(nodes.Addrs(), ",")
-	names := broker.NamesFor(cfg.Namespace)
+	// The partitions' queues are checked as many as MySQL says there are;
+	// without MySQL, partition 0's. MySQL is asked meanwhile, so that a
+	// silent one does not double the time the checks take.
+	type count struct {
+		n   int
+		err error
+	}
+	counted := make(chan count, 1)
+	go func() {
+		n, err := partitionCount(ctx, cfg)
+		counted <- count{n, err}
+	}()
+	names := broker.NamesFor(cfg.Namespace, 1)
 	// The connection is made by a check that may be left running after its
 	// timeout, hence the atomic.
 	var connection atomic.Pointer[amqp.Connection]
@@ -540,9 +603,18 @@ func checkRabbitMQ(ctx context.Context, cfg config.Config, c *checkup) {
 		return ok("exists, durable topic exchange")
 	})
 
-	var stats [2]amqp.Queue // written by the queue checks, read only after they passed
+	parts := <-counted
+	names = broker.NamesFor(cfg.Namespace, parts.n)
+	partsErr := parts.err
+	queues := append([]string{names.DeadStore}, names.StoreQueues()...)
+	stats := make([]amqp.Queue, len(queues)) // written by the queue checks, read only after they passed
 	queuesOK := true
-	for i, name := range []string{names.Store, names.DeadStore} {
+	if partsErr != nil {
+		c.run(ctx, "partition queues", func(context.Context) finding {
+			return warn("the partition count could not be read from MySQL ("+partsErr.Error()+"); only partition 0's queue is checked", "see the MySQL checks")
+		})
+	}
+	for i, name := range queues {
 		queuesOK = c.run(ctx, "queue "+name, func(context.Context) finding {
 			conn := connection.Load()
 			var q amqp.Queue
@@ -585,7 +657,7 @@ func checkRabbitMQ(ctx context.Context, cfg config.Config, c *checkup) {
 	}
 
 	c.run(ctx, "parked events", func(context.Context) finding {
-		dead := stats[1]
+		dead := stats[0]
 		if dead.Messages > 0 {
 			return warn(fmt.Sprintf("%d events in %s: the event store writer could not store them (undecodable, or a different event claiming a stored stream version); they are not in the event store and wait for a person", dead.Messages, dead.Name),
 				"read each one's reason (header reason_poisoned), e.g. with Get messages on the queue's page in the management UI; fix the producer, then republish or purge them")
@@ -594,13 +666,38 @@ func checkRabbitMQ(ctx context.Context, cfg config.Config, c *checkup) {
 	})
 
 	c.run(ctx, "queued events", func(context.Context) finding {
-		store := stats[0]
-		if store.Consumers == 0 {
-			return warn(fmt.Sprintf("%d ready in %s and no consumer: no event store writer is running, so events are not stored and reads do not move", store.Messages, store.Name),
+		ready, consumers := 0, 0
+		var unserved []string
+		for _, q := range stats[1:] {
+			ready += q.Messages
+			consumers += q.Consumers
+			if q.Consumers == 0 {
+				unserved = append(unserved, q.Name)
+			}
+		}
+		if len(unserved) > 0 {
+			return warn(fmt.Sprintf("%d ready in %d partition queues; no consumer on %s: no event store writer serves them, so their events are not stored and reads do not move", ready, len(stats)-1, strings.Join(unserved, ", ")),
 				"start `chat work` (or `chat all`)")
 		}
-		return ok("%d ready in %s, %d consumers", store.Messages, store.Name, store.Consumers)
+		return ok("%d ready in %d partition queues, %d consumers", ready, len(stats)-1, consumers)
 	})
+}
+
+// partitionCount reads how many partitions the namespace has; 1 when it
+// cannot.
+func partitionCount(ctx context.Context, cfg config.Config) (int, error) {
+	db, err := mysqldb.Open(cfg.MySQLDSN, 1)
+	if err != nil {
+		return 1, err
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(ctx, doctorTimeout)
+	defer cancel()
+	n, err := partition.NewTable(db, cfg.Namespace).Count(ctx)
+	if err != nil {
+		return 1, err
+	}
+	return n, nil
 }
 
 // onChannel runs fn on a channel of its own: a failed declare closes it.

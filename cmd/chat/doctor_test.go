@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"regexp"
@@ -62,15 +63,19 @@ func runDoctor(t *testing.T, lookup func(string) (string, bool), args ...string)
 }
 
 // doctorChecks are the checks of a namespace, as the report names them.
-func doctorChecks(ns string) []string {
-	names := broker.NamesFor(ns)
-	return []string{
-		"mysql reachable", "mysql database", "mysql privileges", "mysql migrations",
-		"redis reachable", "redis numbering epoch", "redis persistence",
-		"rabbitmq reachable", "rabbitmq exchange " + names.Exchange, "rabbitmq queue " + names.Store,
-		"rabbitmq queue " + names.DeadStore, "rabbitmq parked events", "rabbitmq queued events",
-		"elasticsearch reachable", "elasticsearch alias " + catalog.New(ns).SearchAlias(), "elasticsearch mapping",
+func doctorChecks(ns string, partitions int) []string {
+	names := broker.NamesFor(ns, partitions)
+	checks := []string{"mysql reachable", "mysql database", "mysql privileges", "mysql migrations", "mysql partitions"}
+	for p := range partitions {
+		checks = append(checks, fmt.Sprintf("mysql partition %d", p))
 	}
+	checks = append(checks, "redis reachable", "redis numbering epoch", "redis persistence",
+		"rabbitmq reachable", "rabbitmq exchange "+names.Exchange, "rabbitmq queue "+names.DeadStore)
+	for _, q := range names.StoreQueues() {
+		checks = append(checks, "rabbitmq queue "+q)
+	}
+	return append(checks, "rabbitmq parked events", "rabbitmq queued events",
+		"elasticsearch reachable", "elasticsearch alias "+catalog.New(ns).SearchAlias(), "elasticsearch mapping")
 }
 
 // startWorker starts `chat work` and waits until it has taken the append lock
@@ -80,7 +85,7 @@ func startWorker(t *testing.T, cfg config.Config) {
 	t.Helper()
 	start(t, cfg, false, true)
 	testenv.Eventually(t, 15*time.Second, "the worker consuming and the index created", func() bool {
-		stats, err := broker.QueueStats(context.Background(), cfg.AMQPURL, broker.NamesFor(cfg.Namespace).Store)
+		stats, err := broker.QueueStats(context.Background(), cfg.AMQPURL, broker.NamesFor(cfg.Namespace, cfg.Partitions).Store)
 		if err != nil || stats[0].Consumers == 0 {
 			return false
 		}
@@ -105,7 +110,7 @@ func TestDoctor(t *testing.T) {
 	if r.code != 0 {
 		t.Errorf("exit %d, want 0", r.code)
 	}
-	for _, check := range doctorChecks(cfg.Namespace) {
+	for _, check := range doctorChecks(cfg.Namespace, cfg.Partitions) {
 		got, want := r.verdict[check], "ok"
 		if check == "redis persistence" && got == "WARN" {
 			if !strings.Contains(r.detail[check], "appendonly no") {
@@ -276,7 +281,7 @@ func TestDoctorWarnsOfClassicQueues(t *testing.T) {
 	t.Parallel()
 	cfg := testenv.Config(t)
 	testenv.ClassicQueues(t, cfg)
-	names := broker.NamesFor(cfg.Namespace)
+	names := broker.NamesFor(cfg.Namespace, cfg.Partitions)
 	r := runDoctor(t, doctorEnv(cfg, nil))
 	if strings.Contains(r.out, "FAIL  rabbitmq") {
 		t.Error("a RabbitMQ check failed: classic queues still work")

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/chatsys/chat/api"
 	"github.com/chatsys/chat/broker"
@@ -26,6 +29,7 @@ import (
 	"github.com/chatsys/chat/ingest"
 	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/numbering"
+	"github.com/chatsys/chat/partition"
 	"github.com/chatsys/chat/projections"
 	"github.com/chatsys/chat/readmodel"
 	"github.com/chatsys/chat/recovery"
@@ -47,18 +51,25 @@ func migrate(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer db.Close()
-	n, err := mysqldb.Migrate(ctx, db, cfg.Namespace)
+	n, err := mysqldb.Migrate(ctx, db, cfg.Namespace, cfg.Partitions)
 	if err != nil {
 		return err
 	}
-	log.Info("migrations applied", "namespace", cfg.Namespace, "applied", n)
+	parts, err := partition.NewTable(db, cfg.Namespace).Count(ctx)
+	if err != nil {
+		return err
+	}
+	log.Info("migrations applied", "namespace", cfg.Namespace, "applied", n, "partitions", parts)
+	if parts != cfg.Partitions {
+		log.Warn("the namespace keeps the partition count it was first migrated with; CHAT_PARTITIONS is read only then", "partitions", parts, "CHAT_PARTITIONS", cfg.Partitions)
+	}
 
 	// A new namespace's numbering state is sealed here, so the API can hand
 	// out numbers at once; otherwise a worker rebuilds it from the events.
 	// Classic queues of an older release are converted here when they are
 	// empty and unused; a queue converted while a process publishes would
 	// drop what is published in between, hence here and not at start-up.
-	names, err := broker.ConvertQueues(ctx, cfg.AMQPURL, broker.NamesFor(cfg.Namespace))
+	names, err := broker.ConvertQueues(ctx, cfg.AMQPURL, broker.NamesFor(cfg.Namespace, parts))
 	if err != nil {
 		return err
 	}
@@ -68,7 +79,7 @@ func migrate(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer rdb.Close()
-	sealed, err := recovery.Initialize(ctx, numbering.New(rdb, cfg.Namespace), eventstore.New(db, cfg.Namespace), queueDepth(cfg.AMQPURL, names.Store))
+	sealed, err := recovery.Initialize(ctx, numbering.New(rdb, cfg.Namespace), eventstore.New(db, cfg.Namespace), queueDepth(cfg.AMQPURL, names))
 	if err != nil {
 		return fmt.Errorf("numbering state: %w", err)
 	}
@@ -124,11 +135,12 @@ func newElasticsearch(cfg config.Config) (*searchindex.Client, error) {
 	return es, nil
 }
 
-func queueDepth(amqpURL, queue string) recovery.QueueDepth {
+// queueDepth tells how many events wait in the partitions' queues.
+func queueDepth(amqpURL string, names broker.Names) recovery.QueueDepth {
 	return func(ctx context.Context) (int, error) {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		return broker.QueueDepth(ctx, amqpURL, queue)
+		return broker.QueuesDepth(ctx, amqpURL, names.StoreQueues()...)
 	}
 }
 
@@ -143,6 +155,8 @@ type process struct {
 	pub     *broker.Publisher
 	handler http.Handler
 	workers []func(context.Context) error
+	// closers close what the workers share, after they stopped.
+	closers []func() error
 	// timeouts are the HTTP server's; tests shorten them.
 	timeouts httpTimeouts
 }
@@ -231,7 +245,12 @@ func (p *process) connect(ctx context.Context) (deps, error) {
 	if err := mysqldb.CheckMigrated(checkCtx, p.db, p.cfg.Namespace); err != nil {
 		return d, fmt.Errorf("MySQL: %w", err)
 	}
-	if d.names, err = broker.DeclareTopology(checkCtx, p.cfg.AMQPURL, broker.NamesFor(p.cfg.Namespace)); err != nil {
+	// The partition count is fixed when the namespace is migrated: read once.
+	parts, err := partition.NewTable(p.db, p.cfg.Namespace).Count(checkCtx)
+	if err != nil {
+		return d, fmt.Errorf("MySQL: %w", err)
+	}
+	if d.names, err = broker.DeclareTopology(checkCtx, p.cfg.AMQPURL, broker.NamesFor(p.cfg.Namespace, parts)); err != nil {
 		return d, err
 	}
 	warnClassic(p.log, d.names)
@@ -257,7 +276,7 @@ func (p *process) connect(ctx context.Context) (deps, error) {
 // buildAPI connects the publisher and builds the HTTP API.
 func (p *process) buildAPI(d deps) error {
 	var err error
-	if p.pub, err = broker.NewPublisher(d.amqp, broker.Logger(p.log), p.cfg.PublishTimeout, p.reg); err != nil {
+	if p.pub, err = broker.NewPublisher(d.amqp, d.names, broker.Logger(p.log), p.cfg.PublishTimeout, p.reg); err != nil {
 		return err
 	}
 	checks := append(d.checks,
@@ -284,7 +303,8 @@ func (p *process) buildAPI(d deps) error {
 	return nil
 }
 
-// buildWorkers builds the event store writer, the projectors and the
+// buildWorkers builds the partition balancer, which runs the event store
+// writer and the projectors of each partition this process holds, and the
 // numbering recovery.
 func (p *process) buildWorkers(d deps) {
 	store := eventstore.New(p.db, p.cfg.Namespace)
@@ -292,32 +312,64 @@ func (p *process) buildWorkers(d deps) {
 		Store: store, Codec: d.codec, DB: p.db, Namespace: p.cfg.Namespace,
 		Metrics: projections.NewRunnerMetrics(p.reg), Log: p.log,
 	}
-	runners := []*projections.Runner{
-		projections.NewRunner(projections.NewMySQL(p.cfg.Namespace), runnerCfg),
-		projections.NewRunner(projections.NewSearch(d.es, p.cfg.Namespace, p.log, p.reg), runnerCfg),
-		projections.NewRunner(registry.New(d.numbers, p.cfg.Namespace), runnerCfg),
+	search := projections.NewSearch(d.es, p.cfg.Namespace, p.log, p.reg)
+	projs := []projections.Projection{
+		projections.NewMySQL(p.cfg.Namespace),
+		search,
+		registry.New(d.numbers, p.cfg.Namespace),
 	}
 	writer := ingest.NewWriter(ingest.WriterConfig{
-		Consumers: p.cfg.StoreConsumers, AMQP: d.amqp, Store: store, Codec: d.codec, Log: p.log, Registerer: p.reg,
-		OnAppend: func() {
+		Consumers: max(minPartitionConsumers, p.cfg.StoreConsumers/d.names.Partitions),
+		AMQP:      d.amqp, Store: store, Codec: d.codec, Log: p.log, Registerer: p.reg,
+	})
+	p.closers = append(p.closers, writer.Close)
+	// A partition's work: its writer, and its projectors, woken by its
+	// appends. All of it stops when the lease is lost or given up.
+	work := func(ctx context.Context, l partition.Lease) error {
+		runners := make([]*projections.Runner, len(projs))
+		for i, proj := range projs {
+			runners[i] = projections.NewRunner(proj, l.Partition, runnerCfg)
+		}
+		notify := func() {
 			for _, r := range runners {
 				r.Notify()
 			}
-		},
+		}
+		g, ctx := errgroup.WithContext(ctx)
+		g.Go(func() error { return writer.Run(ctx, store.Appender(l.Partition, l.Epoch), notify) })
+		for _, r := range runners {
+			g.Go(func() error { return r.Run(ctx) })
+		}
+		return g.Wait()
+	}
+	balancer := partition.NewBalancer(partition.BalancerConfig{
+		Table: partition.NewTable(p.db, p.cfg.Namespace),
+		Owner: workerID(),
+		Work:  work, Log: p.log, Registerer: p.reg,
 	})
 	rebuild := recovery.New(recovery.Config{
-		Numbers: d.numbers, Store: store, DB: p.db, Depth: queueDepth(p.cfg.AMQPURL, d.names.Store),
+		Numbers: d.numbers, Store: store, DB: p.db, Depth: queueDepth(p.cfg.AMQPURL, d.names),
 		Namespace: p.cfg.Namespace, Log: p.log,
 		// Commands finish within 2 publish timeouts of reserving a number.
 		Settle: 2 * p.cfg.PublishTimeout,
 	})
-	p.workers = append(p.workers, writer.Run, rebuild.Run)
-	for _, r := range runners {
-		p.workers = append(p.workers, r.Run)
-	}
+	p.workers = append(p.workers, balancer.Run, rebuild.Run)
 	// The queues are the namespace's, not the process's: the processes that
 	// run the writer export their depths.
 	p.reg.MustRegister(newQueueCollector(p.cfg.AMQPURL, d.names, 2*time.Second, 5*time.Second))
+}
+
+// minPartitionConsumers is the fewest broker subscriptions a partition's
+// writer has, however many partitions share CHAT_STORE_CONSUMERS.
+const minPartitionConsumers = 8
+
+// workerID names this process among the workers: host, pid and a random
+// suffix, so that a restarted process is a new worker.
+func workerID() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s/%d/%x", host, os.Getpid(), b)
 }
 
 func (p *process) run(ctx context.Context, ln net.Listener) error {
@@ -376,6 +428,10 @@ func (p *process) run(ctx context.Context, ln net.Listener) error {
 }
 
 func (p *process) close() {
+	for _, c := range p.closers {
+		_ = c()
+	}
+	p.closers = nil
 	if p.pub != nil {
 		_ = p.pub.Close()
 	}

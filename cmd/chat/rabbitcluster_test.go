@@ -21,7 +21,7 @@ func TestRabbitNodeLoss(t *testing.T) {
 	cfg := testenv.Config(t)
 	cfg.AMQPURL = cluster.URLs()
 	cfg.PublishTimeout = 3 * time.Second
-	names := broker.NamesFor(cfg.Namespace)
+	names := broker.NamesFor(cfg.Namespace, cfg.Partitions)
 	if _, err := broker.DeclareTopology(context.Background(), cfg.AMQPURL, names); err != nil {
 		t.Fatal(err)
 	}

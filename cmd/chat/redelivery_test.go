@@ -21,11 +21,11 @@ import (
 // publisher publishes hand-made records into a namespace's exchange, as a
 // broker redelivery or a faulty producer would present them.
 func publisher(t *testing.T, cfg config.Config) *broker.Publisher {
-	names := broker.NamesFor(cfg.Namespace)
+	names := broker.NamesFor(cfg.Namespace, cfg.Partitions)
 	if _, err := broker.DeclareTopology(context.Background(), cfg.AMQPURL, names); err != nil {
 		t.Fatal(err)
 	}
-	pub, err := broker.NewPublisher(testenv.Watermill(t, cfg, 2, 1), watermill.NopLogger{}, 5*time.Second, nil)
+	pub, err := broker.NewPublisher(testenv.Watermill(t, cfg, 2, 1), names, watermill.NopLogger{}, 5*time.Second, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func parked(t *testing.T, cfg config.Config) []string {
 	defer ch.Close()
 	var reasons []string
 	for {
-		d, ok, err := ch.Get(broker.NamesFor(cfg.Namespace).DeadStore, false)
+		d, ok, err := ch.Get(broker.NamesFor(cfg.Namespace, cfg.Partitions).DeadStore, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -105,7 +105,7 @@ func TestRedeliveryAndConflicts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	if err := raw.Publish("event.MessageCreated", undecodable); err != nil {
+	if err := raw.Publish(broker.PartitionTopic(0), undecodable); err != nil {
 		t.Fatal(err)
 	}
 	// Something published after the bad ones still gets through.

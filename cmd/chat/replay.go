@@ -38,12 +38,16 @@ func replay(ctx context.Context, cfg config.Config, log *slog.Logger, args []str
 	}
 	defer db.Close()
 	store := eventstore.New(db, cfg.Namespace)
-	head, err := store.Head(ctx)
+	heads, err := store.Heads(ctx)
 	if err != nil {
 		return err
 	}
+	total := int64(0)
+	for _, h := range heads {
+		total += h
+	}
 	if dryRun {
-		fmt.Fprintf(out, "would rebuild %s from %d events (positions 1..%d) into a new copy, then swap it in; nothing was changed\n", which, head, head)
+		fmt.Fprintf(out, "would rebuild %s from %d events in %d partitions into a new copy, then swap it in; nothing was changed\n", which, total, len(heads))
 		return nil
 	}
 	es, err := newElasticsearch(cfg)
@@ -66,7 +70,7 @@ func replay(ctx context.Context, cfg config.Config, log *slog.Logger, args []str
 		}
 		bar.done()
 	}
-	fmt.Fprintf(out, "replayed %s from %d events in %s\n", which, head, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(out, "replayed %s from %d events in %d partitions in %s\n", which, total, len(heads), time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -112,7 +116,7 @@ func (p *progress) update(label string, done, total int64) {
 	}
 	if now.Sub(p.last) >= 5*time.Second {
 		p.last = now
-		p.log.Info("replaying", "projection", label, "position", done, "head", total, "events_per_second", int(rate), "eta", eta.Round(time.Second).String())
+		p.log.Info("replaying", "projection", label, "events", done, "of", total, "events_per_second", int(rate), "eta", eta.Round(time.Second).String())
 	}
 }
 

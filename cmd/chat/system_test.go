@@ -27,6 +27,8 @@ import (
 type system struct {
 	URL  string
 	stop func()
+	// proc is the process of a system started by startBinary.
+	proc *os.Process
 	// logs returns what a process started by startBinary has logged so far.
 	logs func() string
 }
@@ -234,6 +236,7 @@ func startBinaryCommand(t *testing.T, cfg config.Config, command string) *system
 		"CHAT_NAMESPACE="+cfg.Namespace,
 		"CHAT_PUBLISH_TIMEOUT="+cfg.PublishTimeout.String(),
 		"CHAT_PUBLISH_CHANNELS="+strconv.Itoa(cfg.PublishChannels),
+		"CHAT_STORE_CONSUMERS="+strconv.Itoa(cfg.StoreConsumers),
 		"CHAT_LOG_LEVEL=warn",
 	)
 	logs := &syncBuffer{}
@@ -243,7 +246,7 @@ func startBinaryCommand(t *testing.T, cfg config.Config, command string) *system
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
-	s := &system{URL: "http://" + addr, logs: logs.String}
+	s := &system{URL: "http://" + addr, logs: logs.String, proc: cmd.Process}
 	stopped := false
 	s.stop = func() {
 		if stopped {

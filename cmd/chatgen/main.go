@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"flag"
 	"fmt"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
 	"github.com/chatsys/chat/mysqldb"
+	"github.com/chatsys/chat/partition"
 )
 
 func main() {
@@ -41,7 +43,7 @@ func main() {
 	}
 }
 
-func generate(ctx context.Context, total, apps, chatsPerApp int, editRatio float64, bodySize, batchSize int) error {
+func generate(ctx context.Context, total, appCount, chatsPerApp int, editRatio float64, bodySize, batchSize int) error {
 	cfg, err := config.Load(os.LookupEnv)
 	if err != nil {
 		return err
@@ -55,11 +57,11 @@ func generate(ctx context.Context, total, apps, chatsPerApp int, editRatio float
 		return err
 	}
 	store := eventstore.New(db, cfg.Namespace)
-	app, err := store.Acquire(ctx)
+	apps, release, err := appenders(ctx, db, store, cfg.Namespace)
 	if err != nil {
 		return err
 	}
-	defer app.Release()
+	defer release()
 	codec := events.NewCodec()
 
 	var (
@@ -80,9 +82,9 @@ func generate(ctx context.Context, total, apps, chatsPerApp int, editRatio float
 		if len(batch) < batchSize {
 			return nil
 		}
-		return flush(ctx, app, &batch, &appended, total, start)
+		return flush(ctx, apps, &batch, &appended, total, start)
 	}
-	tokens := make([]string, apps)
+	tokens := make([]string, appCount)
 	for a := range tokens {
 		tokens[a] = apptoken.New()
 		if err := emit(events.ApplicationCreated{Token: tokens[a], Name: fmt.Sprintf("app %d", a+1)}, 1); err != nil {
@@ -95,7 +97,7 @@ func generate(ctx context.Context, total, apps, chatsPerApp int, editRatio float
 		}
 	}
 	body := strings.Repeat("lorem ipsum dolor sit amet ", bodySize/27+1)[:bodySize]
-	next := make([]int64, apps*chatsPerApp)
+	next := make([]int64, appCount*chatsPerApp)
 	everyEdit := 0
 	if editRatio > 0 {
 		everyEdit = int(1 / editRatio)
@@ -114,7 +116,7 @@ func generate(ctx context.Context, total, apps, chatsPerApp int, editRatio float
 		}
 	}
 	if len(batch) > 0 {
-		if err := flush(ctx, app, &batch, &appended, total, start); err != nil {
+		if err := flush(ctx, apps, &batch, &appended, total, start); err != nil {
 			return err
 		}
 	}
@@ -122,9 +124,50 @@ func generate(ctx context.Context, total, apps, chatsPerApp int, editRatio float
 	return nil
 }
 
-func flush(ctx context.Context, app *eventstore.Appender, batch *[]events.Record, appended *int, total int, start time.Time) error {
-	if _, err := app.Append(ctx, *batch); err != nil {
-		return err
+// appenders takes every partition's writer lease, so that no worker writes
+// while the log is generated; release gives them back.
+func appenders(ctx context.Context, db *sql.DB, store *eventstore.Store, namespace string) ([]*eventstore.Appender, func(), error) {
+	table := partition.NewTable(db, namespace)
+	n, err := table.Count(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var leases []partition.Lease
+	release := func() {
+		for _, l := range leases {
+			_ = table.Release(context.WithoutCancel(ctx), l)
+		}
+	}
+	out := make([]*eventstore.Appender, n)
+	for p := range out {
+		l, ok, err := table.Acquire(ctx, p, "chatgen", time.Hour)
+		if err == nil && !ok {
+			err = fmt.Errorf("partition %d has a writer: stop the workers (chat work, chat all) first", p)
+		}
+		if err != nil {
+			release()
+			return nil, nil, err
+		}
+		leases = append(leases, l)
+		out[p] = store.Appender(p, l.Epoch)
+	}
+	return out, release, nil
+}
+
+// flush appends the batch, each record to its application's partition.
+func flush(ctx context.Context, apps []*eventstore.Appender, batch *[]events.Record, appended *int, total int, start time.Time) error {
+	byPartition := make([][]events.Record, len(apps))
+	for _, r := range *batch {
+		p := partition.Of(events.TokenOf(r.StreamID), len(apps))
+		byPartition[p] = append(byPartition[p], r)
+	}
+	for p, recs := range byPartition {
+		if len(recs) == 0 {
+			continue
+		}
+		if _, err := apps[p].Append(ctx, recs); err != nil {
+			return err
+		}
 	}
 	*appended += len(*batch)
 	*batch = (*batch)[:0]

@@ -23,6 +23,7 @@ import (
 	"github.com/chatsys/chat/eventstore"
 	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/numbering"
+	"github.com/chatsys/chat/partition"
 	"github.com/chatsys/chat/recovery"
 	"github.com/chatsys/chat/rediscluster"
 	"github.com/chatsys/chat/searchindex"
@@ -37,8 +38,10 @@ func Config(t testing.TB) config.Config {
 }
 
 // ConfigOn is Config with the Redis at redisURL, such as a Cluster's URL;
-// "" keeps the configured one.
-func ConfigOn(t testing.TB, redisURL string) config.Config {
+// "" keeps the configured one. Each of change, if any, may change the
+// configuration before the namespace is migrated and its broker topology
+// declared (the partition count, the broker's URL).
+func ConfigOn(t testing.TB, redisURL string, change ...func(*config.Config)) config.Config {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("needs MariaDB, Redis and RabbitMQ; -short runs only the tests that need no service")
@@ -61,8 +64,17 @@ func ConfigOn(t testing.TB, redisURL string) config.Config {
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.LogLevel = "warn"
 	cfg.StoreConsumers = 32
+	// Four partitions unless the environment asks for another count: a
+	// namespace of several, cheaper to set up and tear down than the default.
+	if _, set := os.LookupEnv("CHAT_PARTITIONS"); !set {
+		cfg.Partitions = 4
+	}
 	cfg.PublishChannels = 16
 	cfg.ShutdownTimeout = 20 * time.Second
+
+	for _, c := range change {
+		c(&cfg)
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -74,15 +86,17 @@ func ConfigOn(t testing.TB, redisURL string) config.Config {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if _, err := mysqldb.Migrate(ctx, db, ns); err != nil {
+	if _, err := mysqldb.Migrate(ctx, db, ns, cfg.Partitions); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	names := broker.NamesFor(ns)
+	names := broker.NamesFor(ns, cfg.Partitions)
 	if _, err := broker.DeclareTopology(ctx, cfg.AMQPURL, names); err != nil {
 		t.Fatalf("declare broker topology: %v", err)
 	}
 	rdb := Redis(t, cfg)
-	depth := func(ctx context.Context) (int, error) { return broker.QueueDepth(ctx, cfg.AMQPURL, names.Store) }
+	depth := func(ctx context.Context) (int, error) {
+		return broker.QueuesDepth(ctx, cfg.AMQPURL, names.StoreQueues()...)
+	}
 	if sealed, err := recovery.Initialize(ctx, numbering.New(rdb, ns), eventstore.New(db, ns), depth); err != nil || !sealed {
 		t.Fatalf("seal the numbering state: %v, %v", sealed, err)
 	}
@@ -105,7 +119,7 @@ func cleanup(t testing.TB, cfg config.Config, dbName string) {
 		}
 		rdb.Close()
 	}
-	if err := broker.DeleteTopology(cfg.AMQPURL, broker.NamesFor(cfg.Namespace)); err != nil {
+	if err := broker.DeleteTopology(cfg.AMQPURL, broker.NamesFor(cfg.Namespace, cfg.Partitions)); err != nil {
 		t.Logf("delete broker topology: %v", err)
 	}
 	if es, err := searchindex.Open(searchindex.Config{URL: cfg.ElasticsearchURL}); err == nil {
@@ -193,7 +207,7 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 // namespace's topology, for tests that publish or consume on their own.
 func Watermill(t testing.TB, cfg config.Config, publishChannels, prefetch int) wamqp.Config {
 	t.Helper()
-	c, err := broker.WatermillConfig(cfg.AMQPURL, broker.NamesFor(cfg.Namespace), publishChannels, prefetch)
+	c, err := broker.WatermillConfig(cfg.AMQPURL, broker.NamesFor(cfg.Namespace, cfg.Partitions), publishChannels, prefetch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +227,7 @@ func ClassicQueues(t testing.TB, cfg config.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := broker.NamesFor(cfg.Namespace)
+	names := broker.NamesFor(cfg.Namespace, cfg.Partitions)
 	for _, q := range []string{names.Store, names.DeadStore} {
 		if _, err := ch.QueueDelete(q, false, false, false); err != nil {
 			t.Fatal(err)
@@ -222,4 +236,19 @@ func ClassicQueues(t testing.TB, cfg config.Config) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// Appender returns an appender of a namespace's partition, holding the
+// partition's writer lease until the test ends, for tests that write the
+// event log without a worker.
+func Appender(t testing.TB, db *sql.DB, namespace string, part int) *eventstore.Appender {
+	t.Helper()
+	ctx := context.Background()
+	table := partition.NewTable(db, namespace)
+	l, ok, err := table.Acquire(ctx, part, "test", time.Hour)
+	if err != nil || !ok {
+		t.Fatalf("take partition %d's lease: %v, %v", part, ok, err)
+	}
+	t.Cleanup(func() { _ = table.Release(context.Background(), l) })
+	return eventstore.New(db, namespace).Appender(part, l.Epoch)
 }
