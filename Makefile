@@ -1,7 +1,7 @@
 # The test command of the project is `make test`; .ci/run calls it.
 GO ?= go
 
-.PHONY: build test test-fast vet run migrate load lint-openapi newman
+.PHONY: build test test-fast scale-test vet run migrate load lint-openapi newman
 
 build:
 	$(GO) build -o bin/chat ./cmd/chat
@@ -29,6 +29,13 @@ test: vet
 # one skip under -short. `make test` runs these too, with everything else.
 test-fast:
 	$(GO) test -short -count=1 ./...
+
+# The scale-out proof on this machine: 16 partitions, three workers, a Redis
+# Cluster and a three-node RabbitMQ cluster (started and stopped by the test),
+# with a worker killed, one paused past its leases, a Redis failover and a
+# broker node lost under load. Also part of `make test`.
+scale-test:
+	$(GO) test -count=1 -run TestScaleOutUnderFaults -v ./cmd/chat
 
 # Lints api/openapi.yaml with Redocly CLI (installed into .ci/node).
 lint-openapi:

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"net/http"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chatsys/chat/broker"
+	"github.com/chatsys/chat/catalog"
+	"github.com/chatsys/chat/config"
+	"github.com/chatsys/chat/internal/testenv"
+	"github.com/chatsys/chat/partition"
+)
+
+// TestScaleOutUnderFaults runs the system as it runs at scale, on one
+// machine: 16 partitions, three `chat work` processes sharing them, a Redis
+// Cluster and a three-node RabbitMQ cluster. Under a steady load of message
+// creates it kills one worker with SIGKILL, pauses another past its leases
+// (SIGSTOP, then SIGCONT), fails a Redis master over, and stops the broker
+// node that leads the queues. Afterwards every create answered 201 reads back
+// as written, each partition's positions run 1..head without a gap, no event
+// id and no message number is stored twice, nothing was parked, and `chat
+// verify` finds the read tables equal to a fold of the log.
+//
+//	make scale-test
+func TestScaleOutUnderFaults(t *testing.T) {
+	redisCluster := testenv.NewCluster(t)
+	rabbit := testenv.StartRabbitCluster(t, 3)
+	cfg := testenv.ConfigOn(t, redisCluster.URL, func(c *config.Config) {
+		c.Partitions = 16
+		c.AMQPURL = rabbit.URLs()
+	})
+	cfg.PublishTimeout = 3 * time.Second
+	cfg.StoreConsumers = 64
+	db := testenv.DB(t, cfg)
+
+	api := startBinary(t, cfg)
+	workers := []*system{startBinaryCommand(t, cfg, "work"), startBinaryCommand(t, cfg, "work"), startBinaryCommand(t, cfg, "work")}
+	table := partition.NewTable(db, cfg.Namespace)
+	writers := func() (map[string]int, int) {
+		list, err := table.List(context.Background())
+		if err != nil {
+			return nil, 0
+		}
+		owners, held := map[string]int{}, 0
+		for _, s := range list {
+			if s.Owner != "" && s.Left > 0 {
+				owners[s.Owner]++
+				held++
+			}
+		}
+		return owners, held
+	}
+	testenv.Eventually(t, 30*time.Second, "three workers sharing the 16 partitions", func() bool {
+		owners, held := writers()
+		return held == 16 && len(owners) == 3
+	})
+
+	// Applications spread over the partitions and the Redis masters.
+	const apps = 24
+	var chats []string
+	for i := range apps {
+		token := api.must(t, 201, "POST", "/applications", map[string]any{"name": fmt.Sprint("app ", i)}).object(t)["token"].(string)
+		api.must(t, 201, "POST", "/applications/"+token+"/chats", nil)
+		chats = append(chats, "/applications/"+token+"/chats/1/messages")
+	}
+
+	type created struct {
+		chat   string
+		number int64
+		body   string
+	}
+	var (
+		mu      sync.Mutex
+		ok      []created
+		refused = map[int]int{}
+		stop    = make(chan struct{})
+		load    sync.WaitGroup
+	)
+	for g := range 4 {
+		load.Add(1)
+		go func() {
+			defer load.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				case <-time.After(10 * time.Millisecond):
+				}
+				chat := chats[(g*7+i)%len(chats)]
+				body := fmt.Sprintf("load %d/%d", g, i)
+				r := api.call(t, http.MethodPost, chat, map[string]any{"body": body})
+				mu.Lock()
+				if r.Status == http.StatusCreated {
+					var v struct{ Number int64 }
+					r.json(t, &v)
+					ok = append(ok, created{chat, v.Number, body})
+				} else {
+					refused[r.Status]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(ok) }
+	flowing := func(what string) {
+		t.Helper()
+		n := count()
+		testenv.Eventually(t, 90*time.Second, "creates answered 201 "+what, func() bool { return count() >= n+100 })
+	}
+	flowing("at first")
+
+	t.Log("kill -9 a worker")
+	if err := workers[0].proc.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	flowing("after a worker was killed")
+
+	t.Log("pause a worker past its leases")
+	if err := workers[1].proc.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(8 * time.Second)
+	if err := workers[1].proc.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	flowing("after a worker was paused and resumed")
+
+	t.Log("fail a Redis master over")
+	redisCluster.Failover(t)
+	flowing("after a Redis failover")
+
+	leader, err := rabbit.Leader(catalog.New(cfg.Namespace).StoreQueue(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stop RabbitMQ node %s", leader.Name)
+	rabbit.Stop(leader)
+	flowing("after a broker node was lost")
+
+	close(stop)
+	load.Wait()
+	mu.Lock()
+	t.Logf("%d creates answered 201; refused: %v", len(ok), refused)
+	mu.Unlock()
+
+	// The workers left hold every partition; the API is ready again (the
+	// numbering of the failed-over master's slots is rebuilt).
+	testenv.Eventually(t, 60*time.Second, "the two workers left holding every partition", func() bool {
+		owners, held := writers()
+		return held == 16 && len(owners) == 2
+	})
+	testenv.Eventually(t, 90*time.Second, "the API ready again", func() bool {
+		return api.call(t, http.MethodGet, "/readyz", nil).Status == http.StatusOK
+	})
+
+	for _, c := range ok {
+		r := api.eventually(t, fmt.Sprintf("%s/%d", c.chat, c.number), func(r response) bool { return r.Status == http.StatusOK })
+		if got := r.object(t)["body"]; got != c.body {
+			t.Errorf("%s/%d reads %q, want %q", c.chat, c.number, got, c.body)
+		}
+	}
+	checkLog(t, db, cfg)
+	stats, err := broker.QueueStats(context.Background(), cfg.AMQPURL, catalog.New(cfg.Namespace).DeadQueue())
+	if err != nil || stats[0].Messages != 0 {
+		t.Errorf("parked events: %v, %v", stats, err)
+	}
+	var out bytes.Buffer
+	if code := run(context.Background(), []string{"verify", "--no-search"}, doctorEnv(cfg, nil), &out, &out); code != 0 {
+		t.Errorf("chat verify: exit %d\n%s", code, out.String())
+	}
+}
+
+// checkLog checks the event log itself: each partition's positions run
+// 1..head without a gap and match its head, no event id is stored twice, and
+// no stream version (a message number) is stored twice.
+func checkLog(t *testing.T, db *sql.DB, cfg config.Config) {
+	t.Helper()
+	names := catalog.New(cfg.Namespace)
+	rows, err := db.Query("SELECT p.partition_id, p.head, COUNT(e.position), COALESCE(MIN(e.position), 0), COALESCE(MAX(e.position), 0) FROM " +
+		names.Partitions() + " p LEFT JOIN " + names.Events() + " e ON e.partition_id = p.partition_id GROUP BY p.partition_id, p.head")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	total, used := int64(0), 0
+	for rows.Next() {
+		var p, head, n, lo, hi int64
+		if err := rows.Scan(&p, &head, &n, &lo, &hi); err != nil {
+			t.Fatal(err)
+		}
+		if n != head || hi != head || (n > 0 && lo != 1) {
+			t.Errorf("partition %d: head %d, %d events at positions %d..%d: want 1..head, no gap", p, head, n, lo, hi)
+		}
+		total += n
+		if n > 0 {
+			used++
+		}
+	}
+	var events, ids, streams int64
+	if err := db.QueryRow("SELECT COUNT(*), COUNT(DISTINCT event_id), COUNT(DISTINCT stream_id, stream_version) FROM " + names.Events()).Scan(&events, &ids, &streams); err != nil {
+		t.Fatal(err)
+	}
+	if ids != events || streams != events {
+		t.Errorf("%d events, %d distinct ids, %d distinct stream versions", events, ids, streams)
+	}
+	t.Logf("%d events in %d partitions", total, used)
+}
