@@ -110,12 +110,15 @@ func checkPinned(t *testing.T, what, ref string) {
 // ---------------------------------------------------------------------------
 // docker-compose.yml
 
-var loadProject = sync.OnceValues(func() (*types.Project, error) {
+// loadCompose loads a compose file as docker compose does, from the
+// repository root, with the services of the profiles named enabled ("*":
+// all of them).
+func loadCompose(path string, profiles ...string) (*types.Project, error) {
 	root, err := filepath.Abs(rootDir)
 	if err != nil {
 		return nil, err
 	}
-	file, err := filepath.Abs(composePath)
+	file, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
 	}
@@ -127,8 +130,11 @@ var loadProject = sync.OnceValues(func() (*types.Project, error) {
 		Environment: types.Mapping{},
 	}, func(o *loader.Options) {
 		o.SkipResolveEnvironment = true
+		o.Profiles = profiles
 	})
-})
+}
+
+var loadProject = sync.OnceValues(func() (*types.Project, error) { return loadCompose(composePath) })
 
 func project(t *testing.T) *types.Project {
 	t.Helper()
@@ -143,7 +149,7 @@ func service(t *testing.T, p *types.Project, name string) types.ServiceConfig {
 	t.Helper()
 	s, ok := p.Services[name]
 	if !ok {
-		t.Fatalf("docker-compose.yml has no service %q", name)
+		t.Fatalf("%s has no service %q", filepath.Base(p.ComposeFiles[0]), name)
 	}
 	return s
 }
@@ -306,13 +312,27 @@ func TestComposeDependencies(t *testing.T) {
 		}
 	}
 
-	// Whatever a service waits for must be able to satisfy the condition.
+	checkDependencyConditions(t, p)
+}
+
+// checkDependencyConditions fails for a service that waits for a condition
+// its dependency cannot meet: health without a health check, completion
+// from a service that restarts.
+func checkDependencyConditions(t *testing.T, p *types.Project) {
+	t.Helper()
 	for name, s := range p.Services {
 		for dep, d := range s.DependsOn {
 			target, ok := p.Services[dep]
 			if !ok {
 				t.Errorf("%s depends on unknown service %s", name, dep)
 				continue
+			}
+			// A service that always starts cannot wait for one that starts
+			// only with a profile.
+			for _, profile := range target.Profiles {
+				if !slices.Contains(s.Profiles, profile) {
+					t.Errorf("%s depends on %s, which starts only with profile %s", name, dep, profile)
+				}
 			}
 			switch d.Condition {
 			case types.ServiceConditionHealthy:
@@ -1341,7 +1361,7 @@ func TestK8sWorkloads(t *testing.T) {
 		minReplicas int
 	}{
 		{kind: "Deployment", name: "chat-api", subcommand: "serve", probes: true, minReplicas: 1},
-		// Hot standbys behind the single appender: at least two.
+		// Two replicas share the partitions; either carries them alone.
 		{kind: "Deployment", name: "chat-worker", subcommand: "work", probes: true, minReplicas: 2},
 		{kind: "Job", name: "chat-migrate", subcommand: "migrate"},
 	}
