@@ -300,17 +300,17 @@ func IsPreconditionFailed(err error) bool {
 	return errors.As(err, &ae) && ae.Code == amqp.PreconditionFailed
 }
 
-// QueuesDepth returns how many messages wait in queues, all told.
-func QueuesDepth(ctx context.Context, amqpURL string, queues ...string) (int, error) {
+// QueueDepths returns how many messages wait, ready, in each of queues.
+func QueueDepths(ctx context.Context, amqpURL string, queues ...string) ([]int, error) {
 	stats, err := QueueStats(ctx, amqpURL, queues...)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	n := 0
-	for _, s := range stats {
-		n += s.Messages
+	out := make([]int, len(stats))
+	for i, s := range stats {
+		out[i] = s.Messages
 	}
-	return n, nil
+	return out, nil
 }
 
 // Dial opens a connection to the first node of amqpURLs that answers, for a

@@ -99,6 +99,11 @@ func NewWriter(cfg WriterConfig) *Writer {
 			}, []string{"outcome"}),
 		},
 	}
+	// Every outcome is exported from the start, at 0, so that the first
+	// conflict shows as an increase.
+	for _, outcome := range []string{"appended", "duplicate", "conflict", "undecodable"} {
+		w.metrics.records.WithLabelValues(outcome)
+	}
 	if cfg.Registerer != nil {
 		cfg.Registerer.MustRegister(w.metrics.batchSize, w.metrics.latency, w.metrics.records)
 	}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,12 +23,22 @@ import (
 	"github.com/chatsys/chat/internal/testenv"
 )
 
-// BenchmarkWriter measures how fast the writer drains a full queue into the
-// event store: b.N MessageCreated events are published first, then the
-// writer runs until all are stored. Reported as events/s.
+// BenchmarkWriter measures how fast the writers drain full queues into the
+// event store: b.N MessageCreated events of 256 applications are published
+// first, then the partitions are written by 1, 2 or 4 writers (as many
+// `work` processes would: each its own connections, consumers and batches)
+// until all are stored. Reported as events/s, and the CPU the writers'
+// process and the database server spent per event. The partition count
+// comes from CHAT_PARTITIONS (4 when unset):
 //
-//	go test ./ingest -run '^$' -bench Writer -benchtime 100000x
+//	CHAT_PARTITIONS=16 go test ./ingest -run '^$' -bench Writer -benchtime 50000x
 func BenchmarkWriter(b *testing.B) {
+	for _, writers := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) { benchmarkWriter(b, writers) })
+	}
+}
+
+func benchmarkWriter(b *testing.B, writerCount int) {
 	cfg := testenv.Config(b)
 	ctx := context.Background()
 	names := broker.NamesFor(cfg.Namespace, cfg.Partitions)
@@ -70,14 +83,23 @@ func BenchmarkWriter(b *testing.B) {
 	store := eventstore.New(db, cfg.Namespace)
 	reg := prometheus.NewRegistry()
 	consumers := max(8, 128/cfg.Partitions)
-	w := ingest.NewWriter(ingest.WriterConfig{Consumers: consumers, AMQP: amqpCfg, Store: store, Codec: codec, Log: slog.New(slog.DiscardHandler), Registerer: reg})
-	defer w.Close()
+	ws := make([]*ingest.Writer, writerCount)
+	for i := range ws {
+		r := prometheus.Registerer(nil)
+		if i == 0 {
+			r = reg
+		}
+		ws[i] = ingest.NewWriter(ingest.WriterConfig{Consumers: consumers, AMQP: amqpCfg, Store: store, Codec: codec, Log: slog.New(slog.DiscardHandler), Registerer: r})
+		defer ws[i].Close()
+	}
 	runCtx, stop := context.WithCancel(ctx)
 	var writers sync.WaitGroup
 	b.ResetTimer()
 	start := time.Now()
+	cpu, dbCPU := processCPU(os.Getpid()), processCPU(mysqldPID())
 	for p := range cfg.Partitions {
 		app := testenv.Appender(b, db, cfg.Namespace, p)
+		w := ws[p%len(ws)]
 		writers.Add(1)
 		go func() { defer writers.Done(); _ = w.Run(runCtx, app, nil) }()
 	}
@@ -92,14 +114,55 @@ func BenchmarkWriter(b *testing.B) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	elapsed := time.Since(start)
+	cpu, dbCPU = processCPU(os.Getpid())-cpu, processCPU(mysqldPID())-dbCPU
 	b.StopTimer()
 	stop()
 	writers.Wait()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "writer_cpu_us/event")
+	if dbCPU > 0 {
+		b.ReportMetric(float64(dbCPU.Microseconds())/float64(b.N), "mysql_cpu_us/event")
+	}
 	mfs, _ := reg.Gather()
 	for _, mf := range mfs {
 		if h := mf.GetMetric()[0].GetHistogram(); h != nil && h.GetSampleCount() > 0 {
 			b.ReportMetric(h.GetSampleSum()/float64(h.GetSampleCount()), "mean_"+strings.TrimPrefix(mf.GetName(), "chat_eventstore_"))
 		}
 	}
+}
+
+// processCPU is the user and system CPU time a process has used so far, 0
+// when it cannot be read.
+func processCPU(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command's closing parenthesis; utime and stime
+	// are the 14th and 15th of the line, in clock ticks (100 a second).
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	if len(fields) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// mysqldPID is the pid of the local database server, 0 when there is none
+// to be seen.
+func mysqldPID() int {
+	for _, name := range []string{"mariadbd", "mysqld"} {
+		out, err := exec.Command("pidof", name).Output()
+		if err != nil {
+			continue
+		}
+		if pid, err := strconv.Atoi(strings.Fields(string(out))[0]); err == nil {
+			return pid
+		}
+	}
+	return 0
 }

@@ -61,8 +61,11 @@ type Runner struct {
 	log         *slog.Logger
 	lagEvents   prometheus.Gauge
 	lagSeconds  prometheus.Gauge
-	delay       prometheus.Observer
-	applied     prometheus.Counter
+	// forget removes the partition's lag series when the runner stops: the
+	// partition's next holder reports them.
+	forget  func()
+	delay   prometheus.Observer
+	applied prometheus.Counter
 	// failures counts the attempts that failed in a row, so that an outage
 	// is logged when it starts, every minute while it lasts and when it
 	// ends, rather than on every retry. Only Run's goroutine touches it.
@@ -134,8 +137,12 @@ func NewRunner(proj Projection, partition int, cfg RunnerConfig) *Runner {
 		log:         log.With("projection", proj.Name(), "partition", partition),
 		lagEvents:   m.lagEvents.WithLabelValues(proj.Name(), part),
 		lagSeconds:  m.lagSeconds.WithLabelValues(proj.Name(), part),
-		delay:       m.delay.WithLabelValues(proj.Name()),
-		applied:     m.applied.WithLabelValues(proj.Name()),
+		forget: func() {
+			m.lagEvents.DeleteLabelValues(proj.Name(), part)
+			m.lagSeconds.DeleteLabelValues(proj.Name(), part)
+		},
+		delay:   m.delay.WithLabelValues(proj.Name()),
+		applied: m.applied.WithLabelValues(proj.Name()),
 
 		batchBytes: 4 << 20,
 	}
@@ -164,6 +171,7 @@ func (r *Runner) paused(ctx context.Context) (bool, error) {
 // Run projects the partition until ctx ends, standing aside while a replay
 // of the projection asks it to.
 func (r *Runner) Run(ctx context.Context) error {
+	defer r.forget()
 	for ctx.Err() == nil {
 		if p, err := r.paused(ctx); err == nil && p {
 			_ = pause.For(ctx, 200*time.Millisecond)

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
@@ -18,8 +20,9 @@ import (
 	"github.com/chatsys/chat/numbering"
 )
 
-// QueueDepth reports how many events wait in the event store's queue.
-type QueueDepth func(ctx context.Context) (int, error)
+// QueueDepth reports how many events wait, ready for delivery, in each
+// partition's queue, by partition.
+type QueueDepth func(ctx context.Context) ([]int, error)
 
 // Recovery watches the numbering epoch and rebuilds the state when it is
 // missing (Redis lost its data) or stale (Redis restarted or failed over).
@@ -33,6 +36,8 @@ type Recovery struct {
 	settle    time.Duration
 	log       *slog.Logger
 	interval  time.Duration
+	// lostSlots is the number of slots whose state is lost and not rebuilt.
+	lostSlots prometheus.Gauge
 }
 
 // Config is what a recovery needs.
@@ -48,11 +53,21 @@ type Config struct {
 	// a number to its publish being confirmed or given up.
 	Settle time.Duration
 	Log    *slog.Logger
+	// Registerer (optional) gets the recovery's metric.
+	Registerer prometheus.Registerer
 }
 
 // New returns a recovery.
 func New(cfg Config) *Recovery {
+	lost := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "chat_numbering_lost_slots",
+		Help: "Redis hash slots whose numbering state is lost (or was sealed by another Redis run) and not rebuilt yet; creates of their applications are refused meanwhile. Set by the process that watches the numbering state.",
+	})
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(lost)
+	}
 	return &Recovery{
+		lostSlots: lost,
 		numbers:   cfg.Numbers,
 		store:     cfg.Store,
 		db:        cfg.DB,
@@ -88,9 +103,13 @@ func Initialize(ctx context.Context, numbers *numbering.Store, store *eventstore
 	if err != nil {
 		return false, err
 	}
-	queued, err := depth(ctx)
+	depths, err := depth(ctx)
 	if err != nil {
 		return false, err
+	}
+	queued := 0
+	for _, d := range depths {
+		queued += d
 	}
 	if head != 0 || queued != 0 {
 		return false, nil
@@ -159,10 +178,16 @@ func (r *Recovery) watch(ctx context.Context) error {
 				lost = append(lost, Lost{Addr: m.Addr, RunID: m.RunID, Slots: affected})
 			}
 		}
+		n := 0
+		for _, l := range lost {
+			n += len(l.Slots)
+		}
+		r.lostSlots.Set(float64(n))
 		if len(lost) > 0 {
 			if err := r.Rebuild(ctx, lost); err != nil {
 				return err
 			}
+			r.lostSlots.Set(0)
 		}
 		select {
 		case <-ctx.Done():
@@ -223,27 +248,40 @@ func (r *Recovery) Rebuild(ctx context.Context, lost []Lost) error {
 	return nil
 }
 
-// drained waits until the queue is empty and the store has stopped growing:
-// every event that was confirmed before the loss is stored.
+// drained waits until every event confirmed before the loss is stored. No
+// command of the lost slots publishes any more (their scripts refuse), and
+// the settle has let those in flight finish, so each such event is stored
+// or waits in its partition's queue, or is in a writer's hands. Once a
+// partition's queue has been seen with nothing ready, all of them have been
+// delivered; one interval later the batches in flight have committed. The
+// partitions are watched apart: under load each queue is empty at moments,
+// while all of them at once, with the log not growing, may never be.
 func (r *Recovery) drained(ctx context.Context) error {
-	last := int64(-1)
+	var emptied []bool
 	for {
-		queued, err := r.depth(ctx)
+		depths, err := r.depth(ctx)
 		if err != nil {
 			return err
 		}
-		head, err := r.store.Total(ctx)
-		if err != nil {
-			return err
+		if emptied == nil {
+			emptied = make([]bool, len(depths))
 		}
-		if queued == 0 && head == last {
+		waiting, queued := 0, 0
+		for p, d := range depths {
+			if !emptied[p] {
+				waiting++
+				queued += d
+			}
+		}
+		if waiting == 0 {
 			return nil
 		}
-		r.log.Info("waiting for the event store to drain the queue", "queued", queued, "head", head)
-		last = head
-		_ = pause.For(ctx, r.interval)
-		if ctx.Err() != nil {
-			return ctx.Err()
+		r.log.Info("waiting for the partitions' queues to drain", "partitions", waiting, "queued", queued)
+		for p, d := range depths {
+			emptied[p] = emptied[p] || d == 0
+		}
+		if err := pause.For(ctx, r.interval); err != nil {
+			return err
 		}
 	}
 }

@@ -135,12 +135,12 @@ func newElasticsearch(cfg config.Config) (*searchindex.Client, error) {
 	return es, nil
 }
 
-// queueDepth tells how many events wait in the partitions' queues.
+// queueDepth tells how many events wait in each partition's queue.
 func queueDepth(amqpURL string, names broker.Names) recovery.QueueDepth {
-	return func(ctx context.Context) (int, error) {
+	return func(ctx context.Context) ([]int, error) {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		return broker.QueuesDepth(ctx, amqpURL, names.StoreQueues()...)
+		return broker.QueueDepths(ctx, amqpURL, names.StoreQueues()...)
 	}
 }
 
@@ -349,7 +349,7 @@ func (p *process) buildWorkers(d deps) {
 	})
 	rebuild := recovery.New(recovery.Config{
 		Numbers: d.numbers, Store: store, DB: p.db, Depth: queueDepth(p.cfg.AMQPURL, d.names),
-		Namespace: p.cfg.Namespace, Log: p.log,
+		Namespace: p.cfg.Namespace, Log: p.log, Registerer: p.reg,
 		// Commands finish within 2 publish timeouts of reserving a number.
 		Settle: 2 * p.cfg.PublishTimeout,
 	})

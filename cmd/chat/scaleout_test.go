@@ -79,6 +79,7 @@ func TestScaleOutUnderFaults(t *testing.T) {
 	var (
 		mu      sync.Mutex
 		ok      []created
+		lastOK  = map[string]time.Time{} // by chat
 		refused = map[int]int{}
 		stop    = make(chan struct{})
 		load    sync.WaitGroup
@@ -101,6 +102,7 @@ func TestScaleOutUnderFaults(t *testing.T) {
 					var v struct{ Number int64 }
 					r.json(t, &v)
 					ok = append(ok, created{chat, v.Number, body})
+					lastOK[chat] = time.Now()
 				} else {
 					refused[r.Status]++
 				}
@@ -133,8 +135,25 @@ func TestScaleOutUnderFaults(t *testing.T) {
 	flowing("after a worker was paused and resumed")
 
 	t.Log("fail a Redis master over")
+	refusals := func() int { mu.Lock(); defer mu.Unlock(); return refused[http.StatusServiceUnavailable] }
+	before := refusals()
 	redisCluster.Failover(t)
-	flowing("after a Redis failover")
+	// The new master's slots are refused until they are rebuilt from the
+	// log, which waits for each partition's queue to drain once: under the
+	// load, not after it.
+	testenv.Eventually(t, 30*time.Second, "the failed-over master's slots refused", func() bool { return refusals() > before })
+	refusing := time.Now()
+	testenv.Eventually(t, 60*time.Second, "every chat answered 201 again after the failover, under load", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range chats {
+			if !lastOK[c].After(refusing) {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("every chat served again %s after the slots were refused", time.Since(refusing).Round(100*time.Millisecond))
 
 	leader, err := rabbit.Leader(catalog.New(cfg.Namespace).StoreQueue(0))
 	if err != nil {
@@ -204,7 +223,7 @@ func checkLog(t *testing.T, db *sql.DB, cfg config.Config) {
 		}
 	}
 	var events, ids, streams int64
-	if err := db.QueryRow("SELECT COUNT(*), COUNT(DISTINCT event_id), COUNT(DISTINCT stream_id, stream_version) FROM " + names.Events()).Scan(&events, &ids, &streams); err != nil {
+	if err := db.QueryRow("SELECT COUNT(*), COUNT(DISTINCT event_id), COUNT(DISTINCT stream_id, stream_version) FROM "+names.Events()).Scan(&events, &ids, &streams); err != nil {
 		t.Fatal(err)
 	}
 	if ids != events || streams != events {

@@ -94,8 +94,8 @@ func ConfigOn(t testing.TB, redisURL string, change ...func(*config.Config)) con
 		t.Fatalf("declare broker topology: %v", err)
 	}
 	rdb := Redis(t, cfg)
-	depth := func(ctx context.Context) (int, error) {
-		return broker.QueuesDepth(ctx, cfg.AMQPURL, names.StoreQueues()...)
+	depth := func(ctx context.Context) ([]int, error) {
+		return broker.QueueDepths(ctx, cfg.AMQPURL, names.StoreQueues()...)
 	}
 	if sealed, err := recovery.Initialize(ctx, numbering.New(rdb, ns), eventstore.New(db, ns), depth); err != nil || !sealed {
 		t.Fatalf("seal the numbering state: %v, %v", sealed, err)
