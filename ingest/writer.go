@@ -352,6 +352,15 @@ func (pw *partitionWriter) next(gap *time.Timer, deadline time.Time) (*pending, 
 	}
 }
 
+// ConsumersPerPartition is how many broker subscriptions each partition's
+// writer gets when a process shares total among partitions: its share, and
+// at least 32. A partition's batch is at most its subscriptions, and a
+// batch of a few events costs several times more per event (a transaction
+// and its round trips each) than one of dozens.
+func ConsumersPerPartition(total, partitions int) int {
+	return max(32, total/max(partitions, 1))
+}
+
 // subscriptionsPerConnection spreads the subscriptions over several AMQP
 // connections: each connection has one reader and one writer goroutine,
 // which at thousands of deliveries and acks a second become a bottleneck.

@@ -29,7 +29,8 @@ import (
 // `work` processes would: each its own connections, consumers and batches)
 // until all are stored. Reported as events/s, and the CPU the writers'
 // process and the database server spent per event. The partition count
-// comes from CHAT_PARTITIONS (4 when unset):
+// comes from CHAT_PARTITIONS (4 when unset), the subscriptions from
+// CHAT_STORE_CONSUMERS:
 //
 //	CHAT_PARTITIONS=16 go test ./ingest -run '^$' -bench Writer -benchtime 50000x
 func BenchmarkWriter(b *testing.B) {
@@ -82,7 +83,13 @@ func benchmarkWriter(b *testing.B, writerCount int) {
 	db := testenv.DB(b, cfg)
 	store := eventstore.New(db, cfg.Namespace)
 	reg := prometheus.NewRegistry()
-	consumers := max(8, 128/cfg.Partitions)
+	// Subscriptions per partition as `chat work` gives them, from
+	// CHAT_STORE_CONSUMERS (128 when unset).
+	total := 128
+	if v, err := strconv.Atoi(os.Getenv("CHAT_STORE_CONSUMERS")); err == nil {
+		total = v
+	}
+	consumers := ingest.ConsumersPerPartition(total, cfg.Partitions)
 	ws := make([]*ingest.Writer, writerCount)
 	for i := range ws {
 		r := prometheus.Registerer(nil)

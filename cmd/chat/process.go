@@ -319,7 +319,7 @@ func (p *process) buildWorkers(d deps) {
 		registry.New(d.numbers, p.cfg.Namespace),
 	}
 	writer := ingest.NewWriter(ingest.WriterConfig{
-		Consumers: max(minPartitionConsumers, p.cfg.StoreConsumers/d.names.Partitions),
+		Consumers: ingest.ConsumersPerPartition(p.cfg.StoreConsumers, d.names.Partitions),
 		AMQP:      d.amqp, Store: store, Codec: d.codec, Log: p.log, Registerer: p.reg,
 	})
 	p.closers = append(p.closers, writer.Close)
@@ -358,10 +358,6 @@ func (p *process) buildWorkers(d deps) {
 	// run the writer export their depths.
 	p.reg.MustRegister(newQueueCollector(p.cfg.AMQPURL, d.names, 2*time.Second, 5*time.Second))
 }
-
-// minPartitionConsumers is the fewest broker subscriptions a partition's
-// writer has, however many partitions share CHAT_STORE_CONSUMERS.
-const minPartitionConsumers = 8
 
 // workerID names this process among the workers: host, pid and a random
 // suffix, so that a restarted process is a new worker.
