@@ -132,11 +132,13 @@ func NewRunner(proj Projection, partition int, cfg RunnerConfig) *Runner {
 		db:          cfg.DB,
 		checkpoints: checkpoint.New(namespace),
 		batchSize:   1000,
-		poll:        50 * time.Millisecond,
-		wake:        make(chan struct{}, 1),
-		log:         log.With("projection", proj.Name(), "partition", partition),
-		lagEvents:   m.lagEvents.WithLabelValues(proj.Name(), part),
-		lagSeconds:  m.lagSeconds.WithLabelValues(proj.Name(), part),
+		// The partition's writer, in the same process, wakes the runner
+		// after every append; polling only backs that up.
+		poll:       time.Second,
+		wake:       make(chan struct{}, 1),
+		log:        log.With("projection", proj.Name(), "partition", partition),
+		lagEvents:  m.lagEvents.WithLabelValues(proj.Name(), part),
+		lagSeconds: m.lagSeconds.WithLabelValues(proj.Name(), part),
 		forget: func() {
 			m.lagEvents.DeleteLabelValues(proj.Name(), part)
 			m.lagSeconds.DeleteLabelValues(proj.Name(), part)
@@ -201,11 +203,18 @@ func (r *Runner) project(ctx context.Context) error {
 	}
 	ticker := time.NewTicker(r.poll)
 	defer ticker.Stop()
+	// The pause flag and the lag are looked at every so often, not at
+	// every batch: with many partitions a process runs many runners, and
+	// their idle queries would cost the database more than their batches.
+	var looked, measured time.Time
 	for {
-		if p, err := r.paused(ctx); err != nil {
-			return err
-		} else if p {
-			return errPaused
+		if time.Since(looked) >= lookEvery {
+			looked = time.Now()
+			if p, err := r.paused(ctx); err != nil {
+				return err
+			} else if p {
+				return errPaused
+			}
 		}
 		next, more, err := r.step(ctx, pos)
 		if err != nil {
@@ -216,7 +225,10 @@ func (r *Runner) project(ctx context.Context) error {
 		if more {
 			continue
 		}
-		r.measureLag(ctx, pos)
+		if time.Since(measured) >= lookEvery {
+			measured = time.Now()
+			r.measureLag(ctx, pos)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -225,6 +237,10 @@ func (r *Runner) project(ctx context.Context) error {
 		}
 	}
 }
+
+// lookEvery is how often a runner looks at the pause flag and measures its
+// lag while it projects.
+const lookEvery = 250 * time.Millisecond
 
 // measureLag sets the lag gauges: how many events are not applied yet, and
 // how old the first of them is.
