@@ -27,6 +27,11 @@ var ErrNotMigrated = errors.New("database schema is not up to date; run `chat mi
 
 // Open returns a pool capped at maxConns connections. It does not connect.
 func Open(dsn string, maxConns int) (*sql.DB, error) {
+	return OpenWith(dsn, maxConns, nil)
+}
+
+// OpenWith is Open with session variables set on every connection.
+func OpenWith(dsn string, maxConns int, session map[string]string) (*sql.DB, error) {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("parse MySQL DSN: %w", err)
@@ -38,6 +43,9 @@ func Open(dsn string, maxConns int) (*sql.DB, error) {
 		cfg.Params = map[string]string{}
 	}
 	cfg.Params["time_zone"] = "'+00:00'"
+	for k, v := range session {
+		cfg.Params[k] = v
+	}
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, err
@@ -48,6 +56,17 @@ func Open(dsn string, maxConns int) (*sql.DB, error) {
 	db.SetConnMaxLifetime(30 * time.Minute)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	return db, nil
+}
+
+// IdleTransactionTimeout is the session variable by which MariaDB ends a
+// connection left idle inside a transaction, releasing its locks.
+const IdleTransactionTimeout = "idle_transaction_timeout"
+
+// HasVariable reports whether the server knows a system variable (MariaDB's
+// idle_transaction_timeout is not MySQL's).
+func HasVariable(ctx context.Context, db *sql.DB, name string) bool {
+	var v sql.NullString
+	return db.QueryRowContext(ctx, "SELECT @@"+name).Scan(&v) == nil
 }
 
 type migration struct {

@@ -113,3 +113,50 @@ func TestBalancersShareAndTakeOver(t *testing.T) {
 		t.Errorf("leases held after every worker stopped: %v", owners)
 	}
 }
+
+// TestPausedAppendDoesNotHoldThePartition: a writer paused in the middle of
+// an append transaction holds its partition's row; on MariaDB the server
+// ends its connection once it has sat idle for idle_transaction_timeout, and
+// another worker takes the partition over.
+func TestPausedAppendDoesNotHoldThePartition(t *testing.T) {
+	t.Parallel()
+	cfg := testenv.Config(t)
+	ctx := context.Background()
+	probe := testenv.DB(t, cfg)
+	if !mysqldb.HasVariable(ctx, probe, mysqldb.IdleTransactionTimeout) {
+		t.Skip("the server has no idle_transaction_timeout (MySQL): a paused writer holds its partition until it resumes")
+	}
+	paused, err := mysqldb.OpenWith(cfg.MySQLDSN, 2, map[string]string{mysqldb.IdleTransactionTimeout: "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer paused.Close()
+	first, ok, err := partition.NewTable(paused, cfg.Namespace).Acquire(ctx, 0, "first", 100*time.Millisecond)
+	if err != nil || !ok {
+		t.Fatalf("first lease: %v, %v", ok, err)
+	}
+	// The first writer begins an append, locks the row, and stops there.
+	tx, err := paused.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	var epoch int64
+	if err := tx.QueryRowContext(ctx, "SELECT epoch FROM "+cfg.Namespace+"_partitions WHERE partition_id = 0 FOR UPDATE").Scan(&epoch); err != nil || epoch != first.Epoch {
+		t.Fatalf("lock the row: epoch %d, %v", epoch, err)
+	}
+	time.Sleep(200 * time.Millisecond) // the lease runs out
+	table := partition.NewTable(probe, cfg.Namespace)
+	if _, ok, err := table.Acquire(ctx, 0, "second", time.Minute); err != nil || ok {
+		t.Fatalf("taken while the paused append holds the row: %v, %v", ok, err)
+	}
+	began := time.Now()
+	testenv.Eventually(t, 10*time.Second, "the partition taken over", func() bool {
+		_, ok, err := table.Acquire(ctx, 0, "second", time.Minute)
+		return err == nil && ok
+	})
+	t.Logf("taken over %s after the lease ran out", time.Since(began).Round(100*time.Millisecond))
+	if err := tx.Commit(); err == nil {
+		t.Fatal("the paused transaction committed after its connection was ended")
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -144,6 +145,25 @@ func queueDepth(amqpURL string, names broker.Names) recovery.QueueDepth {
 	}
 }
 
+// openPool opens the process's MySQL pool. On MariaDB, a connection left
+// idle inside a transaction for idleTransactions is ended, which releases
+// its locks: a writer paused in the middle of an append (SIGSTOP, a long
+// GC) would otherwise hold its partition's row, and the partition, until it
+// resumes. No transaction of serve or work waits on anything but MySQL.
+func openPool(ctx context.Context, cfg config.Config) (*sql.DB, error) {
+	db, err := mysqldb.Open(cfg.MySQLDSN, cfg.MySQLMaxConns)
+	if err != nil || !mysqldb.HasVariable(ctx, db, mysqldb.IdleTransactionTimeout) {
+		return db, err
+	}
+	db.Close()
+	return mysqldb.OpenWith(cfg.MySQLDSN, cfg.MySQLMaxConns, map[string]string{
+		mysqldb.IdleTransactionTimeout: strconv.Itoa(int(idleTransactions.Seconds())),
+	})
+}
+
+// idleTransactions is how long a transaction of serve or work may sit idle.
+const idleTransactions = 10 * time.Second
+
 // process is one running process: its HTTP server, its worker loops, and
 // the connections they share.
 type process struct {
@@ -236,12 +256,12 @@ func (p *process) connect(ctx context.Context) (deps, error) {
 		d   deps
 		err error
 	)
-	if p.db, err = mysqldb.Open(p.cfg.MySQLDSN, p.cfg.MySQLMaxConns); err != nil {
+	checkCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if p.db, err = openPool(checkCtx, p.cfg); err != nil {
 		return d, err
 	}
 	p.reg.MustRegister(collectors.NewDBStatsCollector(p.db, "chat"))
-	checkCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
 	if err := mysqldb.CheckMigrated(checkCtx, p.db, p.cfg.Namespace); err != nil {
 		return d, fmt.Errorf("MySQL: %w", err)
 	}
@@ -281,7 +301,11 @@ func (p *process) buildAPI(d deps) error {
 	}
 	checks := append(d.checks,
 		api.Check{Name: "redis", Ping: d.numbers.Ping},
-		api.Check{Name: "numbering", Ping: d.numbers.Ready},
+		// Optional: while some slots' numbering state is rebuilt, commands
+		// in those slots answer 503 and everything else works, so the
+		// process stays in its load balancer. Its answer is kept a second:
+		// it reads every slot's epoch.
+		api.Check{Name: "numbering", Ping: remembered(d.numbers.Ready, time.Second), Optional: true},
 		api.Check{Name: "rabbitmq", Ping: p.pub.Ping})
 	queries := readmodel.NewQueries(p.db, p.cfg.Namespace)
 	p.handler = api.NewHandler(api.Deps{
@@ -357,6 +381,23 @@ func (p *process) buildWorkers(d deps) {
 	// The queues are the namespace's, not the process's: the processes that
 	// run the writer export their depths.
 	p.reg.MustRegister(newQueueCollector(p.cfg.AMQPURL, d.names, 2*time.Second, 5*time.Second))
+}
+
+// remembered answers a check from its last result for ttl.
+func remembered(ping func(context.Context) error, ttl time.Duration) func(context.Context) error {
+	var (
+		mu   sync.Mutex
+		at   time.Time
+		last error
+	)
+	return func(ctx context.Context) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if at.IsZero() || time.Since(at) >= ttl {
+			last, at = ping(ctx), time.Now()
+		}
+		return last
+	}
 }
 
 // workerID names this process among the workers: host, pid and a random

@@ -175,8 +175,9 @@ func TestScaleOutUnderFaults(t *testing.T) {
 		owners, held := writers()
 		return held == 16 && len(owners) == 2
 	})
-	testenv.Eventually(t, 90*time.Second, "the API ready again", func() bool {
-		return api.call(t, http.MethodGet, "/readyz", nil).Status == http.StatusOK
+	testenv.Eventually(t, 90*time.Second, "the numbering state whole again", func() bool {
+		r := api.call(t, http.MethodGet, "/readyz", nil)
+		return r.Status == http.StatusOK && r.object(t)["checks"].(map[string]any)["numbering"] == "ok"
 	})
 
 	for _, c := range ok {
