@@ -286,7 +286,11 @@ func checkPartitions(ctx context.Context, db *sql.DB, cfg config.Config, c *chec
 				owners[p.Owner] = true
 			}
 		}
-		return ok("%d partitions (fixed when the namespace was first migrated), written by %d workers", len(parts), len(owners))
+		workers := fmt.Sprintf("%d workers", len(owners))
+		if len(owners) == 1 {
+			workers = "1 worker"
+		}
+		return ok("%d partitions (fixed when the namespace was first migrated), written by %s", len(parts), workers)
 	}) {
 		return
 	}
