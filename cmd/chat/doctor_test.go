@@ -78,7 +78,7 @@ func doctorChecks(ns string, partitions int) []string {
 		"elasticsearch reachable", "elasticsearch alias "+catalog.New(ns).SearchAlias(), "elasticsearch mapping")
 }
 
-// startWorker starts `chat work` and waits until it has taken the append lock
+// startWorker starts `chat work` and waits until it writes the partitions
 // (the store queue has consumers) and its search projector has created the
 // index.
 func startWorker(t *testing.T, cfg config.Config) {

@@ -4,8 +4,8 @@
 //
 //	chat migrate && chatgen -events 1000000 && chat replay mysql && chat verify
 //
-// It appends under the event store's append lock, so it waits while a worker
-// appends. The Redis numbering state is not written: a worker rebuilds it
+// It takes every partition's writer lease, so it refuses to run while a
+// worker writes. The Redis numbering state is not written: a worker rebuilds it
 // from the generated log (commands answer 503 until then).
 package main
 
