@@ -101,6 +101,9 @@ func (b *Balancer) Run(ctx context.Context) error {
 		_ = pause.For(ctx, b.cfg.TTL)
 	}
 	b.count.Set(float64(n))
+	if err := b.cfg.Table.ForgetGone(ctx); err != nil {
+		b.log.Warn("forget workers gone for long", "err", err)
+	}
 	ticker := time.NewTicker(b.interval)
 	defer ticker.Stop()
 	for {

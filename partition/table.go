@@ -157,17 +157,20 @@ func (t *Table) List(ctx context.Context) ([]Status, error) {
 }
 
 // Heartbeat records that worker is alive and returns how many workers were
-// seen within ttl (itself included). Workers gone for long are forgotten.
+// seen within ttl (itself included).
 func (t *Table) Heartbeat(ctx context.Context, worker string, ttl time.Duration) (int, error) {
 	if _, err := t.db.ExecContext(ctx, "INSERT INTO "+t.workers+" (worker_id, seen_at) VALUES (?, UTC_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE seen_at = VALUES(seen_at)", worker); err != nil {
-		return 0, err
-	}
-	if _, err := t.db.ExecContext(ctx, "DELETE FROM "+t.workers+" WHERE seen_at < UTC_TIMESTAMP(6) - INTERVAL 1 HOUR"); err != nil {
 		return 0, err
 	}
 	var n int
 	err := t.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+t.workers+" WHERE seen_at > UTC_TIMESTAMP(6) - INTERVAL ? MICROSECOND", ttl.Microseconds()).Scan(&n)
 	return max(n, 1), err
+}
+
+// ForgetGone forgets the workers not seen for an hour (killed, not stopped).
+func (t *Table) ForgetGone(ctx context.Context) error {
+	_, err := t.db.ExecContext(ctx, "DELETE FROM "+t.workers+" WHERE seen_at < UTC_TIMESTAMP(6) - INTERVAL 1 HOUR")
+	return err
 }
 
 // Leave forgets a worker that stops, so the others take its share at once.

@@ -169,7 +169,8 @@ func (v *Verifier) Run(ctx context.Context, progress io.Writer) (*Report, error)
 			return nil, err
 		}
 		upTo := max(mysqlAt, searchAt)
-		for pos := int64(0); pos < upTo; {
+		pos := int64(0)
+		for pos < upTo {
 			batch, err := v.store.ReadWith(ctx, conn, p, pos, batchEvents, batchBytes)
 			if err != nil {
 				return nil, err
@@ -207,6 +208,9 @@ func (v *Verifier) Run(ctx context.Context, progress io.Writer) (*Report, error)
 				break
 			}
 			fmt.Fprintf(progress, "\rfolded %d events, partition %d of %d (%.0f/s)", folded, p+1, len(parts), float64(folded)/time.Since(start).Seconds())
+		}
+		if pos < upTo {
+			rep.Differences = append(rep.Differences, fmt.Sprintf("partition %d: positions stop at %d, short of %d where its projections are", p, pos, upTo))
 		}
 	}
 	fmt.Fprintln(progress)

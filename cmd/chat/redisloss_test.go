@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"testing"
 	"time"
 
@@ -28,6 +29,15 @@ func TestRedisLossNeverReissuesANumber(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	wipe(t, cfg.Namespace)
 	load.mark()
+	// While the state is rebuilt the API stays in its load balancer: ready,
+	// with the numbering reported unavailable.
+	testenv.Eventually(t, 10*time.Second, "/readyz reporting the numbering unavailable", func() bool {
+		r := a.call(t, http.MethodGet, "/readyz", nil)
+		if r.Status != http.StatusOK {
+			t.Fatalf("/readyz during the rebuild: %d %s", r.Status, r.Body)
+		}
+		return r.object(t)["checks"].(map[string]any)["numbering"] == "unavailable"
+	})
 	load.waitCreated(50, 30*time.Second)
 	got, refused := load.stop()
 	if refused == 0 {

@@ -8,7 +8,9 @@ import (
 	"testing"
 
 	"github.com/chatsys/chat/catalog"
+	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/internal/testenv"
+	"github.com/chatsys/chat/partition"
 )
 
 // TestVerify checks a healthy system (no difference), then damages each
@@ -47,6 +49,8 @@ func TestVerify(t *testing.T) {
 		"DELETE FROM " + tables.Messages + " WHERE token = '" + token + "' AND chat_number = 2 AND number = 5",
 		"UPDATE " + tables.Chats + " SET messages_count = 9 WHERE token = '" + token + "' AND number = 1",
 		"UPDATE " + tables.Applications + " SET name = 'wrong' WHERE token = '" + token + "'",
+		// A gap in the log: the edit moved far past the partition's head.
+		"UPDATE " + names.Events() + " SET position = position + 1000000 WHERE stream_id = '" + events.MessageStream(token, 1, 2) + "' AND stream_version = 2",
 	} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
@@ -56,6 +60,11 @@ func TestVerify(t *testing.T) {
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("delete a search document: %v %v", resp, err)
 	}
+	var edited int64
+	if err := db.QueryRow("SELECT position - 1000000 FROM "+names.Events()+" WHERE stream_id = ? AND stream_version = 2", events.MessageStream(token, 1, 2)).Scan(&edited); err != nil {
+		t.Fatal(err)
+	}
+	part := partition.Of(token, cfg.Partitions)
 	out.Reset()
 	code := run(context.Background(), []string{"verify"}, lookup, &out, &errOut)
 	if code == 0 {
@@ -67,9 +76,26 @@ func TestVerify(t *testing.T) {
 		fmt.Sprintf("chat %s/1 has messages_count 9; the event log has 5 messages", token),
 		fmt.Sprintf("application %s has name \"wrong\"", token),
 		fmt.Sprintf("chat %s/2 has 4 documents in the search index; the event log has 5 messages", token),
+		fmt.Sprintf("partition %d: position %d follows %d", part, edited+1, edited-1),
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("verify did not report %q:\n%s", want, out.String())
 		}
+	}
+
+	// A gap at the end: the partition's events after the edit moved too.
+	var head int64
+	if err := db.QueryRow("SELECT head FROM "+names.Partitions()+" WHERE partition_id = ?", part).Scan(&head); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("UPDATE "+names.Events()+" SET position = position + 1000000 WHERE partition_id = ? AND position > ? AND position <= ?", part, edited, head); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"verify"}, lookup, &out, &errOut); code == 0 {
+		t.Fatalf("a log ending short: exit 0\n%s", out.String())
+	}
+	if want := fmt.Sprintf("partition %d: positions stop at %d, short of %d", part, edited-1, head); !strings.Contains(out.String(), want) {
+		t.Errorf("verify did not report %q:\n%s", want, out.String())
 	}
 }
