@@ -1,0 +1,140 @@
+// Package groupcommit commits in one go what several goroutines hand in at
+// about the same time: the first caller commits what is waiting, and those
+// who arrive while it commits are committed together next. A process that
+// holds many partitions of the event log thus pays one transaction for the
+// batches of all of them, not one each, and the cost of an event does not
+// grow with the number of partitions.
+//
+// No goroutine of its own runs: each commit is made by one of the callers
+// (the leader), which hands the lead to a waiting caller when it is done.
+package groupcommit
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// Commit commits items as a whole: it returns a result per item, or an
+// error, and then nothing of the items took effect (or, on a store that
+// cannot commit several shards atomically, what took effect is safe to
+// commit again).
+type Commit[T, R any] func(ctx context.Context, items []T) ([]R, error)
+
+// Group gathers items into commits.
+type Group[T, R any] struct {
+	commit    Commit[T, R]
+	weigh     func(T) int
+	maxWeight int
+
+	mu      sync.Mutex
+	queue   []*call[T, R]
+	leading bool
+}
+
+type call[T, R any] struct {
+	item T
+	res  R
+	err  error
+	// wake says true when this call is to lead the next commit, false when
+	// its result is in.
+	wake chan bool
+}
+
+// New returns a group that commits with commit. A commit holds items of
+// total weight up to maxWeight (weigh of nil weighs each item 1), and at
+// least one item whatever its weight.
+func New[T, R any](commit Commit[T, R], weigh func(T) int, maxWeight int) *Group[T, R] {
+	if weigh == nil {
+		weigh = func(T) int { return 1 }
+	}
+	return &Group[T, R]{commit: commit, weigh: weigh, maxWeight: maxWeight}
+}
+
+// Do commits item, together with the items other callers hand in
+// meanwhile, and returns its result. When this caller leads, the commit
+// runs under ctx; otherwise it waits for a commit that runs under another
+// caller's, so callers must bound their contexts alike.
+func (g *Group[T, R]) Do(ctx context.Context, item T) (R, error) {
+	c := &call[T, R]{item: item, wake: make(chan bool, 1)}
+	g.mu.Lock()
+	g.queue = append(g.queue, c)
+	if g.leading {
+		g.mu.Unlock()
+		if lead := <-c.wake; !lead {
+			return c.res, c.err
+		}
+		g.mu.Lock()
+	}
+	// This call leads: it is first in the queue (a leader takes from the
+	// front and hands the lead to the front).
+	g.leading = true
+	n, weight := 0, 0
+	for n < len(g.queue) && (n == 0 || weight+g.weigh(g.queue[n].item) <= g.maxWeight) {
+		weight += g.weigh(g.queue[n].item)
+		n++
+	}
+	group := g.queue[:n:n]
+	g.queue = g.queue[n:]
+	g.mu.Unlock()
+
+	g.run(ctx, group)
+
+	g.mu.Lock()
+	if len(g.queue) > 0 {
+		g.queue[0].wake <- true
+	} else {
+		g.leading = false
+		g.queue = nil
+	}
+	g.mu.Unlock()
+	for _, other := range group[1:] {
+		other.wake <- false
+	}
+	return c.res, c.err
+}
+
+// run commits a group and sets each call's result. A group whose error may
+// concern some of its items only (see Split) is committed again item by
+// item, so that one item's failure fails that item alone.
+func (g *Group[T, R]) run(ctx context.Context, group []*call[T, R]) {
+	items := make([]T, len(group))
+	for i, c := range group {
+		items[i] = c.item
+	}
+	res, err := g.commit(ctx, items)
+	if err != nil && len(group) > 1 && errors.Is(err, errSplit) {
+		for _, c := range group {
+			g.run(ctx, []*call[T, R]{c})
+		}
+		return
+	}
+	for i, c := range group {
+		if err != nil {
+			c.err = err
+			continue
+		}
+		c.res = res[i]
+	}
+}
+
+var errSplit = errors.New("concerns some items only")
+
+// Split marks a commit's error as one that may concern some of its items
+// only (a partition taken over, a batch that no longer follows its
+// checkpoint, an event a fold cannot apply): the group then commits each
+// item alone. Errors that concern them all alike (the database is
+// unreachable) should not be marked, lest an outage cost a try per item.
+func Split(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &splitError{err}
+}
+
+type splitError struct{ err error }
+
+func (e *splitError) Error() string { return e.err.Error() }
+func (e *splitError) Unwrap() []error {
+	return []error{e.err, errSplit}
+}
