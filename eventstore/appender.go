@@ -55,6 +55,78 @@ func (a *Appender) Partition() int { return a.partition }
 // or taken by an earlier record of the batch, is a conflict and is not
 // stored. An error means nothing was stored.
 func (a *Appender) Append(ctx context.Context, recs []events.Record) ([]Status, error) {
+	status, err := a.store().AppendAll(ctx, []Batch{{Appender: a, Records: recs}})
+	if err != nil {
+		return nil, err
+	}
+	return status[0], nil
+}
+
+func (a *Appender) store() *Store {
+	return &Store{db: a.db, table: a.table, partitions: a.partitions}
+}
+
+// Batch is records for one partition, handed to its appender.
+type Batch struct {
+	Appender *Appender
+	Records  []events.Record
+}
+
+// AppendAll appends batches of distinct partitions in one transaction, as
+// Append does each: a process that writes many partitions pays one commit
+// for all of them. It locks the partitions' rows in ascending order (so two
+// writers never deadlock on them) and checks every appender's fencing
+// epoch; if any partition was taken over, the error wraps ErrFenced and
+// nothing is stored. It returns each batch's statuses; an error means
+// nothing was stored.
+func (s *Store) AppendAll(ctx context.Context, batches []Batch) ([][]Status, error) {
+	status := make([][]Status, len(batches))
+	fresh := make([][]int, len(batches))
+	for b, batch := range batches {
+		status[b], fresh[b] = dedupe(batch.Records)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	heads, err := s.lock(ctx, tx, batches)
+	if err != nil {
+		return nil, err
+	}
+	pieces := make([]piece, len(batches))
+	for b, batch := range batches {
+		pieces[b] = piece{partition: batch.Appender.partition, head: heads[b], recs: pick(batch.Records, fresh[b])}
+	}
+	err = insert(ctx, tx, s.table, pieces)
+	if isDuplicateKey(err) {
+		// Some records collide with stored ones or with each other (rare:
+		// a redelivery or a conflict). The failed statement is undone,
+		// not the transaction: sort them out, and store the rest.
+		for b, batch := range batches {
+			if pieces[b], err = s.sortOut(ctx, tx, batch, fresh[b], status[b], heads[b]); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			err = insert(ctx, tx, s.table, pieces)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.moveHeads(ctx, tx, pieces); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	return status, nil
+}
+
+// dedupe marks the records whose event id comes earlier in the batch as
+// duplicates and returns the indexes of the others.
+func dedupe(recs []events.Record) ([]Status, []int) {
 	status := make([]Status, len(recs))
 	fresh := make([]int, 0, len(recs))
 	seen := make(map[uuid.UUID]bool, len(recs))
@@ -66,50 +138,91 @@ func (a *Appender) Append(ctx context.Context, recs []events.Record) ([]Status, 
 		seen[r.EventID] = true
 		fresh = append(fresh, i)
 	}
-	tx, err := a.db.BeginTx(ctx, nil)
+	return status, fresh
+}
+
+// lock locks the batches' partition rows in ascending order, checks each
+// appender's epoch, and returns each batch's partition head.
+func (s *Store) lock(ctx context.Context, tx *sql.Tx, batches []Batch) ([]int64, error) {
+	args := make([]any, len(batches))
+	for b, batch := range batches {
+		args[b] = batch.Appender.partition
+	}
+	// FORCE INDEX: on a table this small the optimizer may prefer a scan,
+	// which would lock every partition's row, and every other writer's
+	// append and renewal would wait for this one.
+	rows, err := tx.QueryContext(ctx, "SELECT partition_id, head, epoch FROM "+s.partitions+" FORCE INDEX (PRIMARY)"+
+		" WHERE partition_id IN (?"+strings.Repeat(",?", len(args)-1)+") ORDER BY partition_id FOR UPDATE", args...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("lock partitions: %w", err)
 	}
-	defer tx.Rollback()
-	var (
-		head  int64
-		epoch int64
-	)
-	if err := tx.QueryRowContext(ctx, "SELECT head, epoch FROM "+a.partitions+" WHERE partition_id = ? FOR UPDATE", a.partition).Scan(&head, &epoch); err != nil {
-		return nil, fmt.Errorf("lock partition %d: %w", a.partition, err)
-	}
-	if epoch != a.epoch {
-		return nil, fmt.Errorf("%w: partition %d is at epoch %d, this writer's is %d", ErrFenced, a.partition, epoch, a.epoch)
-	}
-	err = insert(ctx, tx, a.table, a.partition, head, pick(recs, fresh))
-	stored := len(fresh)
-	if isDuplicateKey(err) {
-		// Some records collide with stored ones or with each other (rare:
-		// a redelivery or a conflict). The failed statement is undone,
-		// not the transaction: sort them out, and store the rest.
-		stored, err = a.sortOut(ctx, tx, recs, fresh, status, head)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if stored > 0 {
-		if _, err := tx.ExecContext(ctx, "UPDATE "+a.partitions+" SET head = ? WHERE partition_id = ?", head+int64(stored), a.partition); err != nil {
+	defer rows.Close()
+	type row struct{ head, epoch int64 }
+	locked := make(map[int]row, len(batches))
+	for rows.Next() {
+		var (
+			p int
+			r row
+		)
+		if err := rows.Scan(&p, &r.head, &r.epoch); err != nil {
 			return nil, err
 		}
+		locked[p] = r
 	}
-	if err := tx.Commit(); err != nil {
-		return nil, err
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("lock partitions: %w", err)
 	}
-	return status, nil
+	heads := make([]int64, len(batches))
+	for b, batch := range batches {
+		a := batch.Appender
+		r, ok := locked[a.partition]
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("lock partition %d: %w", a.partition, sql.ErrNoRows)
+		case r.epoch != a.epoch:
+			return nil, fmt.Errorf("%w: partition %d is at epoch %d, this writer's is %d", ErrFenced, a.partition, r.epoch, a.epoch)
+		}
+		heads[b] = r.head
+	}
+	return heads, nil
+}
+
+// moveHeads moves each partition's head past what was inserted, in one
+// statement.
+func (s *Store) moveHeads(ctx context.Context, tx *sql.Tx, pieces []piece) error {
+	var (
+		cases strings.Builder
+		ids   []any
+		args  []any
+	)
+	for _, p := range pieces {
+		if len(p.recs) == 0 {
+			continue
+		}
+		cases.WriteString(" WHEN ? THEN ?")
+		args = append(args, p.partition, p.head+int64(len(p.recs)))
+		ids = append(ids, p.partition)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, "UPDATE "+s.partitions+" FORCE INDEX (PRIMARY) SET head = CASE partition_id"+cases.String()+
+		" END WHERE partition_id IN (?"+strings.Repeat(",?", len(ids)-1)+")", append(args, ids...)...)
+	return err
 }
 
 // sortOut marks the records of fresh that are stored already (duplicates)
-// or whose stream version another event holds (conflicts), stores the rest
-// after head, and returns how many it stored.
-func (a *Appender) sortOut(ctx context.Context, tx *sql.Tx, recs []events.Record, fresh []int, status []Status, head int64) (int, error) {
-	ids, taken, err := existing(ctx, tx, a.table, pick(recs, fresh))
+// or whose stream version another event holds (conflicts), and returns
+// the rest as the piece to store after head.
+func (s *Store) sortOut(ctx context.Context, tx *sql.Tx, batch Batch, fresh []int, status []Status, head int64) (piece, error) {
+	recs := batch.Records
+	p := piece{partition: batch.Appender.partition, head: head}
+	if len(fresh) == 0 {
+		return p, nil
+	}
+	ids, taken, err := existing(ctx, tx, s.table, pick(recs, fresh))
 	if err != nil {
-		return 0, err
+		return p, err
 	}
 	var rest []int
 	for _, i := range fresh {
@@ -125,7 +238,8 @@ func (a *Appender) sortOut(ctx context.Context, tx *sql.Tx, recs []events.Record
 			rest = append(rest, i)
 		}
 	}
-	return len(rest), insert(ctx, tx, a.table, a.partition, head, pick(recs, rest))
+	p.recs = pick(recs, rest)
+	return p, nil
 }
 
 func pick(recs []events.Record, idx []int) []events.Record {

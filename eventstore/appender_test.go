@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/chatsys/chat/config"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
 	"github.com/chatsys/chat/internal/testenv"
@@ -143,4 +146,142 @@ func TestFencedWriterCannotAppend(t *testing.T) {
 	if err := table.Release(ctx, second); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestAppendAll: batches of several partitions commit in one transaction,
+// each with its own positions and statuses; a partition taken over fails
+// the whole call, and nothing of any batch is stored.
+func TestAppendAll(t *testing.T) {
+	t.Parallel()
+	cfg := testenv.Config(t)
+	db := testenv.DB(t, cfg)
+	ctx := context.Background()
+	store := eventstore.New(db, cfg.Namespace)
+	tokens := tokensOfPartitions(t, cfg.Partitions)
+	apps := make([]*eventstore.Appender, len(tokens))
+	for p := range tokens {
+		apps[p] = testenv.Appender(t, db, cfg.Namespace, p)
+	}
+	batch := func(p int, numbers ...int64) eventstore.Batch {
+		b := eventstore.Batch{Appender: apps[p]}
+		for _, n := range numbers {
+			b.Records = append(b.Records, rec(t, events.ChatCreated{Token: tokens[p], Number: n}, 1))
+		}
+		return b
+	}
+	first := []eventstore.Batch{batch(0, 1, 2), batch(2, 1), batch(3, 1, 2, 3)}
+	if _, err := store.AppendAll(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	second := []eventstore.Batch{
+		batch(1, 1),
+		{Appender: apps[0], Records: []events.Record{first[0].Records[1], rec(t, events.ChatCreated{Token: tokens[0], Number: 3}, 1)}},
+		{Appender: apps[3], Records: []events.Record{rec(t, events.ChatCreated{Token: tokens[3], Number: 3}, 1)}},
+	}
+	status, err := store.AppendAll(ctx, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]eventstore.Status{{eventstore.Appended}, {eventstore.Duplicate, eventstore.Appended}, {eventstore.Conflict}}
+	if fmt.Sprint(status) != fmt.Sprint(want) {
+		t.Errorf("statuses %v, want %v", status, want)
+	}
+
+	// Partition 2 is taken over: an append of it with others stores nothing.
+	table := partition.NewTable(db, cfg.Namespace)
+	if _, err := db.ExecContext(ctx, "UPDATE "+cfg.Namespace+"_partitions SET lease_until = UTC_TIMESTAMP(6) WHERE partition_id = 2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := table.Acquire(ctx, 2, "other", time.Minute); err != nil || !ok {
+		t.Fatalf("take partition 2 over: %v, %v", ok, err)
+	}
+	if _, err := store.AppendAll(ctx, []eventstore.Batch{batch(1, 2), batch(2, 2)}); !errors.Is(err, eventstore.ErrFenced) {
+		t.Errorf("append with a partition taken over: %v, want ErrFenced", err)
+	}
+
+	wantHeads := map[int]int64{0: 3, 1: 1, 2: 1, 3: 3}
+	for p, head := range wantHeads {
+		stored, err := store.Read(ctx, p, 0, 100, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(stored) != int(head) {
+			t.Errorf("partition %d holds %d events, want %d", p, len(stored), head)
+		}
+		for i, s := range stored {
+			if s.Position != int64(i+1) || s.Partition != p {
+				t.Errorf("partition %d: event %d at %d:%d; positions must run 1, 2, 3…", p, i, s.Partition, s.Position)
+			}
+		}
+		if h, err := store.Head(ctx, p); err != nil || h != head {
+			t.Errorf("partition %d: head %d, %v; want %d", p, h, err, head)
+		}
+	}
+}
+
+// TestNoWaitForOtherPartitions: an append, or a lease renewal, of many
+// partitions never waits for the row lock of another partition, such as a
+// writer paused in the middle of an append holds.
+func TestNoWaitForOtherPartitions(t *testing.T) {
+	t.Parallel()
+	cfg := testenv.ConfigOn(t, "", func(c *config.Config) { c.Partitions = 64 })
+	// A lock wait fails after a second instead of 50.
+	dsn, err := mysql.ParseDSN(cfg.MySQLDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsn.Params = map[string]string{"innodb_lock_wait_timeout": "1"}
+	cfg.MySQLDSN = dsn.FormatDSN()
+	db := testenv.DB(t, cfg)
+	ctx := context.Background()
+	store := eventstore.New(db, cfg.Namespace)
+	table := partition.NewTable(db, cfg.Namespace)
+	tokens := tokensOfPartitions(t, cfg.Partitions)
+	const paused = 5
+	others := []int{}
+	var batches []eventstore.Batch
+	for p := 8; p < 48; p++ {
+		others = append(others, p)
+		batches = append(batches, eventstore.Batch{
+			Appender: testenv.Appender(t, db, cfg.Namespace, p),
+			Records:  []events.Record{rec(t, events.ChatCreated{Token: tokens[p], Number: 1}, 1)},
+		})
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, "SELECT head FROM "+cfg.Namespace+"_partitions WHERE partition_id = ? FOR UPDATE", paused); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		do   func() error
+	}{
+		{"append", func() error { _, err := store.AppendAll(ctx, batches); return err }},
+		{"renewal", func() error { _, err := table.Renew(ctx, "test", others, time.Hour); return err }},
+	} {
+		if err := tc.do(); err != nil {
+			t.Errorf("%s of partitions 8..47 while partition %d is locked: %v", tc.name, paused, err)
+		}
+	}
+}
+
+// tokensOfPartitions returns an application token of each partition.
+func tokensOfPartitions(t *testing.T, n int) []string {
+	t.Helper()
+	tokens := make([]string, n)
+	found := 0
+	for i := 0; found < n; i++ {
+		if i > 100000 {
+			t.Fatal("no token found for some partitions")
+		}
+		tok := fmt.Sprintf("tok%023d", i)
+		if p := partition.Of(tok, n); tokens[p] == "" {
+			tokens[p] = tok
+			found++
+		}
+	}
+	return tokens
 }

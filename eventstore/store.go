@@ -189,24 +189,34 @@ func (s *Store) Total(ctx context.Context) (int64, error) {
 	return total, err
 }
 
-// insert appends records to a partition after head, in one multi-row INSERT.
-func insert(ctx context.Context, tx *sql.Tx, table string, partition int, head int64, recs []events.Record) error {
-	if len(recs) == 0 {
-		return nil
-	}
+// piece is records to store in one partition, after its head.
+type piece struct {
+	partition int
+	head      int64
+	recs      []events.Record
+}
+
+// insert stores the pieces' records in one statement, each piece's at the
+// positions after its head.
+func insert(ctx context.Context, tx *sql.Tx, table string, pieces []piece) error {
 	var b strings.Builder
 	b.WriteString("INSERT INTO " + table + " (partition_id, position, event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, occurred_at) VALUES ")
-	args := make([]any, 0, len(recs)*10)
-	for i, r := range recs {
-		if i > 0 {
-			b.WriteByte(',')
+	var args []any
+	for _, p := range pieces {
+		for i, r := range p.recs {
+			if len(args) > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString("(?,?,?,?,?,?,?,?,?,?)")
+			meta, err := plainjson.Marshal(metadata{CorrelationID: r.CorrelationID})
+			if err != nil {
+				return err
+			}
+			args = append(args, p.partition, p.head+int64(i)+1, r.EventID[:], r.StreamID, r.StreamVersion, r.Type, r.SchemaVersion, r.Data, meta, r.OccurredAt)
 		}
-		b.WriteString("(?,?,?,?,?,?,?,?,?,?)")
-		meta, err := plainjson.Marshal(metadata{CorrelationID: r.CorrelationID})
-		if err != nil {
-			return err
-		}
-		args = append(args, partition, head+int64(i)+1, r.EventID[:], r.StreamID, r.StreamVersion, r.Type, r.SchemaVersion, r.Data, meta, r.OccurredAt)
+	}
+	if len(args) == 0 {
+		return nil
 	}
 	_, err := tx.ExecContext(ctx, b.String(), args...)
 	return err

@@ -20,6 +20,7 @@ import (
 	"github.com/chatsys/chat/broker"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
+	"github.com/chatsys/chat/internal/groupcommit"
 	"github.com/chatsys/chat/internal/pause"
 	"github.com/chatsys/chat/redact"
 )
@@ -50,7 +51,9 @@ type WriterConfig struct {
 // Writer consumes the partitions' queues and appends what they hold to the
 // event store in batches, acknowledging each message only after its batch
 // committed. It writes the partitions it is given leases on, each with its
-// own consumers and batches, sharing nothing but the dead-letter publisher.
+// own consumers, batches and positions; the batches of the partitions that
+// are ready at the same time commit in one transaction, so that a process
+// pays about as many commits for many partitions as for one.
 type Writer struct {
 	store   *eventstore.Store
 	codec   *events.Codec
@@ -58,6 +61,7 @@ type Writer struct {
 	wlog    watermill.LoggerAdapter
 	log     *slog.Logger
 	metrics writerMetrics
+	group   *groupcommit.Group[eventstore.Batch, []eventstore.Status]
 
 	deadMu sync.Mutex
 	dead   *wamqp.Publisher
@@ -69,9 +73,10 @@ type pending struct {
 }
 
 type writerMetrics struct {
-	batchSize prometheus.Histogram
-	latency   prometheus.Histogram
-	records   *prometheus.CounterVec
+	batchSize  prometheus.Histogram
+	partitions prometheus.Histogram
+	latency    prometheus.Histogram
+	records    *prometheus.CounterVec
 }
 
 // NewWriter returns a writer. Close it when it is no longer served.
@@ -87,11 +92,15 @@ func NewWriter(cfg WriterConfig) *Writer {
 		log:   cfg.Log,
 		metrics: writerMetrics{
 			batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
-				Name: "chat_eventstore_append_batch_size", Help: "Events per event store append.",
+				Name: "chat_eventstore_append_batch_size", Help: "Events per event store append transaction.",
 				Buckets: prometheus.ExponentialBuckets(1, 2, 11),
 			}),
+			partitions: prometheus.NewHistogram(prometheus.HistogramOpts{
+				Name: "chat_eventstore_append_partitions", Help: "Partitions written by one event store append transaction.",
+				Buckets: prometheus.ExponentialBuckets(1, 2, 8),
+			}),
 			latency: prometheus.NewHistogram(prometheus.HistogramOpts{
-				Name: "chat_eventstore_append_seconds", Help: "Time to append one batch, commit included.",
+				Name: "chat_eventstore_append_seconds", Help: "Time to append one transaction's batches, commit included.",
 				Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 			}),
 			records: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -99,15 +108,46 @@ func NewWriter(cfg WriterConfig) *Writer {
 			}, []string{"outcome"}),
 		},
 	}
+	w.group = groupcommit.New(w.appendAll, batchBytes, cfg.MaxBatchBytes, appendsAtOnce)
 	// Every outcome is exported from the start, at 0, so that the first
 	// conflict shows as an increase.
 	for _, outcome := range []string{"appended", "duplicate", "conflict", "undecodable"} {
 		w.metrics.records.WithLabelValues(outcome)
 	}
 	if cfg.Registerer != nil {
-		cfg.Registerer.MustRegister(w.metrics.batchSize, w.metrics.latency, w.metrics.records)
+		cfg.Registerer.MustRegister(w.metrics.batchSize, w.metrics.partitions, w.metrics.latency, w.metrics.records)
 	}
 	return w
+}
+
+// appendAll commits the batches of several partitions in one transaction.
+// A partition taken over fails that partition's batch alone: the others
+// are appended again without it.
+func (w *Writer) appendAll(ctx context.Context, batches []eventstore.Batch) ([][]eventstore.Status, error) {
+	start := time.Now()
+	status, err := w.store.AppendAll(ctx, batches)
+	if err != nil {
+		if errors.Is(err, eventstore.ErrFenced) {
+			err = groupcommit.Split(err)
+		}
+		return nil, err
+	}
+	w.metrics.latency.Observe(time.Since(start).Seconds())
+	n := 0
+	for _, b := range batches {
+		n += len(b.Records)
+	}
+	w.metrics.batchSize.Observe(float64(n))
+	w.metrics.partitions.Observe(float64(len(batches)))
+	return status, nil
+}
+
+func batchBytes(b eventstore.Batch) int {
+	n := 0
+	for _, r := range b.Records {
+		n += len(r.Data)
+	}
+	return n
 }
 
 // Close closes the dead-letter publisher.
@@ -383,10 +423,11 @@ func (pw *partitionWriter) flush(ctx context.Context, batch []*pending, lost fun
 	for i, p := range batch {
 		recs[i] = p.rec
 	}
-	start := time.Now()
-	// The commit must not be cut short by shutdown: finish the batch, then ack.
+	// The commit must not be cut short by shutdown: finish the batch, then
+	// ack. Every partition bounds it alike, since the batch may commit in
+	// another partition's transaction.
 	appendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	status, err := pw.app.Append(appendCtx, recs)
+	status, err := w.group.Do(appendCtx, eventstore.Batch{Appender: pw.app, Records: recs})
 	cancel()
 	if err != nil {
 		if errors.Is(err, eventstore.ErrFenced) {
@@ -400,8 +441,6 @@ func (pw *partitionWriter) flush(ctx context.Context, batch []*pending, lost fun
 		}
 		return
 	}
-	w.metrics.latency.Observe(time.Since(start).Seconds())
-	w.metrics.batchSize.Observe(float64(len(batch)))
 	appended := 0
 	for i, p := range batch {
 		switch status[i] {
@@ -422,3 +461,9 @@ func (pw *partitionWriter) flush(ctx context.Context, batch []*pending, lost fun
 		pw.onAppend()
 	}
 }
+
+// appendsAtOnce is how many append transactions a writer runs at once: the
+// database syncs its log at commit, and syncs the commits that wait
+// together, so a second transaction in flight costs little and hides the
+// first one's sync.
+const appendsAtOnce = 2

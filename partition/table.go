@@ -100,14 +100,16 @@ func (t *Table) Acquire(ctx context.Context, partition int, owner string, ttl ti
 // Renew extends the leases owner holds on partitions by ttl, and returns
 // every lease owner holds, by partition: a lease missing from the answer,
 // or with another epoch, was taken over. Only the rows of partitions are
-// locked (by primary key), so a renewal waits for no other worker.
+// locked, so a renewal waits for no other worker: FORCE INDEX, because on
+// a table this small the optimizer may prefer a scan, which locks every
+// row and waits for every append in flight.
 func (t *Table) Renew(ctx context.Context, owner string, partitions []int, ttl time.Duration) (map[int]Lease, error) {
 	if len(partitions) > 0 {
 		args := []any{ttl.Microseconds(), owner}
 		for _, p := range partitions {
 			args = append(args, p)
 		}
-		if _, err := t.db.ExecContext(ctx, "UPDATE "+t.partitions+" SET lease_until = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND WHERE owner = ? AND partition_id IN (?"+strings.Repeat(",?", len(partitions)-1)+")", args...); err != nil {
+		if _, err := t.db.ExecContext(ctx, "UPDATE "+t.partitions+" FORCE INDEX (PRIMARY) SET lease_until = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND WHERE owner = ? AND partition_id IN (?"+strings.Repeat(",?", len(partitions)-1)+")", args...); err != nil {
 			return nil, err
 		}
 	}

@@ -6,7 +6,9 @@
 // grow with the number of partitions.
 //
 // No goroutine of its own runs: each commit is made by one of the callers
-// (the leader), which hands the lead to a waiting caller when it is done.
+// (a leader), which hands the lead to a waiting caller when it is done. A
+// few commits may run at once, so that a store which syncs its log at
+// commit syncs several at a time.
 package groupcommit
 
 import (
@@ -26,29 +28,31 @@ type Group[T, R any] struct {
 	commit    Commit[T, R]
 	weigh     func(T) int
 	maxWeight int
+	// maxLeaders is how many commits may run at once.
+	maxLeaders int
 
 	mu      sync.Mutex
 	queue   []*call[T, R]
-	leading bool
+	leaders int
 }
 
 type call[T, R any] struct {
 	item T
 	res  R
 	err  error
-	// wake says true when this call is to lead the next commit, false when
-	// its result is in.
-	wake chan bool
+	// wake hands the call the group it is to commit as leader (itself
+	// first), or nil once its result is in.
+	wake chan []*call[T, R]
 }
 
-// New returns a group that commits with commit. A commit holds items of
-// total weight up to maxWeight (weigh of nil weighs each item 1), and at
-// least one item whatever its weight.
-func New[T, R any](commit Commit[T, R], weigh func(T) int, maxWeight int) *Group[T, R] {
+// New returns a group that commits with commit, up to concurrency commits
+// at once. A commit holds items of total weight up to maxWeight (weigh of
+// nil weighs each item 1), and at least one item whatever its weight.
+func New[T, R any](commit Commit[T, R], weigh func(T) int, maxWeight, concurrency int) *Group[T, R] {
 	if weigh == nil {
 		weigh = func(T) int { return 1 }
 	}
-	return &Group[T, R]{commit: commit, weigh: weigh, maxWeight: maxWeight}
+	return &Group[T, R]{commit: commit, weigh: weigh, maxWeight: maxWeight, maxLeaders: max(concurrency, 1)}
 }
 
 // Do commits item, together with the items other callers hand in
@@ -56,19 +60,43 @@ func New[T, R any](commit Commit[T, R], weigh func(T) int, maxWeight int) *Group
 // runs under ctx; otherwise it waits for a commit that runs under another
 // caller's, so callers must bound their contexts alike.
 func (g *Group[T, R]) Do(ctx context.Context, item T) (R, error) {
-	c := &call[T, R]{item: item, wake: make(chan bool, 1)}
+	c := &call[T, R]{item: item, wake: make(chan []*call[T, R], 1)}
+	var group []*call[T, R]
 	g.mu.Lock()
-	g.queue = append(g.queue, c)
-	if g.leading {
+	if g.leaders < g.maxLeaders {
+		// Calls wait only while every leader is busy: there is nothing
+		// queued to take along.
+		g.leaders++
 		g.mu.Unlock()
-		if lead := <-c.wake; !lead {
+		group = []*call[T, R]{c}
+	} else {
+		g.queue = append(g.queue, c)
+		g.mu.Unlock()
+		if group = <-c.wake; group == nil {
 			return c.res, c.err
 		}
-		g.mu.Lock()
 	}
-	// This call leads: it is first in the queue (a leader takes from the
-	// front and hands the lead to the front).
-	g.leading = true
+
+	g.run(ctx, group)
+
+	// Hand the lead, with the next group, to the first caller waiting.
+	g.mu.Lock()
+	if len(g.queue) > 0 {
+		next := g.take()
+		next[0].wake <- next
+	} else {
+		g.leaders--
+	}
+	g.mu.Unlock()
+	for _, other := range group[1:] {
+		other.wake <- nil
+	}
+	return c.res, c.err
+}
+
+// take removes the next group from the front of the queue: items of total
+// weight up to maxWeight, and at least one.
+func (g *Group[T, R]) take() []*call[T, R] {
 	n, weight := 0, 0
 	for n < len(g.queue) && (n == 0 || weight+g.weigh(g.queue[n].item) <= g.maxWeight) {
 		weight += g.weigh(g.queue[n].item)
@@ -76,22 +104,10 @@ func (g *Group[T, R]) Do(ctx context.Context, item T) (R, error) {
 	}
 	group := g.queue[:n:n]
 	g.queue = g.queue[n:]
-	g.mu.Unlock()
-
-	g.run(ctx, group)
-
-	g.mu.Lock()
-	if len(g.queue) > 0 {
-		g.queue[0].wake <- true
-	} else {
-		g.leading = false
+	if len(g.queue) == 0 {
 		g.queue = nil
 	}
-	g.mu.Unlock()
-	for _, other := range group[1:] {
-		other.wake <- false
-	}
-	return c.res, c.err
+	return group
 }
 
 // run commits a group and sets each call's result. A group whose error may

@@ -16,8 +16,8 @@ type recorder struct {
 	mu      sync.Mutex
 	commits [][]int
 	split   bool
-	// inFlight catches two commits at once.
-	inFlight, overlap int
+	// inFlight and most count the commits running at once.
+	inFlight, most int
 }
 
 var errBad = errors.New("bad item")
@@ -25,9 +25,7 @@ var errBad = errors.New("bad item")
 func (r *recorder) commit(_ context.Context, items []int) ([]int, error) {
 	r.mu.Lock()
 	r.inFlight++
-	if r.inFlight > 1 {
-		r.overlap++
-	}
+	r.most = max(r.most, r.inFlight)
 	r.commits = append(r.commits, append([]int(nil), items...))
 	r.mu.Unlock()
 	time.Sleep(time.Millisecond)
@@ -49,16 +47,19 @@ func (r *recorder) commit(_ context.Context, items []int) ([]int, error) {
 
 func TestGroupsConcurrentCallers(t *testing.T) {
 	for _, tc := range []struct {
-		name      string
-		maxWeight int
-		weigh     func(int) int
+		name        string
+		maxWeight   int
+		weigh       func(int) int
+		concurrency int
 	}{
-		{"by count", 8, nil},
-		{"by weight", 40, func(v int) int { return v%10 + 1 }},
+		{"by count", 8, nil, 1},
+		{"by weight", 40, func(v int) int { return v%10 + 1 }, 1},
+		{"two at once", 8, nil, 2},
+		{"four at once, by weight", 40, func(v int) int { return v%10 + 1 }, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &recorder{}
-			g := groupcommit.New(rec.commit, tc.weigh, tc.maxWeight)
+			g := groupcommit.New(rec.commit, tc.weigh, tc.maxWeight, tc.concurrency)
 			const callers, each = 32, 50
 			var wg sync.WaitGroup
 			for c := range callers {
@@ -102,8 +103,9 @@ func TestGroupsConcurrentCallers(t *testing.T) {
 					t.Errorf("item %d committed %d times", v, n)
 				}
 			}
-			if rec.overlap > 0 {
-				t.Errorf("%d commits ran while another did", rec.overlap)
+			// 32 callers keep every leader busy.
+			if rec.most != tc.concurrency {
+				t.Errorf("at most %d commits ran at once, want %d", rec.most, tc.concurrency)
 			}
 			// 32 callers and 1 ms commits: callers arrive while others
 			// commit, so most commits carry several items.
@@ -139,7 +141,7 @@ func TestFailures(t *testing.T) {
 				}
 				return rec.commit(ctx, items)
 			}
-			g := groupcommit.New(commit, nil, 100)
+			g := groupcommit.New(commit, nil, 100, 1)
 			firstDone := make(chan error)
 			go func() {
 				_, err := g.Do(context.Background(), 100)
