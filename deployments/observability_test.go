@@ -50,6 +50,7 @@ var dashboardMetrics = map[string]metricKind{
 	"chat_publish_seconds":                    histogram,
 	"chat_eventstore_records_total":           single,
 	"chat_eventstore_append_batch_size":       histogram,
+	"chat_eventstore_append_partitions":       histogram,
 	"chat_eventstore_append_seconds":          histogram,
 	"chat_eventstore_partitions":              single,
 	"chat_eventstore_partition_writer":        single,

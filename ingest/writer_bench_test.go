@@ -28,7 +28,7 @@ import (
 // first, then the partitions are written by 1, 2 or 4 writers (as many
 // `work` processes would: each its own connections, consumers and batches)
 // until all are stored. Reported as events/s, and the CPU the writers'
-// process and the database server spent per event. The partition count
+// process, the database server and the broker spent per event. The partition count
 // comes from CHAT_PARTITIONS (4 when unset), the subscriptions from
 // CHAT_STORE_CONSUMERS:
 //
@@ -103,7 +103,7 @@ func benchmarkWriter(b *testing.B, writerCount int) {
 	var writers sync.WaitGroup
 	b.ResetTimer()
 	start := time.Now()
-	cpu, dbCPU := processCPU(os.Getpid()), processCPU(mysqldPID())
+	cpu, dbCPU, brokerCPU := processCPU(os.Getpid()), processCPU(mysqldPID()), processCPU(pidOf("beam.smp"))
 	for p := range cfg.Partitions {
 		app := testenv.Appender(b, db, cfg.Namespace, p)
 		w := ws[p%len(ws)]
@@ -121,7 +121,7 @@ func benchmarkWriter(b *testing.B, writerCount int) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	elapsed := time.Since(start)
-	cpu, dbCPU = processCPU(os.Getpid())-cpu, processCPU(mysqldPID())-dbCPU
+	cpu, dbCPU, brokerCPU = processCPU(os.Getpid())-cpu, processCPU(mysqldPID())-dbCPU, processCPU(pidOf("beam.smp"))-brokerCPU
 	b.StopTimer()
 	stop()
 	writers.Wait()
@@ -129,6 +129,9 @@ func benchmarkWriter(b *testing.B, writerCount int) {
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "writer_cpu_us/event")
 	if dbCPU > 0 {
 		b.ReportMetric(float64(dbCPU.Microseconds())/float64(b.N), "mysql_cpu_us/event")
+	}
+	if brokerCPU > 0 {
+		b.ReportMetric(float64(brokerCPU.Microseconds())/float64(b.N), "broker_cpu_us/event")
 	}
 	mfs, _ := reg.Gather()
 	for _, mf := range mfs {
@@ -162,14 +165,20 @@ func processCPU(pid int) time.Duration {
 // mysqldPID is the pid of the local database server, 0 when there is none
 // to be seen.
 func mysqldPID() int {
-	for _, name := range []string{"mariadbd", "mysqld"} {
-		out, err := exec.Command("pidof", name).Output()
-		if err != nil {
-			continue
-		}
-		if pid, err := strconv.Atoi(strings.Fields(string(out))[0]); err == nil {
-			return pid
-		}
+	return max(pidOf("mariadbd"), pidOf("mysqld"))
+}
+
+// pidOf is the pid of the one process of that name, 0 when there is none
+// or several (a broker cluster's nodes: which one is not known).
+func pidOf(name string) int {
+	out, err := exec.Command("pidof", name).Output()
+	if err != nil {
+		return 0
 	}
-	return 0
+	pids := strings.Fields(string(out))
+	if len(pids) != 1 {
+		return 0
+	}
+	pid, _ := strconv.Atoi(pids[0])
+	return pid
 }
