@@ -28,9 +28,9 @@ import (
 // first, then the partitions are written by 1, 2 or 4 writers (as many
 // `work` processes would: each its own connections, consumers and batches)
 // until all are stored. Reported as events/s, and the CPU the writers'
-// process, the database server and the broker spent per event. The partition count
-// comes from CHAT_PARTITIONS (4 when unset), the subscriptions from
-// CHAT_STORE_CONSUMERS:
+// process, the database server and the broker spent per event. The
+// partition count comes from CHAT_PARTITIONS (4 when unset), the
+// subscriptions from CHAT_STORE_CONSUMERS:
 //
 //	CHAT_PARTITIONS=16 go test ./ingest -run '^$' -bench Writer -benchtime 50000x
 func BenchmarkWriter(b *testing.B) {
