@@ -36,11 +36,16 @@ type Projection interface {
 	// Checkpoint returns the position of the last event of partition
 	// applied.
 	Checkpoint(ctx context.Context, db *sql.DB, partition int) (int64, error)
-	// Apply applies a batch of one partition in position order and records
-	// its last position as the partition's checkpoint, so that no event is
-	// applied twice or skipped. Applying a batch again, or at once from two
-	// processes, changes nothing more.
-	Apply(ctx context.Context, db *sql.DB, batch []Event) error
+	// Apply applies batches of distinct partitions, each in position
+	// order, in one go, and records each one's last position as its
+	// partition's checkpoint, all or nothing, so that no event is applied
+	// twice or skipped. Applying a batch again, or at once from two
+	// processes, changes nothing more. An error that may concern some of
+	// the batches only (one that no longer follows on from its checkpoint,
+	// an event a fold cannot apply) is marked with groupcommit.Split, so
+	// that an Applier applies each batch alone; one that concerns them all
+	// alike (the database is down) is not.
+	Apply(ctx context.Context, db *sql.DB, batches [][]Event) error
 }
 
 // Runner tails one partition of the event store and feeds a projection. It
@@ -298,7 +303,7 @@ func (r *Runner) step(ctx context.Context, pos int64) (int64, bool, error) {
 	// Shutdown waits for the batch in hand rather than abandoning it.
 	applyCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	if err := r.proj.Apply(applyCtx, r.db, batch); err != nil {
+	if err := r.proj.Apply(applyCtx, r.db, [][]Event{batch}); err != nil {
 		return pos, false, fmt.Errorf("apply events %d..%d: %w", batch[0].Position, batch[len(batch)-1].Position, err)
 	}
 	last := batch[len(batch)-1]
