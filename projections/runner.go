@@ -53,6 +53,7 @@ type Projection interface {
 // it when it appends.
 type Runner struct {
 	proj      Projection
+	applier   *Applier
 	partition int
 	store     *eventstore.Store
 	codec     *events.Codec
@@ -123,14 +124,25 @@ type RunnerConfig struct {
 	Namespace string
 	Metrics   *RunnerMetrics
 	Log       *slog.Logger
+	// Applier, if set, applies the runner's batches together with those of
+	// the other runners that share it; it must be of the runner's
+	// projection. Without one the runner applies its batches alone.
+	Applier *Applier
 }
 
 // NewRunner returns a runner of proj over one partition.
 func NewRunner(proj Projection, partition int, cfg RunnerConfig) *Runner {
 	namespace, m, log := cfg.Namespace, cfg.Metrics, cfg.Log
 	part := strconv.Itoa(partition)
+	applier := cfg.Applier
+	if applier == nil {
+		applier = NewApplier(proj, cfg.DB)
+	} else if applier.proj != proj {
+		panic(fmt.Sprintf("projections: a runner of %s given an applier of %s", proj.Name(), applier.proj.Name()))
+	}
 	return &Runner{
 		proj:        proj,
+		applier:     applier,
 		partition:   partition,
 		store:       cfg.Store,
 		codec:       cfg.Codec,
@@ -291,6 +303,7 @@ func (r *Runner) step(ctx context.Context, pos int64) (int64, bool, error) {
 		return pos, false, err
 	}
 	batch := make([]Event, len(stored))
+	bytes := 0
 	for i, s := range stored {
 		env, err := r.codec.Decode(s.Record)
 		if err != nil {
@@ -299,11 +312,14 @@ func (r *Runner) step(ctx context.Context, pos int64) (int64, bool, error) {
 			return pos, false, fmt.Errorf("event at position %d: %w", s.Position, err)
 		}
 		batch[i] = Event{Partition: s.Partition, Position: s.Position, RecordedAt: s.RecordedAt, Envelope: env}
+		bytes += len(s.Data)
 	}
-	// Shutdown waits for the batch in hand rather than abandoning it.
+	// Shutdown waits for the batch in hand rather than abandoning it. Every
+	// runner bounds its apply alike, as the Apply it joins may run under
+	// another runner's context.
 	applyCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	if err := r.proj.Apply(applyCtx, r.db, [][]Event{batch}); err != nil {
+	if err := r.applier.Apply(applyCtx, batch, bytes); err != nil {
 		return pos, false, fmt.Errorf("apply events %d..%d: %w", batch[0].Position, batch[len(batch)-1].Position, err)
 	}
 	last := batch[len(batch)-1]
