@@ -279,8 +279,9 @@ func (g *gate) Apply(ctx context.Context, db *sql.DB, batches [][]projections.Ev
 
 // TestApplierAppliesTheOthers: runners hand their partitions' batches to
 // one Applier while it is busy, so that it applies them together; one of
-// them no longer follows on from its checkpoint. That one fails with
-// ErrCheckpointMoved and the others are applied.
+// them no longer follows on from its checkpoint, or holds a value the read
+// tables refuse. That one fails, with ErrCheckpointMoved in the first case,
+// and the others are applied.
 func TestApplierAppliesTheOthers(t *testing.T) {
 	t.Parallel()
 	cfg := testenv.Config(t)
@@ -291,11 +292,15 @@ func TestApplierAppliesTheOthers(t *testing.T) {
 		name    string
 		history func(token string) []events.Envelope
 		proj    func(ns string) projections.Projection
+		// refused: the bad batch names its application too long a name,
+		// rather than starting beyond its checkpoint.
+		refused bool
 	}{
-		{"mysql", history, func(ns string) projections.Projection { return projections.NewMySQL(ns) }},
+		{"mysql", history, func(ns string) projections.Projection { return projections.NewMySQL(ns) }, false},
+		{"mysql_refused", history, func(ns string) projections.Projection { return projections.NewMySQL(ns) }, true},
 		{"search", searchHistory, func(ns string) projections.Projection {
 			return projections.NewSearch(es, ns, testenv.Logger(t, slog.LevelWarn), nil)
-		}},
+		}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := cfg.Namespace + "_" + tc.name
@@ -308,7 +313,11 @@ func TestApplierAppliesTheOthers(t *testing.T) {
 			}
 			n := int64(len(logs[0]))
 			const bad = 1
-			if err := proj.Apply(ctx, db, [][]projections.Event{span(bad, logs[bad], 1, 4)}); err != nil {
+			badFrom, badAt := 7, int64(4)
+			if tc.refused {
+				logs[bad][0].Event = events.ApplicationCreated{Token: tokenOf(bad), Name: strings.Repeat("x", 300)}
+				badFrom, badAt = 1, 0
+			} else if err := proj.Apply(ctx, db, [][]projections.Event{span(bad, logs[bad], 1, 4)}); err != nil {
 				t.Fatal(err)
 			}
 
@@ -328,7 +337,7 @@ func TestApplierAppliesTheOthers(t *testing.T) {
 			wg.Add(1)
 			go apply(3, 1)
 			<-g.entered
-			for p, from := range map[int]int{0: 1, bad: 7, 2: 1} {
+			for p, from := range map[int]int{0: 1, bad: badFrom, 2: 1} {
 				wg.Add(1)
 				go apply(p, from)
 			}
@@ -337,14 +346,16 @@ func TestApplierAppliesTheOthers(t *testing.T) {
 			wg.Wait()
 
 			for p, err := range errs {
-				if p == bad && !errors.Is(err, projections.ErrCheckpointMoved) {
-					t.Errorf("partition %d: %v, want %v", p, err, projections.ErrCheckpointMoved)
-				}
-				if p != bad && err != nil {
+				switch {
+				case p != bad && err != nil:
 					t.Errorf("partition %d: %v", p, err)
+				case p == bad && err == nil:
+					t.Errorf("partition %d: applied", p)
+				case p == bad && errors.Is(err, projections.ErrCheckpointMoved) == tc.refused:
+					t.Errorf("partition %d: %v, want moved %v", p, err, !tc.refused)
 				}
 			}
-			if got, want := positions(t, db, proj), []int64{n, 4, n, n}; !slices.Equal(got, want) {
+			if got, want := positions(t, db, proj), []int64{n, badAt, n, n}; !slices.Equal(got, want) {
 				t.Errorf("checkpoints %v, want %v", got, want)
 			}
 			g.mu.Lock()
