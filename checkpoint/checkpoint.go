@@ -8,6 +8,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/chatsys/chat/catalog"
 )
@@ -17,6 +20,7 @@ import (
 // lost its lock cannot move a checkpoint.
 type DB interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
@@ -64,11 +68,81 @@ func (s *Store) Lock(ctx context.Context, tx DB, name string, partition int) (in
 	return pos, err
 }
 
+// LockAll is Lock of a checkpoint in several partitions, in two statements
+// whatever their number. It returns the positions by partition. The rows
+// are locked in ascending partition order, so that two transactions that
+// lock some of the same rows never wait for each other in a cycle, and by
+// primary key (FORCE INDEX): a scan of this small table would lock, and
+// wait for, every row.
+func (s *Store) LockAll(ctx context.Context, tx DB, name string, partitions []int) (map[int]int64, error) {
+	parts := slices.Compact(slices.Sorted(slices.Values(partitions)))
+	if len(parts) == 0 {
+		return map[int]int64{}, nil
+	}
+	args := make([]any, 0, 2*len(parts))
+	for _, p := range parts {
+		args = append(args, p, name)
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT IGNORE INTO "+s.table+" (partition_id, name, position) VALUES "+
+		list("(?, ?, 0)", len(parts)), args...); err != nil {
+		return nil, err
+	}
+	args = append(args[:0], name)
+	for _, p := range parts {
+		args = append(args, p)
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT partition_id, position FROM "+s.table+" FORCE INDEX (PRIMARY) WHERE name = ? AND partition_id IN ("+
+		list("?", len(parts))+") ORDER BY partition_id FOR UPDATE", args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[int]int64, len(parts))
+	for rows.Next() {
+		var (
+			p   int
+			pos int64
+		)
+		if err := rows.Scan(&p, &pos); err != nil {
+			return nil, err
+		}
+		out[p] = pos
+	}
+	return out, rows.Err()
+}
+
 // Advance moves an existing checkpoint to pos, never back: re-applying an
 // older batch leaves it where it is.
 func (s *Store) Advance(ctx context.Context, db DB, name string, partition int, pos int64) error {
 	_, err := db.ExecContext(ctx, "UPDATE "+s.table+" SET position = GREATEST(position, ?), updated_at = UTC_TIMESTAMP(6) WHERE partition_id = ? AND name = ?", pos, partition, name)
 	return err
+}
+
+// AdvanceAll is Advance of a checkpoint in several partitions in one
+// statement, so all of them move or none: positions holds each partition's
+// position.
+func (s *Store) AdvanceAll(ctx context.Context, db DB, name string, positions map[int]int64) error {
+	if len(positions) == 0 {
+		return nil
+	}
+	parts := slices.Sorted(maps.Keys(positions))
+	args := make([]any, 0, 3*len(parts)+1)
+	for _, p := range parts {
+		args = append(args, p, positions[p])
+	}
+	args = append(args, name)
+	for _, p := range parts {
+		args = append(args, p)
+	}
+	_, err := db.ExecContext(ctx, "UPDATE "+s.table+" FORCE INDEX (PRIMARY) SET position = GREATEST(position, CASE partition_id"+
+		strings.Repeat(" WHEN ? THEN ?", len(parts))+" END), updated_at = UTC_TIMESTAMP(6) WHERE name = ? AND partition_id IN ("+
+		list("?", len(parts))+")", args...)
+	return err
+}
+
+// list is n copies of item, separated by commas.
+func list(item string, n int) string {
+	return strings.TrimSuffix(strings.Repeat(item+",", n), ",")
 }
 
 // Set puts a checkpoint at pos, whichever way that moves it, creating it

@@ -2,6 +2,8 @@ package checkpoint_test
 
 import (
 	"context"
+	"database/sql"
+	"maps"
 	"testing"
 
 	"github.com/chatsys/chat/catalog"
@@ -93,4 +95,87 @@ func TestCheckpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	paused(false)
+}
+
+// TestCheckpointsOfSeveralPartitions: LockAll reads a checkpoint in
+// several partitions (creating those missing at 0) and holds their rows
+// until its transaction ends; AdvanceAll moves each, never back, and
+// nothing else.
+func TestCheckpointsOfSeveralPartitions(t *testing.T) {
+	t.Parallel()
+	cfg := testenv.Config(t)
+	db := testenv.DB(t, cfg)
+	ctx := context.Background()
+	cps := checkpoint.New(cfg.Namespace)
+	for p, pos := range map[int]int64{1: 5, 2: 8} {
+		if err := cps.Set(ctx, db, "p", p, pos); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cps.Set(ctx, db, "other", 1, 4); err != nil {
+		t.Fatal(err)
+	}
+
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	got, err := cps.LockAll(ctx, tx, "p", []int{3, 1, 2, 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[int]int64{1: 5, 2: 8, 3: 0}; !maps.Equal(got, want) {
+		t.Fatalf("LockAll: %v, want %v", got, want)
+	}
+	for _, tc := range []struct {
+		name       string
+		partitions []int
+		waits      bool
+	}{
+		{"a partition another transaction locked", []int{2}, true},
+		{"other partitions", []int{0}, false},
+	} {
+		if err := lockedElsewhere(ctx, db, cps, tc.partitions); (err != nil) != tc.waits {
+			t.Errorf("%s: %v, want waiting %v", tc.name, err, tc.waits)
+		}
+	}
+	if err := cps.AdvanceAll(ctx, tx, "p", map[int]int64{1: 9, 2: 6, 3: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []struct {
+		name      string
+		partition int
+		pos       int64
+	}{
+		{"p", 0, 0}, {"p", 1, 9}, {"p", 2, 8}, {"p", 3, 2}, {"other", 1, 4},
+	} {
+		if pos, err := cps.Get(ctx, db, want.name, want.partition); err != nil || pos != want.pos {
+			t.Errorf("%s in partition %d: %d, %v; want %d", want.name, want.partition, pos, err, want.pos)
+		}
+	}
+}
+
+// lockedElsewhere locks partitions' checkpoints in a transaction of its
+// own that gives up waiting for a row lock after a second.
+func lockedElsewhere(ctx context.Context, db *sql.DB, cps *checkpoint.Store, partitions []int) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SET SESSION innodb_lock_wait_timeout = 1"); err != nil {
+		return err
+	}
+	defer conn.ExecContext(ctx, "SET SESSION innodb_lock_wait_timeout = DEFAULT")
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	_, err = cps.LockAll(ctx, tx, "p", partitions)
+	return err
 }

@@ -59,7 +59,7 @@ func TestBatchMustFollowCheckpoint(t *testing.T) {
 				{"the next batch", 7, len(envs), false, int64(len(envs))},
 			}
 			for _, s := range steps {
-				err := p.Apply(ctx, db, batch(s.from, s.to))
+				err := p.Apply(ctx, db, [][]projections.Event{batch(s.from, s.to)})
 				if moved := errors.Is(err, projections.ErrCheckpointMoved); moved != s.moved || (err != nil && !moved) {
 					t.Fatalf("%s: %v, want moved %v", s.name, err, s.moved)
 				}

@@ -3,17 +3,23 @@ package projections
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/events"
+	"github.com/chatsys/chat/internal/groupcommit"
 )
 
 // MySQL projects events into the read tables. Every statement is an upsert
 // guarded by stream version, so the fold gives the same rows whatever order
-// events of different streams were stored in; the checkpoint moves in the
-// same transaction, so each event is applied exactly once.
+// events of different streams were stored in; the partitions' positions move
+// in the same transaction, so each event is applied exactly once.
 type MySQL struct {
 	t catalog.ReadTables
 }
@@ -35,51 +41,113 @@ func (m *MySQL) Checkpoint(ctx context.Context, db *sql.DB, partition int) (int6
 	return pos, err
 }
 
-// Apply implements Projection.
-func (m *MySQL) Apply(ctx context.Context, db *sql.DB, batch []Event) error {
-	part := batch[0].Partition
+// Apply implements Projection: all the batches in one transaction.
+func (m *MySQL) Apply(ctx context.Context, db *sql.DB, batches [][]Event) error {
+	batches, parts, err := distinct(batches)
+	if err != nil || len(batches) == 0 {
+		return err
+	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	// The row lock makes a second projector of the partition (a writer
-	// that lost its lease and has not noticed yet) wait instead of applying
-	// the same batch twice.
-	var pos int64
-	if err := tx.QueryRowContext(ctx, "SELECT position FROM "+m.t.Position+" WHERE id = ? FOR UPDATE", part).Scan(&pos); err != nil {
+	at, err := m.lock(ctx, tx, parts)
+	if err != nil {
 		return err
-	}
-	if batch[len(batch)-1].Position <= pos {
-		return nil // applied already
-	}
-	if batch[0].Position > pos+1 {
-		return fmt.Errorf("%w: partition %d at %d, batch from %d", ErrCheckpointMoved, part, pos, batch[0].Position)
 	}
 	var p plan
-	for _, e := range batch {
-		if e.Position <= pos {
-			continue
-		}
-		if err := p.add(e); err != nil {
+	to := map[int]int64{}
+	for _, batch := range batches {
+		last, err := p.addBatch(batch, at[batch[0].Partition])
+		if err != nil {
 			return err
 		}
+		if last > 0 {
+			to[batch[0].Partition] = last
+		}
+	}
+	if len(to) == 0 {
+		return nil // applied already
 	}
 	if err := p.exec(ctx, tx, m); err != nil {
-		return err
+		return ofRows(err)
 	}
-	if _, err := tx.ExecContext(ctx, "UPDATE "+m.t.Position+" SET position = ?, updated_at = UTC_TIMESTAMP(6) WHERE id = ?", batch[len(batch)-1].Position, part); err != nil {
+	if err := m.move(ctx, tx, to); err != nil {
 		return err
 	}
 	return tx.Commit()
 }
 
-// plan is a batch of events turned into a few multi-row statements.
+// lock reads the positions of partitions, in ascending order, and locks
+// their rows. The row lock makes a second projector of a partition (a
+// writer that lost its lease and has not noticed yet) wait instead of
+// applying the same batch twice; ascending order keeps two processes that
+// lock some of the same rows from waiting for each other in a cycle. FORCE
+// INDEX: a scan of this small table would lock, and wait for, the rows of
+// every partition, other processes' included.
+func (m *MySQL) lock(ctx context.Context, tx *sql.Tx, parts []int) (map[int]int64, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT id, position FROM "+m.t.Position+" FORCE INDEX (PRIMARY) WHERE id IN ("+placeholders(len(parts))+") ORDER BY id FOR UPDATE", anys(parts)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	at := make(map[int]int64, len(parts))
+	for rows.Next() {
+		var (
+			part int
+			pos  int64
+		)
+		if err := rows.Scan(&part, &pos); err != nil {
+			return nil, err
+		}
+		at[part] = pos
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, part := range parts {
+		if _, ok := at[part]; !ok {
+			return nil, groupcommit.Split(fmt.Errorf("the position of partition %d: %w", part, sql.ErrNoRows))
+		}
+	}
+	return at, nil
+}
+
+// move sets the partitions' positions (to, by partition) in one statement.
+func (m *MySQL) move(ctx context.Context, tx *sql.Tx, to map[int]int64) error {
+	parts := slices.Sorted(maps.Keys(to))
+	args := make([]any, 0, 3*len(parts))
+	for _, part := range parts {
+		args = append(args, part, to[part])
+	}
+	args = append(args, anys(parts)...)
+	_, err := tx.ExecContext(ctx, "UPDATE "+m.t.Position+" FORCE INDEX (PRIMARY) SET position = CASE id"+strings.Repeat(" WHEN ? THEN ?", len(parts))+
+		" END, updated_at = UTC_TIMESTAMP(6) WHERE id IN ("+placeholders(len(parts))+")", args...)
+	return err
+}
+
+// ofRows marks as concerning some batches only an error the server gave
+// about the rows a statement carried (SQLSTATE class 22, a data exception,
+// or 23, an integrity constraint): one partition's events may cause it,
+// and the others need not wait for them. Any other error (a lost
+// connection, a deadlock) concerns all the batches alike.
+func ofRows(err error) error {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) && (string(me.SQLState[:2]) == "22" || string(me.SQLState[:2]) == "23") {
+		return groupcommit.Split(err)
+	}
+	return err
+}
+
+// plan is the events of the batches applied at once, turned into a few
+// multi-row statements.
 type plan struct {
 	apps     []row // token, name, version, created_at, updated_at
 	chats    []row // token, number, name, version, created_at, updated_at
 	messages []row // token, chat_number, number, body, version, created_at, updated_at
-	// Counts are summed per parent so a batch makes one statement per table.
+	// Counts are summed per parent so the batches make one statement per
+	// table.
 	appCounts  map[string]*count
 	chatCounts map[chatKey]*count
 }
@@ -94,6 +162,29 @@ type count struct {
 type chatKey struct {
 	token  string
 	number int64
+}
+
+// addBatch folds into the plan the events of a partition's batch that its
+// position pos has not passed, and returns the position the batch moves it
+// to, or 0 when the position has passed the whole batch. A batch that does
+// not follow on from pos is refused.
+func (p *plan) addBatch(batch []Event, pos int64) (int64, error) {
+	part, last := batch[0].Partition, batch[len(batch)-1].Position
+	if last <= pos {
+		return 0, nil // applied already
+	}
+	if batch[0].Position > pos+1 {
+		return 0, groupcommit.Split(fmt.Errorf("%w: partition %d at %d, batch from %d", ErrCheckpointMoved, part, pos, batch[0].Position))
+	}
+	for _, e := range batch {
+		if e.Position <= pos {
+			continue
+		}
+		if err := p.add(e); err != nil {
+			return 0, groupcommit.Split(fmt.Errorf("partition %d: %w", part, err))
+		}
+	}
+	return last, nil
 }
 
 // add folds one event into the plan. An event type the fold does not know

@@ -104,12 +104,12 @@ func TestFoldIsOrderIndependent(t *testing.T) {
 				pos++
 				b = append(b, projections.Event{Position: pos, Envelope: e})
 			}
-			if err := proj.Apply(ctx, db, b); err != nil {
+			if err := proj.Apply(ctx, db, [][]projections.Event{b}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		// Applying a batch again is a no-op: the checkpoint has passed it.
-		if err := proj.Apply(ctx, db, []projections.Event{{Position: 1, Envelope: envs[0]}}); err != nil {
+		if err := proj.Apply(ctx, db, [][]projections.Event{{{Position: 1, Envelope: envs[0]}}}); err != nil {
 			t.Fatal(err)
 		}
 		got := snapshot(t, readmodel.NewQueries(db, ns), token)

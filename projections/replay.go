@@ -270,7 +270,7 @@ func (rp *Replay) apply(ctx context.Context, t target, positions []int64, slack 
 			if len(batch) == 0 {
 				continue
 			}
-			if err := t.proj.Apply(ctx, rp.db, batch); err != nil {
+			if err := t.proj.Apply(ctx, rp.db, [][]Event{batch}); err != nil {
 				return err
 			}
 			last := batch[len(batch)-1].Position

@@ -36,11 +36,16 @@ type Projection interface {
 	// Checkpoint returns the position of the last event of partition
 	// applied.
 	Checkpoint(ctx context.Context, db *sql.DB, partition int) (int64, error)
-	// Apply applies a batch of one partition in position order and records
-	// its last position as the partition's checkpoint, so that no event is
-	// applied twice or skipped. Applying a batch again, or at once from two
-	// processes, changes nothing more.
-	Apply(ctx context.Context, db *sql.DB, batch []Event) error
+	// Apply applies batches of distinct partitions, each in position
+	// order, in one go, and records each one's last position as its
+	// partition's checkpoint, all or nothing, so that no event is applied
+	// twice or skipped. Applying a batch again, or at once from two
+	// processes, changes nothing more. An error that may concern some of
+	// the batches only (one that no longer follows on from its checkpoint,
+	// an event a fold cannot apply) is marked with groupcommit.Split, so
+	// that an Applier applies each batch alone; one that concerns them all
+	// alike (the database is down) is not.
+	Apply(ctx context.Context, db *sql.DB, batches [][]Event) error
 }
 
 // Runner tails one partition of the event store and feeds a projection. It
@@ -48,6 +53,7 @@ type Projection interface {
 // it when it appends.
 type Runner struct {
 	proj      Projection
+	applier   *Applier
 	partition int
 	store     *eventstore.Store
 	codec     *events.Codec
@@ -118,14 +124,25 @@ type RunnerConfig struct {
 	Namespace string
 	Metrics   *RunnerMetrics
 	Log       *slog.Logger
+	// Applier, if set, applies the runner's batches together with those of
+	// the other runners that share it; it must be of the runner's
+	// projection. Without one the runner applies its batches alone.
+	Applier *Applier
 }
 
 // NewRunner returns a runner of proj over one partition.
 func NewRunner(proj Projection, partition int, cfg RunnerConfig) *Runner {
 	namespace, m, log := cfg.Namespace, cfg.Metrics, cfg.Log
 	part := strconv.Itoa(partition)
+	applier := cfg.Applier
+	if applier == nil {
+		applier = NewApplier(proj, cfg.DB)
+	} else if applier.proj != proj {
+		panic(fmt.Sprintf("projections: a runner of %s given an applier of %s", proj.Name(), applier.proj.Name()))
+	}
 	return &Runner{
 		proj:        proj,
+		applier:     applier,
 		partition:   partition,
 		store:       cfg.Store,
 		codec:       cfg.Codec,
@@ -286,6 +303,7 @@ func (r *Runner) step(ctx context.Context, pos int64) (int64, bool, error) {
 		return pos, false, err
 	}
 	batch := make([]Event, len(stored))
+	bytes := 0
 	for i, s := range stored {
 		env, err := r.codec.Decode(s.Record)
 		if err != nil {
@@ -294,11 +312,14 @@ func (r *Runner) step(ctx context.Context, pos int64) (int64, bool, error) {
 			return pos, false, fmt.Errorf("event at position %d: %w", s.Position, err)
 		}
 		batch[i] = Event{Partition: s.Partition, Position: s.Position, RecordedAt: s.RecordedAt, Envelope: env}
+		bytes += len(s.Data)
 	}
-	// Shutdown waits for the batch in hand rather than abandoning it.
+	// Shutdown waits for the batch in hand rather than abandoning it. Every
+	// runner bounds its apply alike, as the Apply it joins may run under
+	// another runner's context.
 	applyCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	if err := r.proj.Apply(applyCtx, r.db, batch); err != nil {
+	if err := r.applier.Apply(applyCtx, batch, bytes); err != nil {
 		return pos, false, fmt.Errorf("apply events %d..%d: %w", batch[0].Position, batch[len(batch)-1].Position, err)
 	}
 	last := batch[len(batch)-1]

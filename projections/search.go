@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/checkpoint"
 	"github.com/chatsys/chat/events"
+	"github.com/chatsys/chat/internal/groupcommit"
 	"github.com/chatsys/chat/redact"
 	"github.com/chatsys/chat/searchindex"
 )
@@ -80,12 +82,13 @@ func (s *Search) Checkpoint(ctx context.Context, db *sql.DB, partition int) (int
 }
 
 type pendingDoc struct {
-	id       string
-	stream   string
-	position int64
-	version  int64
-	created  bool // the message's create is applied
-	doc      searchindex.Document
+	id        string
+	stream    string
+	partition int
+	position  int64
+	version   int64
+	created   bool // the message's create is applied
+	doc       searchindex.Document
 }
 
 // messageDoc is what an event says of a message's search document; ok is
@@ -104,16 +107,42 @@ func messageDoc(ev events.Event) (d searchindex.Document, created, ok bool, err 
 	}
 }
 
-// Apply implements Projection.
-func (s *Search) Apply(ctx context.Context, db *sql.DB, batch []Event) error {
+// Apply implements Projection: the documents of all the batches go in one
+// series of bulk requests, then every partition's checkpoint moves in one
+// transaction.
+func (s *Search) Apply(ctx context.Context, db *sql.DB, batches [][]Event) error {
+	batches, parts, err := distinct(batches)
+	if err != nil || len(batches) == 0 {
+		return err
+	}
+	docs := map[string]*pendingDoc{}
+	var order []string
+	for _, batch := range batches {
+		ids, err := s.documents(ctx, db, batch, docs)
+		if err != nil {
+			return err
+		}
+		order = append(order, ids...)
+	}
+	if len(order) > 0 {
+		if err := s.bulk(ctx, db, docs, order); err != nil {
+			return err
+		}
+	}
+	return s.advance(ctx, db, batches, parts)
+}
+
+// documents adds to docs the documents of one partition's batch, and
+// returns the ids of those to index. A message's events are all in one
+// partition, so no other batch holds its document.
+func (s *Search) documents(ctx context.Context, db *sql.DB, batch []Event, docs map[string]*pendingDoc) ([]string, error) {
 	part := batch[0].Partition
 	// One document per message: the newest version in the batch.
-	docs := map[string]*pendingDoc{}
 	var order []string
 	for _, e := range batch {
 		d, created, ok, err := messageDoc(e.Event)
 		if err != nil {
-			return fmt.Errorf("event at position %d: %w", e.Position, err)
+			return nil, groupcommit.Split(fmt.Errorf("partition %d: event at position %d: %w", part, e.Position, err))
 		}
 		if !ok {
 			continue
@@ -121,7 +150,7 @@ func (s *Search) Apply(ctx context.Context, db *sql.DB, batch []Event) error {
 		id := searchindex.DocumentID(d.Token, d.ChatNumber, d.Number)
 		p, ok := docs[id]
 		if !ok {
-			p = &pendingDoc{id: id, stream: e.Event.StreamID()}
+			p = &pendingDoc{id: id, stream: e.Event.StreamID(), partition: part}
 			docs[id] = p
 			order = append(order, id)
 		}
@@ -130,47 +159,46 @@ func (s *Search) Apply(ctx context.Context, db *sql.DB, batch []Event) error {
 			p.version, p.position, p.doc = e.StreamVersion, e.Position, d
 		}
 	}
-	if len(order) > 0 {
-		if err := s.complete(ctx, db, part, docs, order, batch[0].Position); err != nil {
-			return err
-		}
-		// A message whose create is not applied yet gets no document: it
-		// could be counted but never returned. Its create will index it.
-		indexed := order[:0]
-		for _, id := range order {
-			if d := docs[id]; d.created {
-				d.doc.Body = searchindex.FoldAccents(d.doc.Body)
-				indexed = append(indexed, id)
-			}
-		}
-		order = indexed
+	if len(order) == 0 {
+		return nil, nil
 	}
-	if len(order) > 0 {
-		if err := s.bulk(ctx, db, part, docs, order); err != nil {
-			return err
+	if err := s.complete(ctx, db, part, docs, order, batch[0].Position); err != nil {
+		return nil, err
+	}
+	// A message whose create is not applied yet gets no document: it
+	// could be counted but never returned. Its create will index it.
+	indexed := order[:0]
+	for _, id := range order {
+		if d := docs[id]; d.created {
+			d.doc.Body = searchindex.FoldAccents(d.doc.Body)
+			indexed = append(indexed, id)
 		}
 	}
-	return s.advance(ctx, db, batch)
+	return indexed, nil
 }
 
-// advance moves the partition's checkpoint past the batch, unless it no
-// longer follows on from it: a replay put a rebuilt index live with its own
-// positions meanwhile, and the runner must start again from there.
-func (s *Search) advance(ctx context.Context, db *sql.DB, batch []Event) error {
-	part := batch[0].Partition
+// advance moves each partition's checkpoint past its batch, unless one no
+// longer follows on from its batch: a replay put a rebuilt index live with
+// its own positions meanwhile, and the runner must start again from there.
+func (s *Search) advance(ctx context.Context, db *sql.DB, batches [][]Event, parts []int) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	pos, err := s.checkpoints.Lock(ctx, tx, s.checkpoint, part)
+	at, err := s.checkpoints.LockAll(ctx, tx, s.checkpoint, parts)
 	if err != nil {
 		return err
 	}
-	if pos < batch[0].Position-1 {
-		return fmt.Errorf("%w: partition %d at %d, batch from %d", ErrCheckpointMoved, part, pos, batch[0].Position)
+	to := make(map[int]int64, len(batches))
+	for _, batch := range batches {
+		part := batch[0].Partition
+		if pos := at[part]; pos < batch[0].Position-1 {
+			return groupcommit.Split(fmt.Errorf("%w: partition %d at %d, batch from %d", ErrCheckpointMoved, part, pos, batch[0].Position))
+		}
+		to[part] = batch[len(batch)-1].Position
 	}
-	if err := s.checkpoints.Advance(ctx, tx, s.checkpoint, part, batch[len(batch)-1].Position); err != nil {
+	if err := s.checkpoints.AdvanceAll(ctx, tx, s.checkpoint, to); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -232,18 +260,22 @@ func (s *Search) complete(ctx context.Context, db *sql.DB, partition int, docs m
 	return nil
 }
 
-// load sets the document to the message's body at a version stored earlier.
+// load sets the document to the message's body at a version stored
+// earlier. What it finds wrong there is the partition's alone.
 func (s *Search) load(ctx context.Context, db *sql.DB, d *pendingDoc, version int64) error {
 	r := events.Record{StreamID: d.stream, StreamVersion: version}
 	var pos int64
 	err := db.QueryRowContext(ctx, "SELECT position, event_type, schema_version, payload FROM "+s.events+" WHERE stream_id = ? AND stream_version = ?",
 		d.stream, version).Scan(&pos, &r.Type, &r.SchemaVersion, &r.Data)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = groupcommit.Split(err)
+	}
 	if err != nil {
 		return fmt.Errorf("read %s version %d: %w", redact.Tokens(d.stream), version, err)
 	}
 	env, err := s.codec.Decode(r)
 	if err != nil {
-		return fmt.Errorf("event at position %d: %w", pos, err)
+		return groupcommit.Split(fmt.Errorf("partition %d: event at position %d: %w", d.partition, pos, err))
 	}
 	switch ev := env.Event.(type) {
 	case events.MessageCreated:
@@ -251,7 +283,7 @@ func (s *Search) load(ctx context.Context, db *sql.DB, d *pendingDoc, version in
 	case events.MessageEdited:
 		d.doc.Body = ev.Body
 	default:
-		return fmt.Errorf("event at position %d: a %s in message stream %s", pos, r.Type, redact.Tokens(d.stream))
+		return groupcommit.Split(fmt.Errorf("partition %d: event at position %d: a %s in message stream %s", d.partition, pos, r.Type, redact.Tokens(d.stream)))
 	}
 	d.version, d.position = version, pos
 	return nil
@@ -265,26 +297,32 @@ const maxBulkBytes = 4 << 20
 // bulk indexes the documents, in as many requests as maxBulkBytes asks for.
 // A refused older version (409) means the index holds that version or a
 // newer one: done. An item that failed for a transient reason fails the
-// batch, to be retried; one that can never succeed is parked with its reason.
-func (s *Search) bulk(ctx context.Context, db *sql.DB, partition int, docs map[string]*pendingDoc, order []string) error {
-	var b searchindex.Bulk
+// Apply, to be retried; one that can never succeed is parked with its
+// reason.
+func (s *Search) bulk(ctx context.Context, db *sql.DB, docs map[string]*pendingDoc, order []string) error {
+	var (
+		b    searchindex.Bulk
+		sent []*pendingDoc
+	)
 	for i, id := range order {
 		d := docs[id]
 		if err := b.Index(s.target, id, d.version, d.doc); err != nil {
-			return err
+			return groupcommit.Split(fmt.Errorf("partition %d: document %s: %w", d.partition, redact.Tokens(id), err))
 		}
+		sent = append(sent, d)
 		if b.Len() >= s.bulkBytes || i == len(order)-1 {
-			if err := s.send(ctx, db, partition, docs, &b); err != nil {
+			if err := s.send(ctx, db, docs, sent, &b); err != nil {
 				return err
 			}
 			b.Reset()
+			sent = sent[:0]
 		}
 	}
 	return nil
 }
 
-// send makes one bulk request.
-func (s *Search) send(ctx context.Context, db *sql.DB, partition int, docs map[string]*pendingDoc, b *searchindex.Bulk) error {
+// send makes one bulk request of the documents sent.
+func (s *Search) send(ctx context.Context, db *sql.DB, docs map[string]*pendingDoc, sent []*pendingDoc, b *searchindex.Bulk) error {
 	failed, err := s.es.Send(ctx, b, false)
 	if err != nil {
 		return err
@@ -296,18 +334,35 @@ func (s *Search) send(ctx context.Context, db *sql.DB, partition int, docs map[s
 		case f.Status == http.StatusTooManyRequests || f.Status >= 500:
 			transient = fmt.Errorf("elasticsearch: bulk item %s: %d %s: %s", f.ID, f.Status, f.Type, f.Reason)
 		default:
-			d := docs[f.ID]
-			reason := fmt.Sprintf("%d %s: %s", f.Status, f.Type, f.Reason)
-			pos := int64(0)
-			if d != nil {
-				pos = d.position
-			}
-			s.log.Error("parking a message the search index refused", "document_id", redact.Tokens(f.ID), "partition", partition, "position", pos, "reason", redact.Tokens(reason))
-			s.parkedCount.Inc()
-			if _, err := db.ExecContext(ctx, "INSERT IGNORE INTO "+s.parked+" (partition_id, position, document_id, reason) VALUES (?, ?, ?, ?)", partition, pos, f.ID, reason); err != nil {
+			if err := s.park(ctx, db, f, refused(f, docs, sent)); err != nil {
 				return err
 			}
 		}
 	}
 	return transient
+}
+
+// refused returns the document of a failed bulk item: the one its id
+// names, or else the one at its place in the request; nil if neither.
+func refused(f searchindex.Failure, docs map[string]*pendingDoc, sent []*pendingDoc) *pendingDoc {
+	if d := docs[f.ID]; d != nil {
+		return d
+	}
+	if f.Item >= 0 && f.Item < len(sent) {
+		return sent[f.Item]
+	}
+	return nil
+}
+
+// park records a document the index can never take, under its partition
+// and the position of its event.
+func (s *Search) park(ctx context.Context, db *sql.DB, f searchindex.Failure, d *pendingDoc) error {
+	if d == nil {
+		return fmt.Errorf("elasticsearch: bulk item %s: %d %s: a document not sent", redact.Tokens(f.ID), f.Status, f.Type)
+	}
+	reason := fmt.Sprintf("%d %s: %s", f.Status, f.Type, f.Reason)
+	s.log.Error("parking a message the search index refused", "document_id", redact.Tokens(f.ID), "partition", d.partition, "position", d.position, "reason", redact.Tokens(reason))
+	s.parkedCount.Inc()
+	_, err := db.ExecContext(ctx, "INSERT IGNORE INTO "+s.parked+" (partition_id, position, document_id, reason) VALUES (?, ?, ?, ?)", d.partition, d.position, f.ID, reason)
+	return err
 }

@@ -61,7 +61,7 @@ func TestSearchBulkIsBoundedInBytes(t *testing.T) {
 			Event: events.MessageCreated{Token: token, ChatNumber: 1, Number: i, Body: body},
 		}})
 	}
-	if err := search.Apply(ctx, db, batch); err != nil {
+	if err := search.Apply(ctx, db, [][]projections.Event{batch}); err != nil {
 		t.Fatal(err)
 	}
 	sizes.mu.Lock()

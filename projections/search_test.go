@@ -134,12 +134,12 @@ func TestSearchFoldIsOrderIndependent(t *testing.T) {
 		for start := 0; start < len(log); start += size {
 			last = log[start:min(start+size, len(log))]
 			for _, p := range []projections.Projection{search, tables} {
-				if err := p.Apply(ctx, db, last); err != nil {
+				if err := p.Apply(ctx, db, [][]projections.Event{last}); err != nil {
 					t.Fatalf("round %d: %s: %v", round, p.Name(), err)
 				}
 			}
 		}
-		if err := search.Apply(ctx, db, last); err != nil {
+		if err := search.Apply(ctx, db, [][]projections.Event{last}); err != nil {
 			t.Fatal(err)
 		}
 		got := indexed(t, cfg.ElasticsearchURL, index.Alias)

@@ -6,10 +6,12 @@ package registry
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/chatsys/chat/checkpoint"
 	"github.com/chatsys/chat/events"
+	"github.com/chatsys/chat/internal/groupcommit"
 	"github.com/chatsys/chat/numbering"
 	"github.com/chatsys/chat/projections"
 )
@@ -47,20 +49,45 @@ func (p *Projection) Checkpoint(ctx context.Context, db *sql.DB, partition int) 
 	return pos, nil
 }
 
-// Apply implements projections.Projection: Redis first, then the checkpoint,
-// so a crash in between registers the batch again, which changes nothing.
-func (p *Projection) Apply(ctx context.Context, db *sql.DB, batch []projections.Event) error {
-	apps, chats, err := Creates(batch)
-	if err != nil {
-		return err
+// Apply implements projections.Projection: the creates of all the batches
+// in one Register call, then every partition's checkpoint in one
+// statement. Redis goes first, so a crash in between registers the batches
+// again, which changes nothing.
+func (p *Projection) Apply(ctx context.Context, db *sql.DB, batches [][]projections.Event) error {
+	var (
+		apps  []string
+		chats []numbering.Chat
+		to    = make(map[int]int64, len(batches))
+	)
+	for _, batch := range batches {
+		if len(batch) == 0 {
+			continue
+		}
+		a, c, err := Creates(batch)
+		if err != nil {
+			return groupcommit.Split(fmt.Errorf("partition %d: %w", batch[0].Partition, err))
+		}
+		apps, chats = append(apps, a...), append(chats, c...)
+		part := batch[0].Partition
+		to[part] = max(to[part], batch[len(batch)-1].Position)
 	}
 	if err := p.reg.Register(ctx, apps, chats); err != nil {
-		return fmt.Errorf("register creates: %w", err)
+		return fmt.Errorf("register creates: %w", ofSlots(err))
 	}
-	if err := p.checkpoints.Advance(ctx, db, p.Name(), batch[0].Partition, batch[len(batch)-1].Position); err != nil {
-		return fmt.Errorf("store the registry checkpoint: %w", err)
+	if err := p.checkpoints.AdvanceAll(ctx, db, p.Name(), to); err != nil {
+		return fmt.Errorf("store the registry checkpoints: %w", err)
 	}
 	return nil
+}
+
+// ofSlots marks as concerning some batches only a refusal because some
+// Redis slots' state is being rebuilt: the batches whose creates lie in
+// other slots can be registered meanwhile.
+func ofSlots(err error) error {
+	if errors.Is(err, numbering.ErrRecovering) {
+		return groupcommit.Split(err)
+	}
+	return err
 }
 
 // Creates returns the applications and chats whose creates are in batch.

@@ -56,7 +56,9 @@ func (b *Bulk) Reset() { b.buf.Reset() }
 
 // Failure is a document of a bulk request the cluster did not index.
 type Failure struct {
-	ID     string
+	ID string
+	// Item is its place among the request's documents, from 0.
+	Item   int
 	Status int
 	Type   string
 	Reason string
@@ -89,10 +91,10 @@ func (c *Client) Send(ctx context.Context, b *Bulk, refresh bool) ([]Failure, er
 		return nil, nil
 	}
 	var failed []Failure
-	for _, item := range out.Items {
+	for i, item := range out.Items {
 		for _, r := range item {
 			if r.Error != nil {
-				failed = append(failed, Failure{ID: r.ID, Status: r.Status, Type: r.Error.Type, Reason: r.Error.Reason})
+				failed = append(failed, Failure{ID: r.ID, Item: i, Status: r.Status, Type: r.Error.Type, Reason: r.Error.Reason})
 			}
 		}
 	}

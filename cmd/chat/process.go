@@ -342,6 +342,12 @@ func (p *process) buildWorkers(d deps) {
 		search,
 		registry.New(d.numbers, p.cfg.Namespace),
 	}
+	// One applier per projection, shared by the runners of every partition
+	// this process holds, so that their batches commit together.
+	appliers := make([]*projections.Applier, len(projs))
+	for i, proj := range projs {
+		appliers[i] = projections.NewApplier(proj, p.db)
+	}
 	writer := ingest.NewWriter(ingest.WriterConfig{
 		Consumers: ingest.ConsumersPerPartition(p.cfg.StoreConsumers, d.names.Partitions),
 		AMQP:      d.amqp, Store: store, Codec: d.codec, Log: p.log, Registerer: p.reg,
@@ -352,7 +358,9 @@ func (p *process) buildWorkers(d deps) {
 	work := func(ctx context.Context, l partition.Lease) error {
 		runners := make([]*projections.Runner, len(projs))
 		for i, proj := range projs {
-			runners[i] = projections.NewRunner(proj, l.Partition, runnerCfg)
+			cfg := runnerCfg
+			cfg.Applier = appliers[i]
+			runners[i] = projections.NewRunner(proj, l.Partition, cfg)
 		}
 		notify := func() {
 			for _, r := range runners {
