@@ -114,7 +114,7 @@ func Variables() []Variable {
 		}},
 		{"CHAT_MYSQL_MAX_CONNS", "20", "most MySQL connections one process opens", intSetter(func(c *Config) *int { return &c.MySQLMaxConns }, 4, 1000)},
 		{"CHAT_PUBLISH_CHANNELS", "64", "AMQP channels publishing (and awaiting confirms) at once", intSetter(func(c *Config) *int { return &c.PublishChannels }, 1, 1000)},
-		{"CHAT_STORE_CONSUMERS", "128", "broker subscriptions feeding the event store writer, shared by the partitions it writes (each gets at least 8)", intSetter(func(c *Config) *int { return &c.StoreConsumers }, 1, 1000)},
+		{"CHAT_STORE_CONSUMERS", "512", "broker subscriptions feeding the event store writer, shared by the namespace's partitions (each gets at least 8); what they hold makes the append transactions", intSetter(func(c *Config) *int { return &c.StoreConsumers }, 1, 1000)},
 		{"CHAT_PARTITIONS", "16", "event log partitions of a namespace, fixed when `chat migrate` first migrates it (read by migrate only)", intSetter(func(c *Config) *int { return &c.Partitions }, 1, 1024)},
 		{"CHAT_MAX_IN_FLIGHT", "1024", "command requests served at once; more get 503", intSetter(func(c *Config) *int { return &c.MaxInFlight }, 1, 1000000)},
 		{"CHAT_MAX_READS_IN_FLIGHT", "128", "read requests (gets, lists, searches) served at once; more get 503", intSetter(func(c *Config) *int { return &c.MaxReadsInFlight }, 1, 1000000)},

@@ -108,7 +108,7 @@ func NewWriter(cfg WriterConfig) *Writer {
 			}, []string{"outcome"}),
 		},
 	}
-	w.group = groupcommit.New(w.appendAll, batchBytes, cfg.MaxBatchBytes, appendsAtOnce)
+	w.group = groupcommit.New(w.appendAll, batchBytes, cfg.MaxBatchBytes)
 	// Every outcome is exported from the start, at 0, so that the first
 	// conflict shows as an increase.
 	for _, outcome := range []string{"appended", "duplicate", "conflict", "undecodable"} {
@@ -393,12 +393,13 @@ func (pw *partitionWriter) next(gap *time.Timer, deadline time.Time) (*pending, 
 }
 
 // ConsumersPerPartition is how many broker subscriptions each partition's
-// writer gets when a process shares total among partitions: its share, and
-// at least 32. A partition's batch is at most its subscriptions, and a
-// batch of a few events costs several times more per event (a transaction
-// and its round trips each) than one of dozens.
+// writer gets when total are shared among the partitions: its share, and
+// at least 8. What a process's partitions hold unacknowledged while an
+// append commits makes its next append transaction, so the total, not the
+// partition count, sizes the transactions; a partition's own few keep its
+// queue flowing.
 func ConsumersPerPartition(total, partitions int) int {
-	return max(32, total/max(partitions, 1))
+	return max(8, total/max(partitions, 1))
 }
 
 // subscriptionsPerConnection spreads the subscriptions over several AMQP
@@ -461,9 +462,3 @@ func (pw *partitionWriter) flush(ctx context.Context, batch []*pending, lost fun
 		pw.onAppend()
 	}
 }
-
-// appendsAtOnce is how many append transactions a writer runs at once: the
-// database syncs its log at commit, and syncs the commits that wait
-// together, so a second transaction in flight costs little and hides the
-// first one's sync.
-const appendsAtOnce = 2

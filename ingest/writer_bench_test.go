@@ -17,6 +17,7 @@ import (
 
 	"github.com/chatsys/chat/apptoken"
 	"github.com/chatsys/chat/broker"
+	"github.com/chatsys/chat/config"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
 	"github.com/chatsys/chat/ingest"
@@ -84,12 +85,13 @@ func benchmarkWriter(b *testing.B, writerCount int) {
 	store := eventstore.New(db, cfg.Namespace)
 	reg := prometheus.NewRegistry()
 	// Subscriptions per partition as `chat work` gives them, from
-	// CHAT_STORE_CONSUMERS (128 when unset).
-	total := 128
-	if v, err := strconv.Atoi(os.Getenv("CHAT_STORE_CONSUMERS")); err == nil {
-		total = v
+	// CHAT_STORE_CONSUMERS or its default (the test configuration's is
+	// smaller).
+	own, err := config.Load(os.LookupEnv)
+	if err != nil {
+		b.Fatal(err)
 	}
-	consumers := ingest.ConsumersPerPartition(total, cfg.Partitions)
+	consumers := ingest.ConsumersPerPartition(own.StoreConsumers, cfg.Partitions)
 	ws := make([]*ingest.Writer, writerCount)
 	for i := range ws {
 		r := prometheus.Registerer(nil)

@@ -42,7 +42,7 @@ func NewApplier(proj Projection, db *sql.DB) *Applier {
 		return make([]struct{}, len(items)), nil
 	}
 	weigh := func(b sizedBatch) int { return b.bytes }
-	return &Applier{proj: proj, group: groupcommit.New(commit, weigh, maxApplyBytes, appliesAtOnce)}
+	return &Applier{proj: proj, group: groupcommit.New(commit, weigh, maxApplyBytes)}
 }
 
 // Apply applies one partition's batch, of the given payload bytes,
@@ -52,8 +52,3 @@ func (a *Applier) Apply(ctx context.Context, batch []Event, bytes int) error {
 	_, err := a.group.Do(ctx, sizedBatch{events: batch, bytes: bytes})
 	return err
 }
-
-// appliesAtOnce is how many Applies of a projection run at once: the
-// database syncs its log at every commit, and a second transaction in
-// flight hides the first one's sync.
-const appliesAtOnce = 2

@@ -47,19 +47,16 @@ func (r *recorder) commit(_ context.Context, items []int) ([]int, error) {
 
 func TestGroupsConcurrentCallers(t *testing.T) {
 	for _, tc := range []struct {
-		name        string
-		maxWeight   int
-		weigh       func(int) int
-		concurrency int
+		name      string
+		maxWeight int
+		weigh     func(int) int
 	}{
-		{"by count", 8, nil, 1},
-		{"by weight", 40, func(v int) int { return v%10 + 1 }, 1},
-		{"two at once", 8, nil, 2},
-		{"four at once, by weight", 40, func(v int) int { return v%10 + 1 }, 4},
+		{"by count", 8, nil},
+		{"by weight", 40, func(v int) int { return v%10 + 1 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &recorder{}
-			g := groupcommit.New(rec.commit, tc.weigh, tc.maxWeight, tc.concurrency)
+			g := groupcommit.New(rec.commit, tc.weigh, tc.maxWeight)
 			const callers, each = 32, 50
 			var wg sync.WaitGroup
 			for c := range callers {
@@ -103,9 +100,8 @@ func TestGroupsConcurrentCallers(t *testing.T) {
 					t.Errorf("item %d committed %d times", v, n)
 				}
 			}
-			// 32 callers keep every leader busy.
-			if rec.most != tc.concurrency {
-				t.Errorf("at most %d commits ran at once, want %d", rec.most, tc.concurrency)
+			if rec.most > 1 {
+				t.Errorf("%d commits ran at once; one at a time makes them larger", rec.most)
 			}
 			// 32 callers and 1 ms commits: callers arrive while others
 			// commit, so most commits carry several items.
@@ -141,7 +137,7 @@ func TestFailures(t *testing.T) {
 				}
 				return rec.commit(ctx, items)
 			}
-			g := groupcommit.New(commit, nil, 100, 1)
+			g := groupcommit.New(commit, nil, 100)
 			firstDone := make(chan error)
 			go func() {
 				_, err := g.Do(context.Background(), 100)
