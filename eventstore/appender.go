@@ -76,9 +76,11 @@ type Batch struct {
 // Append does each: a process that writes many partitions pays one commit
 // for all of them. It locks the partitions' rows in ascending order (so two
 // writers never deadlock on them) and checks every appender's fencing
-// epoch; if any partition was taken over, the error wraps ErrFenced and
-// nothing is stored. It returns each batch's statuses; an error means
-// nothing was stored.
+// epoch; if any partition was taken over, the error wraps ErrFenced. If a
+// record of several batches collides with a stored one (a redelivery or a
+// conflict, which are rare), the error is ErrCollision: such batches are
+// appended one at a time, where the collisions are sorted out. It returns
+// each batch's statuses; an error means nothing was stored.
 func (s *Store) AppendAll(ctx context.Context, batches []Batch) ([][]Status, error) {
 	status := make([][]Status, len(batches))
 	fresh := make([][]int, len(batches))
@@ -100,15 +102,14 @@ func (s *Store) AppendAll(ctx context.Context, batches []Batch) ([][]Status, err
 	}
 	err = insert(ctx, tx, s.table, pieces)
 	if isDuplicateKey(err) {
-		// Some records collide with stored ones or with each other (rare:
-		// a redelivery or a conflict). The failed statement is undone,
-		// not the transaction: sort them out, and store the rest.
-		for b, batch := range batches {
-			if pieces[b], err = s.sortOut(ctx, tx, batch, fresh[b], status[b], heads[b]); err != nil {
-				break
-			}
+		if len(batches) > 1 {
+			return nil, ErrCollision
 		}
-		if err == nil {
+		// The failed statement is undone, not the transaction: sort the
+		// records out, and store the rest. (Only within one partition:
+		// a statement that spans the shards of a sharded database may not
+		// be undone on all of them.)
+		if pieces[0], err = s.sortOut(ctx, tx, batches[0], fresh[0], status[0], heads[0]); err == nil {
 			err = insert(ctx, tx, s.table, pieces)
 		}
 	}
@@ -123,6 +124,11 @@ func (s *Store) AppendAll(ctx context.Context, batches []Batch) ([][]Status, err
 	}
 	return status, nil
 }
+
+// ErrCollision means that records of batches of several partitions collide
+// with stored ones, and nothing was stored: append the batches one at a
+// time.
+var ErrCollision = errors.New("records collide with stored ones: append the partitions' batches one at a time")
 
 // dedupe marks the records whose event id comes earlier in the batch as
 // duplicates and returns the indexes of the others.

@@ -149,8 +149,9 @@ func TestFencedWriterCannotAppend(t *testing.T) {
 }
 
 // TestAppendAll: batches of several partitions commit in one transaction,
-// each with its own positions and statuses; a partition taken over fails
-// the whole call, and nothing of any batch is stored.
+// each with its own positions; a record that collides with a stored one,
+// or a partition taken over, fails the whole call, and nothing of any batch
+// is stored.
 func TestAppendAll(t *testing.T) {
 	t.Parallel()
 	cfg := testenv.Config(t)
@@ -178,13 +179,23 @@ func TestAppendAll(t *testing.T) {
 		{Appender: apps[0], Records: []events.Record{first[0].Records[1], rec(t, events.ChatCreated{Token: tokens[0], Number: 3}, 1)}},
 		{Appender: apps[3], Records: []events.Record{rec(t, events.ChatCreated{Token: tokens[3], Number: 3}, 1)}},
 	}
-	status, err := store.AppendAll(ctx, second)
-	if err != nil {
-		t.Fatal(err)
+	// A redelivery and a conflict among them: nothing is stored, and the
+	// batches are appended one at a time.
+	if _, err := store.AppendAll(ctx, second); !errors.Is(err, eventstore.ErrCollision) {
+		t.Fatalf("batches with collisions: %v, want ErrCollision", err)
+	}
+	if h, err := store.Head(ctx, 1); err != nil || h != 0 {
+		t.Fatalf("partition 1's head %d, %v after a failed append; want 0", h, err)
 	}
 	want := [][]eventstore.Status{{eventstore.Appended}, {eventstore.Duplicate, eventstore.Appended}, {eventstore.Conflict}}
-	if fmt.Sprint(status) != fmt.Sprint(want) {
-		t.Errorf("statuses %v, want %v", status, want)
+	for i, b := range second {
+		status, err := store.AppendAll(ctx, []eventstore.Batch{b})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(status[0]) != fmt.Sprint(want[i]) {
+			t.Errorf("batch %d alone: statuses %v, want %v", i, status[0], want[i])
+		}
 	}
 
 	// Partition 2 is taken over: an append of it with others stores nothing.

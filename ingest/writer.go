@@ -121,13 +121,14 @@ func NewWriter(cfg WriterConfig) *Writer {
 }
 
 // appendAll commits the batches of several partitions in one transaction.
-// A partition taken over fails that partition's batch alone: the others
-// are appended again without it.
+// A partition taken over fails that partition's batch alone, and records
+// that collide with stored ones are sorted out in their partition's
+// transaction: in both cases the batches are appended again one at a time.
 func (w *Writer) appendAll(ctx context.Context, batches []eventstore.Batch) ([][]eventstore.Status, error) {
 	start := time.Now()
 	status, err := w.store.AppendAll(ctx, batches)
 	if err != nil {
-		if errors.Is(err, eventstore.ErrFenced) {
+		if errors.Is(err, eventstore.ErrFenced) || errors.Is(err, eventstore.ErrCollision) {
 			err = groupcommit.Split(err)
 		}
 		return nil, err
