@@ -14,7 +14,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/chatsys/chat/checkpoint"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
 	"github.com/chatsys/chat/internal/pause"
@@ -58,15 +57,15 @@ type Runner struct {
 	store     *eventstore.Store
 	codec     *events.Codec
 	db        *sql.DB
-	// A replay asks the projection to stand aside with a flag among the
-	// checkpoints.
-	checkpoints *checkpoint.Store
-	batchSize   int
-	poll        time.Duration
-	wake        chan struct{}
-	log         *slog.Logger
-	lagEvents   prometheus.Gauge
-	lagSeconds  prometheus.Gauge
+	// watch tells the partition's head and whether a replay asks the
+	// projection to stand aside.
+	watch      *Watch
+	batchSize  int
+	poll       time.Duration
+	wake       chan struct{}
+	log        *slog.Logger
+	lagEvents  prometheus.Gauge
+	lagSeconds prometheus.Gauge
 	// forget removes the partition's lag series when the runner stops: the
 	// partition's next holder reports them.
 	forget  func()
@@ -128,6 +127,9 @@ type RunnerConfig struct {
 	// the other runners that share it; it must be of the runner's
 	// projection. Without one the runner applies its batches alone.
 	Applier *Applier
+	// Watch, if set, is shared with the process's other runners, which
+	// then ask the database for heads and pause flags once for all.
+	Watch *Watch
 }
 
 // NewRunner returns a runner of proj over one partition.
@@ -140,15 +142,19 @@ func NewRunner(proj Projection, partition int, cfg RunnerConfig) *Runner {
 	} else if applier.proj != proj {
 		panic(fmt.Sprintf("projections: a runner of %s given an applier of %s", proj.Name(), applier.proj.Name()))
 	}
+	watch := cfg.Watch
+	if watch == nil {
+		watch = NewWatch(cfg.Store, cfg.DB, namespace)
+	}
 	return &Runner{
-		proj:        proj,
-		applier:     applier,
-		partition:   partition,
-		store:       cfg.Store,
-		codec:       cfg.Codec,
-		db:          cfg.DB,
-		checkpoints: checkpoint.New(namespace),
-		batchSize:   1000,
+		proj:      proj,
+		applier:   applier,
+		partition: partition,
+		store:     cfg.Store,
+		codec:     cfg.Codec,
+		db:        cfg.DB,
+		watch:     watch,
+		batchSize: 1000,
 		// The partition's writer, in the same process, wakes the runner
 		// after every append; polling only backs that up.
 		poll:       time.Second,
@@ -184,7 +190,7 @@ var errPaused = errors.New("paused for a replay")
 var ErrCheckpointMoved = errors.New("the projection's checkpoint moved")
 
 func (r *Runner) paused(ctx context.Context) (bool, error) {
-	return r.checkpoints.Paused(ctx, r.db, r.proj.Name())
+	return r.watch.Paused(ctx, r.proj.Name())
 }
 
 // Run projects the partition until ctx ends, standing aside while a replay
@@ -220,29 +226,31 @@ func (r *Runner) project(ctx context.Context) error {
 	}
 	ticker := time.NewTicker(r.poll)
 	defer ticker.Stop()
-	// The pause flag and the lag are looked at every so often, not at
-	// every batch: with many partitions a process runs many runners, and
-	// their idle queries would cost the database more than their batches.
-	var looked, measured time.Time
+	// The pause flag and the heads come from the process's watch, which
+	// asks once for all its runners: with many partitions a process runs
+	// many runners, and their idle queries would cost the database more
+	// than their batches. A poll reads only when the head moved past the
+	// checkpoint.
+	var measured time.Time
+	idle := false
 	for {
-		if time.Since(looked) >= lookEvery {
-			looked = time.Now()
-			if p, err := r.paused(ctx); err != nil {
+		if p, err := r.paused(ctx); err != nil {
+			return err
+		} else if p {
+			return errPaused
+		}
+		if !idle {
+			next, more, err := r.step(ctx, pos)
+			if err != nil {
 				return err
-			} else if p {
-				return errPaused
+			}
+			r.resumed()
+			pos = next
+			if more {
+				continue
 			}
 		}
-		next, more, err := r.step(ctx, pos)
-		if err != nil {
-			return err
-		}
-		r.resumed()
-		pos = next
-		if more {
-			continue
-		}
-		if time.Since(measured) >= lookEvery {
+		if time.Since(measured) >= measureEvery {
 			measured = time.Now()
 			r.measureLag(ctx, pos)
 		}
@@ -250,19 +258,25 @@ func (r *Runner) project(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-r.wake:
+			idle = false
 		case <-ticker.C:
+			head, err := r.watch.Head(ctx, r.partition)
+			idle = err == nil && head <= pos
 		}
 	}
 }
 
-// lookEvery is how often a runner looks at the pause flag and measures its
-// lag while it projects.
-const lookEvery = 250 * time.Millisecond
+// lookEvery is how old the heads and pause flags a watch answers with may
+// be; measureEvery is how often a runner measures its lag.
+const (
+	lookEvery    = 250 * time.Millisecond
+	measureEvery = time.Second
+)
 
 // measureLag sets the lag gauges: how many events are not applied yet, and
 // how old the first of them is.
 func (r *Runner) measureLag(ctx context.Context, pos int64) {
-	head, err := r.store.Head(ctx, r.partition)
+	head, err := r.watch.Head(ctx, r.partition)
 	if err != nil {
 		return
 	}

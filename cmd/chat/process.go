@@ -332,9 +332,12 @@ func (p *process) buildAPI(d deps) error {
 // numbering recovery.
 func (p *process) buildWorkers(d deps) {
 	store := eventstore.New(p.db, p.cfg.Namespace)
+	// The runners share one watch (heads and pause flags, asked once for
+	// all of them) and, per projection, one applier.
 	runnerCfg := projections.RunnerConfig{
 		Store: store, Codec: d.codec, DB: p.db, Namespace: p.cfg.Namespace,
 		Metrics: projections.NewRunnerMetrics(p.reg), Log: p.log,
+		Watch: projections.NewWatch(store, p.db, p.cfg.Namespace),
 	}
 	search := projections.NewSearch(d.es, p.cfg.Namespace, p.log, p.reg)
 	projs := []projections.Projection{
