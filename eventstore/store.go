@@ -8,10 +8,13 @@
 package eventstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -63,76 +66,204 @@ func (s *Store) Read(ctx context.Context, partition int, after int64, limit, max
 
 // ReadWith is Read through q, for a reader that needs a transaction's snapshot.
 func (s *Store) ReadWith(ctx context.Context, q Querier, partition int, after int64, limit, maxBytes int) ([]Stored, error) {
-	last, n, err := s.cut(ctx, q, partition, after, limit, maxBytes)
-	if err != nil || n == 0 {
+	out, err := s.readMany(ctx, q, []ReadRequest{{Partition: partition, After: after, Limit: limit, MaxBytes: maxBytes}})
+	if err != nil {
 		return nil, err
 	}
-	rows, err := q.QueryContext(ctx, "SELECT "+columns+" FROM "+s.table+" WHERE partition_id = ? AND position > ? AND position <= ? ORDER BY position", partition, after, last)
+	return out[0], nil
+}
+
+// ReadRequest asks for what Read returns: a partition's events after a
+// position, up to Limit events or MaxBytes of payload.
+type ReadRequest struct {
+	Partition int
+	After     int64
+	Limit     int
+	MaxBytes  int
+}
+
+// ReadMany is Read of several requests in two queries whatever their
+// number, as long as none has more than a first chunk of events waiting
+// (the usual case for projectors that keep up); a request with more is
+// cut on its own. It returns each request's events.
+func (s *Store) ReadMany(ctx context.Context, reqs []ReadRequest) ([][]Stored, error) {
+	return s.readMany(ctx, s.db, reqs)
+}
+
+func (s *Store) readMany(ctx context.Context, q Querier, reqs []ReadRequest) ([][]Stored, error) {
+	ends, err := s.cutMany(ctx, q, reqs)
 	if err != nil {
-		return nil, fmt.Errorf("read partition %d after %d: %w", partition, after, err)
+		return nil, err
+	}
+	var (
+		parts []string
+		args  []any
+	)
+	for i, r := range reqs {
+		if ends[i].n > 0 {
+			parts = append(parts, "SELECT "+strconv.Itoa(i)+", "+columns+" FROM "+s.table+" WHERE partition_id = ? AND position > ? AND position <= ?")
+			args = append(args, r.Partition, r.After, ends[i].last)
+		}
+	}
+	out := make([][]Stored, len(reqs))
+	if len(parts) == 0 {
+		return out, nil
+	}
+	rows, err := q.QueryContext(ctx, union(parts), args...)
+	if err != nil {
+		return nil, fmt.Errorf("read partitions: %w", err)
 	}
 	defer rows.Close()
-	out := make([]Stored, 0, n)
 	for rows.Next() {
 		var (
+			i    int
 			st   Stored
 			id   []byte
 			meta []byte
 		)
-		if err := rows.Scan(&st.Position, &id, &st.StreamID, &st.StreamVersion, &st.Type, &st.SchemaVersion, &st.Data, &meta, &st.OccurredAt, &st.RecordedAt); err != nil {
+		if err := rows.Scan(&i, &st.Position, &id, &st.StreamID, &st.StreamVersion, &st.Type, &st.SchemaVersion, &st.Data, &meta, &st.OccurredAt, &st.RecordedAt); err != nil {
 			return nil, err
 		}
-		st.Partition = partition
+		st.Partition = reqs[i].Partition
 		if st.EventID, err = uuid.FromBytes(id); err != nil {
-			return nil, fmt.Errorf("event at %d: %w", st.Position, err)
+			return nil, fmt.Errorf("event at %d:%d: %w", st.Partition, st.Position, err)
 		}
 		var m metadata
 		if len(meta) > 0 {
 			if err := json.Unmarshal(meta, &m); err != nil {
-				return nil, fmt.Errorf("event at %d metadata: %w", st.Position, err)
+				return nil, fmt.Errorf("event at %d:%d metadata: %w", st.Partition, st.Position, err)
 			}
 		}
 		st.CorrelationID = m.CorrelationID
-		out = append(out, st)
+		out[i] = append(out[i], st)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, batch := range out {
+		slices.SortFunc(batch, func(a, b Stored) int { return cmp.Compare(a.Position, b.Position) })
+	}
+	return out, nil
 }
 
-// cut finds where a batch after position ends: the position of its last
-// event and how many it holds. Only positions and lengths travel here, so a
-// batch of large events is cut before any of them is read. MySQL reads a
-// payload whole to measure it, so lengths are asked for in chunks that
-// double from firstCut: measuring reads about what the batch holds, not
-// limit events' worth, when events are large.
-func (s *Store) cut(ctx context.Context, q Querier, partition int, after int64, limit, maxBytes int) (last int64, n int, err error) {
-	last, total := after, 0
-	for chunk := firstCut; n < limit && (n == 0 || total < maxBytes); chunk *= 2 {
-		ask := min(chunk, limit-n)
-		rows, err := q.QueryContext(ctx, "SELECT position, LENGTH(payload) FROM "+s.table+" WHERE partition_id = ? AND position > ? ORDER BY position LIMIT ?", partition, last, ask)
-		if err != nil {
-			return 0, 0, fmt.Errorf("read partition %d after %d: %w", partition, after, err)
+// union joins queries with UNION ALL; each is parenthesized, for its own
+// ORDER BY and LIMIT, when there are several.
+func union(queries []string) string {
+	if len(queries) == 1 {
+		return queries[0]
+	}
+	return "(" + strings.Join(queries, ") UNION ALL (") + ")"
+}
+
+// end is where a batch ends: the position of its last event, how many it
+// holds and their payload bytes.
+type end struct {
+	last  int64
+	n     int
+	total int
+}
+
+// cutMany finds where each request's batch ends. Only positions and
+// lengths travel here, so a batch of large events is cut before any of
+// them is read. MySQL reads a payload whole to measure it, so lengths are
+// asked for in chunks that double from firstCut: measuring reads about
+// what the batch holds, not limit events' worth, when events are large.
+// The first chunk of every request is asked for in one query.
+func (s *Store) cutMany(ctx context.Context, q Querier, reqs []ReadRequest) ([]end, error) {
+	ends := make([]end, len(reqs))
+	parts := make([]string, len(reqs))
+	args := make([]any, 0, 3*len(reqs))
+	for i, r := range reqs {
+		ends[i].last = r.After
+		parts[i] = "SELECT " + strconv.Itoa(i) + ", position, LENGTH(payload) FROM " + s.table + " WHERE partition_id = ? AND position > ? ORDER BY position LIMIT ?"
+		args = append(args, r.Partition, r.After, min(firstCut, r.Limit))
+	}
+	rows, err := q.QueryContext(ctx, union(parts), args...)
+	if err != nil {
+		return nil, fmt.Errorf("read partitions: %w", err)
+	}
+	lengths := make([][]length, len(reqs))
+	for rows.Next() {
+		var (
+			i int
+			l length
+		)
+		if err := rows.Scan(&i, &l.position, &l.size); err != nil {
+			rows.Close()
+			return nil, err
 		}
-		seen := 0
-		for (n == 0 || total < maxBytes) && rows.Next() {
-			var size int
-			if err := rows.Scan(&last, &size); err != nil {
-				rows.Close()
-				return 0, 0, err
+		lengths[i] = append(lengths[i], l)
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range reqs {
+		ls := lengths[i]
+		slices.SortFunc(ls, func(a, b length) int { return cmp.Compare(a.position, b.position) })
+		ends[i].take(ls, r)
+		if len(ls) == min(firstCut, r.Limit) && ends[i].open(r) {
+			// More may be waiting: go on alone, in doubling chunks.
+			if err := s.cut(ctx, q, r, &ends[i], 2*firstCut); err != nil {
+				return nil, err
 			}
-			total += size
-			n++
-			seen++
+		}
+	}
+	return ends, nil
+}
+
+type length struct {
+	position int64
+	size     int
+}
+
+// take adds to the batch the events of ls, in position order, while it is
+// open.
+func (e *end) take(ls []length, r ReadRequest) {
+	for _, l := range ls {
+		if !e.open(r) {
+			return
+		}
+		e.last, e.total, e.n = l.position, e.total+l.size, e.n+1
+	}
+}
+
+// open reports whether the batch may take one more event: it is under its
+// limit, and empty or under its byte cap.
+func (e *end) open(r ReadRequest) bool {
+	return e.n < r.Limit && (e.n == 0 || e.total < r.MaxBytes)
+}
+
+// cut extends a batch past what it holds, asking for lengths in chunks
+// that double from chunk, until it is closed or the log ends.
+func (s *Store) cut(ctx context.Context, q Querier, r ReadRequest, e *end, chunk int) error {
+	for ; e.open(r); chunk *= 2 {
+		ask := min(chunk, r.Limit-e.n)
+		rows, err := q.QueryContext(ctx, "SELECT position, LENGTH(payload) FROM "+s.table+" WHERE partition_id = ? AND position > ? ORDER BY position LIMIT ?", r.Partition, e.last, ask)
+		if err != nil {
+			return fmt.Errorf("read partition %d after %d: %w", r.Partition, r.After, err)
+		}
+		var ls []length
+		for rows.Next() {
+			var l length
+			if err := rows.Scan(&l.position, &l.size); err != nil {
+				rows.Close()
+				return err
+			}
+			ls = append(ls, l)
 		}
 		err = rows.Err()
 		rows.Close()
 		if err != nil {
-			return 0, 0, err
+			return err
 		}
-		if seen < ask {
-			break // the end of the log, or of the batch
+		e.take(ls, r)
+		if len(ls) < ask {
+			return nil // the end of the log
 		}
 	}
-	return last, n, nil
+	return nil
 }
 
 // firstCut is the first chunk of lengths cut asks for.

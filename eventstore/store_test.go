@@ -90,3 +90,70 @@ func positions(from, to int64) []int64 {
 	}
 	return out
 }
+
+// TestReadManyIsReadOfEach: reading several partitions at once (two
+// requests may ask for the same one, from different positions, as two
+// projections do) gives each request what Read gives it alone.
+func TestReadManyIsReadOfEach(t *testing.T) {
+	t.Parallel()
+	cfg := testenv.Config(t)
+	db := testenv.DB(t, cfg)
+	store := eventstore.New(db, cfg.Namespace)
+	ctx := context.Background()
+	tokens := tokensOfPartitions(t, cfg.Partitions)
+	// Partition 0: five large events, then a hundred small ones (more than
+	// a first chunk); partition 1: ten small ones; partition 2: none.
+	var big, small []events.Record
+	for i := int64(1); i <= 5; i++ {
+		big = append(big, rec(t, events.MessageCreated{Token: tokens[0], ChatNumber: 1, Number: i, Body: strings.Repeat("<", 64<<10)}, 1))
+	}
+	for i := int64(6); i <= 105; i++ {
+		big = append(big, rec(t, events.MessageCreated{Token: tokens[0], ChatNumber: 1, Number: i, Body: "x"}, 1))
+	}
+	for i := int64(1); i <= 10; i++ {
+		small = append(small, rec(t, events.MessageCreated{Token: tokens[1], ChatNumber: 1, Number: i, Body: "y"}, 1))
+	}
+	if _, err := store.AppendAll(ctx, []eventstore.Batch{
+		{Appender: testenv.Appender(t, db, cfg.Namespace, 0), Records: big},
+		{Appender: testenv.Appender(t, db, cfg.Namespace, 1), Records: small},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	size := len(big[0].Data)
+	for _, tc := range []struct {
+		name string
+		reqs []eventstore.ReadRequest
+	}{
+		{"short batches", []eventstore.ReadRequest{{0, 100, 1000, 1 << 20}, {1, 0, 1000, 1 << 20}, {2, 0, 1000, 1 << 20}}},
+		{"one past a first chunk", []eventstore.ReadRequest{{0, 5, 1000, 1 << 20}, {1, 3, 1000, 1 << 20}}},
+		{"byte caps", []eventstore.ReadRequest{{0, 0, 1000, 2 * size}, {1, 0, 1000, 1}, {0, 2, 1000, 1}}},
+		{"limits", []eventstore.ReadRequest{{0, 0, 3, 1 << 30}, {1, 0, 4, 1 << 20}, {0, 50, 40, 1 << 20}}},
+		{"the same partition from two positions", []eventstore.ReadRequest{{1, 0, 1000, 1 << 20}, {1, 7, 1000, 1 << 20}}},
+		{"nothing after", []eventstore.ReadRequest{{0, 105, 1000, 1 << 20}, {1, 10, 1000, 1 << 20}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := store.ReadMany(ctx, tc.reqs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, r := range tc.reqs {
+				alone, err := store.Read(ctx, r.Partition, r.After, r.Limit, r.MaxBytes)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if summary(got[i]) != summary(alone) {
+					t.Errorf("request %+v: read together %s, alone %s", r, summary(got[i]), summary(alone))
+				}
+			}
+		})
+	}
+}
+
+// summary is a batch's partitions, positions and payload sizes.
+func summary(batch []eventstore.Stored) string {
+	var b strings.Builder
+	for _, st := range batch {
+		fmt.Fprintf(&b, "%d:%d(%d) ", st.Partition, st.Position, len(st.Data))
+	}
+	return b.String()
+}

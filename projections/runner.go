@@ -55,6 +55,7 @@ type Runner struct {
 	applier   *Applier
 	partition int
 	store     *eventstore.Store
+	reader    *Reader
 	codec     *events.Codec
 	db        *sql.DB
 	// watch tells the partition's head and whether a replay asks the
@@ -130,6 +131,9 @@ type RunnerConfig struct {
 	// Watch, if set, is shared with the process's other runners, which
 	// then ask the database for heads and pause flags once for all.
 	Watch *Watch
+	// Reader, if set, is shared with the process's other runners, whose
+	// reads at about the same time are then made in one query.
+	Reader *Reader
 }
 
 // NewRunner returns a runner of proj over one partition.
@@ -146,11 +150,16 @@ func NewRunner(proj Projection, partition int, cfg RunnerConfig) *Runner {
 	if watch == nil {
 		watch = NewWatch(cfg.Store, cfg.DB, namespace)
 	}
+	reader := cfg.Reader
+	if reader == nil {
+		reader = NewReader(cfg.Store)
+	}
 	return &Runner{
 		proj:      proj,
 		applier:   applier,
 		partition: partition,
 		store:     cfg.Store,
+		reader:    reader,
 		codec:     cfg.Codec,
 		db:        cfg.DB,
 		watch:     watch,
@@ -312,7 +321,11 @@ func (r *Runner) resumed() {
 // step applies the next batch after pos and returns the new position, and
 // whether more events may be waiting.
 func (r *Runner) step(ctx context.Context, pos int64) (int64, bool, error) {
-	stored, err := r.store.Read(ctx, r.partition, pos, r.batchSize, r.batchBytes)
+	// The read may answer other runners too: it is not cut short by this
+	// runner's stopping, and is bounded like theirs.
+	readCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	stored, err := r.reader.Read(readCtx, eventstore.ReadRequest{Partition: r.partition, After: pos, Limit: r.batchSize, MaxBytes: r.batchBytes})
+	cancel()
 	if err != nil || len(stored) == 0 {
 		return pos, false, err
 	}

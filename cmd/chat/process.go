@@ -333,11 +333,13 @@ func (p *process) buildAPI(d deps) error {
 func (p *process) buildWorkers(d deps) {
 	store := eventstore.New(p.db, p.cfg.Namespace)
 	// The runners share one watch (heads and pause flags, asked once for
-	// all of them) and, per projection, one applier.
+	// all of them), one reader (reads at about the same time made in one
+	// query) and, per projection, one applier.
 	runnerCfg := projections.RunnerConfig{
 		Store: store, Codec: d.codec, DB: p.db, Namespace: p.cfg.Namespace,
 		Metrics: projections.NewRunnerMetrics(p.reg), Log: p.log,
-		Watch: projections.NewWatch(store, p.db, p.cfg.Namespace),
+		Watch:  projections.NewWatch(store, p.db, p.cfg.Namespace),
+		Reader: projections.NewReader(store),
 	}
 	search := projections.NewSearch(d.es, p.cfg.Namespace, p.log, p.reg)
 	projs := []projections.Projection{
