@@ -35,7 +35,8 @@ type WriterConfig struct {
 	// writer writes. Each holds one unacknowledged message while its batch
 	// commits, so this is also the partition's largest batch.
 	Consumers int
-	// MaxBatchBytes bounds the payload bytes of one INSERT, well under
+	// MaxBatchBytes bounds the payload bytes of a partition's batch and of
+	// one append transaction (its one INSERT), well under
 	// max_allowed_packet (16 MiB on MariaDB by default).
 	MaxBatchBytes int
 	// AMQP is the Watermill configuration to consume and park with.
