@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/google/uuid"
 
 	"github.com/chatsys/chat/apperr"
 	"github.com/chatsys/chat/checkpoint"
@@ -372,7 +373,9 @@ func TestApplierAppliesTheOthers(t *testing.T) {
 }
 
 // TestRunnersShareAnApplier: the runners of every partition, sharing one
-// Applier, project each partition's log to its head, as they would alone.
+// Applier, one Reader and one Watch, project each partition's log to its
+// head, as they would alone, and a runner nobody wakes finds by its poll
+// what was appended since.
 func TestRunnersShareAnApplier(t *testing.T) {
 	t.Parallel()
 	cfg := testenv.Config(t)
@@ -411,6 +414,8 @@ func TestRunnersShareAnApplier(t *testing.T) {
 		Store: store, Codec: codec, DB: db, Namespace: cfg.Namespace,
 		Metrics: projections.NewRunnerMetrics(nil), Log: testenv.Logger(t, slog.LevelWarn),
 		Applier: projections.NewApplier(g, db),
+		Reader:  projections.NewReader(store),
+		Watch:   projections.NewWatch(store, db, cfg.Namespace),
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -421,6 +426,19 @@ func TestRunnersShareAnApplier(t *testing.T) {
 		r.Notify()
 	}
 	testenv.Eventually(t, 30*time.Second, "every partition projected to its head", func() bool {
+		return slices.Equal(positions(t, db, g), heads)
+	})
+	// Appended with no runner woken: the poll finds it.
+	late, err := codec.Encode(events.Envelope{EventID: uuid.New(), StreamVersion: 1, OccurredAt: events.Now(),
+		Event: events.ApplicationCreated{Token: strings.Repeat("z", 26), Name: "late"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := testenv.Appender(t, db, cfg.Namespace, 0).Append(ctx, []events.Record{late}); err != nil {
+		t.Fatal(err)
+	}
+	heads[0]++
+	testenv.Eventually(t, 30*time.Second, "the late event projected by the poll", func() bool {
 		return slices.Equal(positions(t, db, g), heads)
 	})
 	stop()
