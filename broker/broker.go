@@ -384,23 +384,39 @@ func QueueStats(ctx context.Context, amqpURL string, queues ...string) ([]QueueS
 }
 
 // DeleteTopology removes a namespace's exchange and queues (tests use it).
+// A queue it cannot delete does not stop it: it goes on with the others,
+// on a new channel (a failed delete closes the channel), and reports every
+// failure.
 func DeleteTopology(amqpURLs string, names Names) error {
 	conn, err := Dial(context.Background(), amqpURLs, "chat topology")
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return err
-	}
-	defer ch.Close()
-	for _, q := range append(names.StoreQueues(), names.DeadStore) {
-		if _, err := ch.QueueDelete(q, false, false, false); err != nil {
-			return err
+	var (
+		ch   *amqp.Channel
+		errs []error
+	)
+	del := func(what string, fn func(*amqp.Channel) error) {
+		if ch == nil || ch.IsClosed() {
+			if ch, err = conn.Channel(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", what, err))
+				ch = nil
+				return
+			}
+		}
+		if err := fn(ch); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", what, err))
 		}
 	}
-	return ch.ExchangeDelete(names.Exchange, false, false)
+	for _, q := range append(names.StoreQueues(), names.DeadStore) {
+		del("queue "+q, func(ch *amqp.Channel) error { _, err := ch.QueueDelete(q, false, false, false); return err })
+	}
+	del("exchange "+names.Exchange, func(ch *amqp.Channel) error { return ch.ExchangeDelete(names.Exchange, false, false) })
+	if ch != nil {
+		ch.Close()
+	}
+	return errors.Join(errs...)
 }
 
 // ToMessage maps a record onto a Watermill message: the event id is the
