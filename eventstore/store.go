@@ -279,13 +279,6 @@ func Full(batch []Stored, limit, maxBytes int) bool {
 	return len(batch) >= limit || total >= maxBytes
 }
 
-// Head returns the position of a partition's last event, 0 when it is empty.
-func (s *Store) Head(ctx context.Context, partition int) (int64, error) {
-	var head sql.NullInt64
-	err := s.db.QueryRowContext(ctx, "SELECT MAX(position) FROM "+s.table+" WHERE partition_id = ?", partition).Scan(&head)
-	return head.Int64, err
-}
-
 // RecordedAt returns when the event at a partition's position was stored.
 func (s *Store) RecordedAt(ctx context.Context, partition int, position int64) (time.Time, error) {
 	var at time.Time
