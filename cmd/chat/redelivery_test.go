@@ -16,6 +16,7 @@ import (
 	"github.com/chatsys/chat/config"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/internal/testenv"
+	"github.com/chatsys/chat/partition"
 )
 
 // publisher publishes hand-made records into a namespace's exchange, as a
@@ -85,13 +86,23 @@ func TestRedeliveryAndConflicts(t *testing.T) {
 	chat := record(t, events.ChatCreated{Token: token, Number: 1, Name: "c"}, 1)
 	msg := record(t, events.MessageCreated{Token: token, ChatNumber: 1, Number: 1, Body: "original"}, 1)
 	conflicting := record(t, events.MessageCreated{Token: token, ChatNumber: 1, Number: 1, Body: "impostor"}, 1)
-	for _, r := range []events.Record{app, chat, msg, app, chat, msg} {
+	// Another application, in another partition: the writer may append both
+	// partitions' batches, duplicates among them, in one transaction.
+	other := "bbbbbbbbbbbbbbbbbbbbbbbbbb"
+	for c := 'c'; partition.Of(other, cfg.Partitions) == partition.Of(token, cfg.Partitions); c++ {
+		other = strings.Repeat(string(c), 26)
+	}
+	otherApp := record(t, events.ApplicationCreated{Token: other, Name: "beside"}, 1)
+	otherChat := record(t, events.ChatCreated{Token: other, Number: 1, Name: "c"}, 1)
+	otherMsg := record(t, events.MessageCreated{Token: other, ChatNumber: 1, Number: 1, Body: "beside"}, 1)
+	for _, r := range []events.Record{app, otherApp, chat, otherChat, msg, otherMsg, app, otherApp, chat, msg, otherMsg} {
 		if err := pub.Publish(ctx, r); err != nil {
 			t.Fatal(err)
 		}
 	}
 	s := start(t, cfg, true, true)
 	s.eventually(t, "/applications/"+token+"/chats/1/messages/1", nil)
+	s.eventually(t, "/applications/"+other+"/chats/1/messages/1", nil)
 	// Duplicates arriving after the first copy was stored and projected.
 	for _, r := range []events.Record{msg, chat, conflicting} {
 		if err := pub.Publish(ctx, r); err != nil {
@@ -140,5 +151,8 @@ func TestRedeliveryAndConflicts(t *testing.T) {
 	}
 	if body := s.must(t, 200, "GET", "/applications/"+token+"/chats/1/messages/1", nil).object(t)["body"]; body != "original" {
 		t.Errorf("message 1 body %q: the conflicting event was applied", body)
+	}
+	if got := s.must(t, 200, "GET", "/applications/"+other+"/chats/1", nil).object(t); num(got["messages_count"]) != 1 {
+		t.Errorf("the other application's messages_count %v after redelivery, want 1", got["messages_count"])
 	}
 }
