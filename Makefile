@@ -1,7 +1,7 @@
 # The test command of the project is `make test`; .ci/run calls it.
 GO ?= go
 
-.PHONY: build test test-fast scale-test vet run migrate load lint-openapi newman
+.PHONY: build test test-fast scale-test vet run migrate load bench lint-openapi newman
 
 build:
 	$(GO) build -o bin/chat ./cmd/chat
@@ -58,3 +58,10 @@ run:
 
 load:
 	$(GO) run ./cmd/chatload -rate 3000 -duration 60s
+
+# End to end on this machine: `chat all` on a namespace of its own (search
+# off), 64 closed-loop clients on one chat for 20 s, a probe timing 201 to
+# readable, and each server process's CPU per create (scripts/bench.sh; its
+# arguments, as BENCH_ARGS, are chatload's).
+bench:
+	GO=$(GO) scripts/bench.sh $(BENCH_ARGS)

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/chatsys/chat/internal/pause"
 )
 
 const (
@@ -154,4 +156,33 @@ func (p *lagPool) fail(kind string) {
 	p.mu.Lock()
 	p.errors[kind]++
 	p.mu.Unlock()
+}
+
+// runProbe creates a message in t every interval from the start of the
+// measured window until end, apart from the load's workers, and has probe
+// time each from its 201 until GET reads it: what a member of a busy chat
+// sees of a message another member just sent.
+func (l *loader) runProbe(ctx context.Context, probe *lagPool, t target, interval time.Duration, end time.Time) {
+	if pause.For(ctx, time.Until(l.measureFrom)) != nil {
+		return
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for time.Now().Before(end) {
+		var msg struct {
+			Number int64 `json:"number"`
+		}
+		err := probe.api.post(ctx, t.messages, l.body, &msg)
+		switch {
+		case err == nil:
+			probe.submit(lagJob{path: t.messagePath(msg.Number), created: time.Now()})
+		case ctx.Err() == nil:
+			probe.fail("probe create: " + errorKind(err))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/chatsys/chat/internal/pause"
 )
 
 const progressEvery = 5 * time.Second
@@ -23,6 +25,8 @@ type loadResult struct {
 	Latency summary // of 201s, from the scheduled start
 	Service summary // of 201s, from the actual start
 	Lag     *lagResult
+	Probe   *lagResult
+	CPU     []cpuUse
 }
 
 // recorder collects the results of measured requests.
@@ -244,6 +248,17 @@ func runLoad(ctx context.Context, cfg config, api *apiClient, targets []target, 
 	progressCtx, stopProgress := context.WithCancel(ctx)
 	var pg sync.WaitGroup
 	pg.Go(func() { l.progress(progressCtx, start) })
+	var cpuFrom cpuSample
+	pg.Go(func() {
+		if pause.For(progressCtx, time.Until(l.measureFrom)) == nil {
+			cpuFrom = sampleCPU(cfg.cpu)
+		}
+	})
+	var probe *lagPool
+	if cfg.probe > 0 {
+		probe = startLagPool(ctx, newAPIClient(cfg.url, 8), 8, 64)
+		pg.Go(func() { l.runProbe(progressCtx, probe, targets[0], cfg.probe, end) })
+	}
 
 	if cfg.rate > 0 {
 		l.openLoop(ctx, schedule{start: start, rate: cfg.rate}, end, cfg.concurrency)
@@ -254,10 +269,18 @@ func runLoad(ctx context.Context, cfg config, api *apiClient, targets []target, 
 	if stopped.After(end) {
 		stopped = end
 	}
+	cpuTo := sampleCPU(cfg.cpu)
 	stopProgress()
 	pg.Wait()
 
 	res := l.rec.result(max(stopped.Sub(l.measureFrom), 0))
+	if cpuFrom != nil {
+		res.CPU = cpuUses(cfg.cpu, cpuFrom, cpuTo, res.Created)
+	}
+	if probe != nil {
+		p := probe.finish(lagTimeout + time.Second)
+		res.Probe = &p
+	}
 	if l.lag != nil {
 		fmt.Fprintf(log, "chatload: load done; finishing read-your-write measurements (%d queued)\n", l.lag.pending())
 		lag := l.lag.finish(lagTimeout + time.Second)

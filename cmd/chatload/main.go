@@ -37,6 +37,8 @@ type config struct {
 	bodySize    int
 	lagSample   float64
 	lagVia      string
+	probe       time.Duration
+	cpu         []process
 	json        bool
 }
 
@@ -54,10 +56,17 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.bodySize, "body-size", 64, "message body size in bytes")
 	fs.Float64Var(&c.lagSample, "lag-sample", 0.02, "fraction of creates whose read-your-write lag is measured")
 	fs.StringVar(&c.lagVia, "lag-via", "get", "how lag is measured: get (until GET of the message answers) or search (until a search for a word unique to the message finds it)")
+	fs.DurationVar(&c.probe, "probe", 0, "also create one message every this often during the window, apart from the load, and time each until GET reads it (0: no probe)")
+	cpu := fs.String("cpu", "", "server processes whose CPU per create to report, as name=pid,name=pid (Linux)")
 	fs.BoolVar(&c.json, "json", false, "also print the summary as JSON")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
+	procs, err := parseProcesses(*cpu)
+	if err != nil {
+		return config{}, err
+	}
+	c.cpu = procs
 	if fs.NArg() > 0 {
 		return config{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
@@ -83,6 +92,8 @@ func (c config) validate() error {
 		return fmt.Errorf("-lag-via must be get or search, got %q", c.lagVia)
 	case c.lagSample < 0 || c.lagSample > 1:
 		return errors.New("-lag-sample must be between 0 and 1")
+	case c.probe < 0:
+		return errors.New("-probe must not be negative")
 	}
 	return nil
 }

@@ -32,6 +32,8 @@ type report struct {
 	Latency     distribution     `json:"latency_ms"`
 	ServiceTime distribution     `json:"service_time_ms"`
 	Lag         *lagReport       `json:"lag_ms,omitempty"`
+	Probe       *lagReport       `json:"probe_ms,omitempty"`
+	CPU         []cpuUse         `json:"cpu,omitempty"`
 }
 
 type machine struct {
@@ -91,17 +93,24 @@ func newReport(cfg config, args []string, res loadResult) report {
 	if res.Window > 0 {
 		r.Throughput = float64(res.Created) / res.Window.Seconds()
 	}
-	if res.Lag != nil {
-		r.Lag = &lagReport{
-			distribution: distributionOf(res.Lag.Lag),
-			Polls:        res.Lag.Polls,
-			Timeouts:     res.Lag.Timeouts,
-			Skipped:      res.Lag.Skipped,
-			Abandoned:    res.Lag.Abandoned,
-			Errors:       res.Lag.Errors,
-		}
-	}
+	r.Lag = lagReportOf(res.Lag)
+	r.Probe = lagReportOf(res.Probe)
+	r.CPU = res.CPU
 	return r
+}
+
+func lagReportOf(res *lagResult) *lagReport {
+	if res == nil {
+		return nil
+	}
+	return &lagReport{
+		distribution: distributionOf(res.Lag),
+		Polls:        res.Polls,
+		Timeouts:     res.Timeouts,
+		Skipped:      res.Skipped,
+		Abandoned:    res.Abandoned,
+		Errors:       res.Errors,
+	}
 }
 
 // commandLine renders args as a shell command line.
@@ -137,6 +146,13 @@ func (r report) writeText(w io.Writer) {
 	}
 	fmt.Fprintf(w, "latency     %s  (201s, from scheduled start)\n", r.Latency)
 	fmt.Fprintf(w, "service     %s  (201s, from actual start)\n", r.ServiceTime)
+	r.writeCPU(w)
+	if r.Probe != nil {
+		fmt.Fprintf(w, "probe       %s  (a create every -probe, 201 to readable by GET)\n", r.Probe.distribution)
+		for _, k := range slices.Sorted(maps.Keys(r.Probe.Errors)) {
+			fmt.Fprintf(w, "  probe error %-30s %d\n", k, r.Probe.Errors[k])
+		}
+	}
 	if r.Lag == nil {
 		return
 	}
@@ -150,6 +166,19 @@ func (r report) writeText(w io.Writer) {
 	for _, k := range slices.Sorted(maps.Keys(r.Lag.Errors)) {
 		fmt.Fprintf(w, "  lag error %-32s %d\n", k, r.Lag.Errors[k])
 	}
+}
+
+// writeCPU prints each server process's CPU over the window, per create.
+func (r report) writeCPU(w io.Writer) {
+	if len(r.CPU) == 0 {
+		return
+	}
+	total := 0.0
+	for _, u := range r.CPU {
+		fmt.Fprintf(w, "cpu         %-10s %7.2fs  %6.0f µs/create\n", u.Name, u.Seconds, u.PerCreateUsec)
+		total += u.PerCreateUsec
+	}
+	fmt.Fprintf(w, "cpu         %-10s %7s   %6.0f µs/create\n", "total", "", total)
 }
 
 func (d distribution) String() string {

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# `make bench`: measures the system end to end on this machine. Builds
+# bin/chat and bin/chatload, runs `chat all` on a namespace of its own (search
+# off: Elasticsearch runs on its own hosts in production) against the local
+# MariaDB, Redis and RabbitMQ, runs chatload against it, and prints
+# chatload's report with the CPU that each server process spent per create
+# over the measured window. Removes the namespace afterwards.
+#
+#   scripts/bench.sh                         # 64 clients, one chat, 20 s
+#   scripts/bench.sh -apps 32 -chats 4       # the same, spread over 128 chats
+#   scripts/bench.sh -rate 4000 -duration 5m # open loop
+#
+# Arguments are chatload's and come after the defaults, so they win.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+
+ns=bench$(od -An -N4 -tx4 /dev/urandom | tr -d " ")
+port=${BENCH_PORT:-18080}
+export CHAT_NAMESPACE=$ns
+export CHAT_HTTP_ADDR=127.0.0.1:$port
+export CHAT_MYSQL_DSN="root@tcp(127.0.0.1:3306)/chat_$ns?parseTime=true"
+export CHAT_ELASTICSEARCH_URL=${BENCH_SEARCH_URL:-http://127.0.0.1:1}
+export CHAT_LOG_LEVEL=${CHAT_LOG_LEVEL:-warn}
+
+mkdir -p bin
+"${GO:-go}" build -o bin/chat ./cmd/chat
+"${GO:-go}" build -o bin/chatload ./cmd/chatload
+
+chat_pid=
+cleanup() {
+  set +e
+  if [ -n "$chat_pid" ]; then
+    kill -TERM "$chat_pid" 2>/dev/null
+    wait "$chat_pid" 2>/dev/null
+  fi
+  mysql -uroot -h127.0.0.1 -e "DROP DATABASE IF EXISTS \`chat_$ns\`" 2>/dev/null
+  redis-cli -h 127.0.0.1 -p 6379 --scan --pattern "$ns:*" | xargs -r -n 500 redis-cli -h 127.0.0.1 -p 6379 del >/dev/null
+  # One call deletes every queue of the namespace and its exchange.
+  rabbitmqctl -q eval "P = <<\"$ns.\">>, [rabbit_amqqueue:delete(Q, false, false, <<\"bench\">>) || Q <- rabbit_amqqueue:list(<<\"/\">>), binary:longest_common_prefix([element(4, amqqueue:get_name(Q)), P]) =:= byte_size(P)], rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"$ns.events\">>), false, <<\"bench\">>)." >/dev/null 2>&1
+  say "removed namespace $ns"
+}
+trap cleanup EXIT
+
+bin/chat migrate >/dev/null
+bin/chat all 2>bin/bench-$ns.log &
+chat_pid=$!
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+
+pid_of() { pgrep -o -x "$1" || pgrep -o -f "$2" || true; }
+procs="chat=$chat_pid"
+for p in "rabbitmq=$(pid_of beam.smp 'beam.smp.*rabbit')" "mariadb=$(pid_of mariadbd mysqld)" "redis=$(pgrep -o -f 'redis-server .*:6379' || true)"; do
+  [ -n "${p#*=}" ] && procs="$procs,$p"
+done
+say "namespace $ns, chat all pid $chat_pid, CPU of $procs"
+
+bin/chatload -url "http://127.0.0.1:$port" -concurrency 64 -apps 1 -chats 1 -duration 20s -warmup 5s \
+  -lag-sample 0 -probe 250ms -cpu "$procs" "$@"
