@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -21,58 +23,91 @@ var ErrNotConfirmed = errors.New("publish not confirmed by the broker")
 // stored: there was no broker connection to send it on.
 var ErrNotSent = errors.New("no broker connection; the event was not sent")
 
-// Publisher publishes event records and returns once the broker confirmed.
+// PublisherConfig sizes a Publisher.
+type PublisherConfig struct {
+	// Timeout bounds a caller's wait for the confirm of its event.
+	Timeout time.Duration
+	// InFlight is how many batch messages of one partition may await their
+	// confirms at once (2 when 0); what arrives meanwhile waits and goes in
+	// the next one.
+	InFlight int
+	// MaxBatchBytes bounds the payload of one batch message (1 MiB when 0);
+	// a record larger than that travels alone.
+	MaxBatchBytes int
+}
+
+// Publisher publishes event records and returns once the broker confirmed
+// them. The records of one partition that arrive while that partition's
+// earlier publishes await their confirms travel together, in one batch
+// message: so a busy partition pays one broker message, one confirm and one
+// delivery for many events, and an idle one sends each event at once.
 type Publisher struct {
-	pub     *wamqp.Publisher
-	names   Names
-	timeout time.Duration
+	pub   *wamqp.Publisher
+	names Names
+	cfg   PublisherConfig
+	lanes []*lane
+	sends sync.WaitGroup
+
 	latency *prometheus.HistogramVec
+	batch   prometheus.Histogram
 }
 
 // NewPublisher connects to the broker. names say which partition's queue a
-// record goes to; timeout bounds the wait for a confirm.
-func NewPublisher(cfg wamqp.Config, names Names, logger watermill.LoggerAdapter, timeout time.Duration, reg prometheus.Registerer) (*Publisher, error) {
-	pub, err := wamqp.NewPublisher(cfg, logger)
+// record goes to.
+func NewPublisher(amqp wamqp.Config, names Names, logger watermill.LoggerAdapter, cfg PublisherConfig, reg prometheus.Registerer) (*Publisher, error) {
+	if cfg.InFlight <= 0 {
+		cfg.InFlight = 2
+	}
+	if cfg.MaxBatchBytes <= 0 {
+		cfg.MaxBatchBytes = 1 << 20
+	}
+	pub, err := wamqp.NewPublisher(amqp, logger)
 	if err != nil {
 		return nil, fmt.Errorf("connect publisher to RabbitMQ: %w", err)
 	}
 	p := &Publisher{
-		pub:     pub,
-		names:   names,
-		timeout: timeout,
+		pub:   pub,
+		names: names,
+		cfg:   cfg,
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "chat_publish_seconds",
 			Help:    "Time from publish to broker confirm, by outcome (confirmed, failed, timeout, abandoned).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}, []string{"outcome"}),
+		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "chat_publish_batch_events",
+			Help:    "Events per broker message published.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
+		}),
+	}
+	p.lanes = make([]*lane, names.Partitions)
+	for i := range p.lanes {
+		p.lanes[i] = &lane{p: p, topic: eventTopicPrefix + strconv.Itoa(i) + ".Events"}
 	}
 	if reg != nil {
-		reg.MustRegister(p.latency)
+		reg.MustRegister(p.latency, p.batch)
 	}
 	return p, nil
 }
 
-// Publish sends one record and waits for the broker's confirm. The publish
-// itself runs detached from ctx's cancellation, so a client that hangs up
-// cannot cut a publish in half; ctx's deadline and the publisher's timeout
-// only bound how long the caller waits.
+// Publish sends one record and waits for the broker's confirm of the batch
+// message that carries it. The publish runs detached from ctx's
+// cancellation, so a client that hangs up cannot cut a publish in half;
+// ctx's deadline and the publisher's timeout only bound how long the caller
+// waits.
 func (p *Publisher) Publish(ctx context.Context, r events.Record) error {
 	if !p.pub.IsConnected() {
 		p.latency.WithLabelValues("failed").Observe(0)
 		return fmt.Errorf("%w: %w", ErrNotConfirmed, ErrNotSent)
 	}
 	start := time.Now()
-	msg := ToMessage(r)
-	msg.SetContext(context.WithoutCancel(ctx))
-	done := make(chan error, 1)
-	// The goroutine ends when the broker confirms or the channel closes; the
-	// caller's concurrency limit bounds how many can wait at once.
-	go func() { done <- p.pub.Publish(p.names.TopicFor(r), msg) }()
+	item := &publishing{rec: r, done: make(chan error, 1)}
+	p.lanes[p.names.PartitionOf(r)].add(item)
 
-	timer := time.NewTimer(p.timeout)
+	timer := time.NewTimer(p.cfg.Timeout)
 	defer timer.Stop()
 	select {
-	case err := <-done:
+	case err := <-item.done:
 		if err != nil {
 			p.latency.WithLabelValues("failed").Observe(time.Since(start).Seconds())
 			return fmt.Errorf("%w: %w", ErrNotConfirmed, err)
@@ -90,6 +125,88 @@ func (p *Publisher) Publish(ctx context.Context, r events.Record) error {
 	return fmt.Errorf("%w: no confirm within %s", ErrNotConfirmed, time.Since(start).Round(time.Millisecond))
 }
 
+// publishing is a record waiting for its batch's confirm.
+type publishing struct {
+	rec  events.Record
+	done chan error // buffered: the sender never waits for the caller
+}
+
+// lane is one partition's queue of records to publish.
+type lane struct {
+	p     *Publisher
+	topic string
+
+	mu       sync.Mutex
+	waiting  []*publishing
+	inFlight int
+}
+
+// add queues item and, unless the partition has as many publishes in
+// flight as it may, starts one for what is waiting.
+func (l *lane) add(item *publishing) {
+	l.mu.Lock()
+	l.waiting = append(l.waiting, item)
+	if l.inFlight >= l.p.cfg.InFlight {
+		l.mu.Unlock()
+		return
+	}
+	l.inFlight++
+	batch := l.take()
+	l.mu.Unlock()
+	l.p.sends.Add(1)
+	go l.send(batch)
+}
+
+// take removes from the front of the queue what one batch message holds:
+// records up to MaxBatchBytes of payload, and at least one. l.mu is held.
+func (l *lane) take() []*publishing {
+	n, size := 0, 0
+	for n < len(l.waiting) && (n == 0 || size+len(l.waiting[n].rec.Data) <= l.p.cfg.MaxBatchBytes) {
+		size += len(l.waiting[n].rec.Data)
+		n++
+	}
+	batch := l.waiting[:n:n]
+	l.waiting = l.waiting[n:]
+	if len(l.waiting) == 0 {
+		l.waiting = nil
+	}
+	return batch
+}
+
+// send publishes batch, answers its callers, and goes on with what waited
+// meanwhile until nothing does. It ends when the broker confirmed or
+// refused the last batch, or its channel closed.
+func (l *lane) send(batch []*publishing) {
+	defer l.p.sends.Done()
+	for batch != nil {
+		err := l.p.publishBatch(l.topic, batch)
+		for _, item := range batch {
+			item.done <- err
+		}
+		l.mu.Lock()
+		if len(l.waiting) == 0 {
+			l.inFlight--
+			batch = nil
+		} else {
+			batch = l.take()
+		}
+		l.mu.Unlock()
+	}
+}
+
+func (p *Publisher) publishBatch(topic string, batch []*publishing) error {
+	recs := make([]events.Record, len(batch))
+	for i, item := range batch {
+		recs[i] = item.rec
+	}
+	msg, err := BatchMessage(recs)
+	if err != nil {
+		return err
+	}
+	p.batch.Observe(float64(len(recs)))
+	return p.pub.Publish(topic, msg)
+}
+
 // Connected reports whether the publisher holds a live broker connection.
 func (p *Publisher) Connected() bool { return p.pub.IsConnected() }
 
@@ -102,5 +219,8 @@ func (p *Publisher) Ping(context.Context) error {
 	return nil
 }
 
-// Close waits for publishes in flight and closes the connection.
-func (p *Publisher) Close() error { return p.pub.Close() }
+// Close waits for the publishes in flight and closes the connection.
+func (p *Publisher) Close() error {
+	p.sends.Wait()
+	return p.pub.Close()
+}

@@ -14,7 +14,7 @@ import (
 func TestFillBoundsTheBatch(t *testing.T) {
 	t.Parallel()
 	record := func(bytes int) *pending {
-		return &pending{rec: events.Record{Data: []byte(strings.Repeat("x", bytes))}}
+		return &pending{recs: []events.Record{{Data: []byte(strings.Repeat("x", bytes))}}}
 	}
 	tests := []struct {
 		name     string

@@ -68,9 +68,13 @@ type Writer struct {
 	dead   *wamqp.Publisher
 }
 
+// pending is the records of one broker message on their way into a batch:
+// once done is closed, status has a status per record, or err is set.
 type pending struct {
-	rec  events.Record
-	done chan error
+	recs   []events.Record
+	status []eventstore.Status
+	err    error
+	done   chan struct{}
 }
 
 type writerMetrics struct {
@@ -314,22 +318,69 @@ func permanent(err error) bool {
 	return errors.Is(err, events.ErrUndecodable) || errors.Is(err, ErrConflict) || errors.As(err, &panicked)
 }
 
+// handle stores the records of one broker message: a batch message holds
+// many. A record that cannot be decoded, or that conflicts with a stored
+// one, is parked alone with its reason; the message is acknowledged once the
+// others are committed and those are parked.
 func (pw *partitionWriter) handle(msg *message.Message) ([]*message.Message, error) {
 	w := pw.w
-	rec, err := broker.FromMessage(msg)
-	if err == nil {
-		_, err = w.codec.Decode(rec)
+	lines := broker.Records(msg)
+	p := &pending{recs: make([]events.Record, 0, len(lines)), done: make(chan struct{})}
+	raws := make([][]byte, 0, len(lines))
+	for _, l := range lines {
+		err := l.Err
+		if err == nil {
+			_, err = w.codec.Decode(l.Record)
+		}
+		if err != nil {
+			w.metrics.records.WithLabelValues("undecodable").Inc()
+			w.log.Error("parking undecodable event", "message_id", msg.UUID, "correlation_id", l.Record.CorrelationID, "err", redact.Tokens(err.Error()))
+			if err := pw.park(msg, l.Raw, err); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		p.recs = append(p.recs, l.Record)
+		raws = append(raws, l.Raw)
 	}
-	if err != nil {
-		w.metrics.records.WithLabelValues("undecodable").Inc()
-		w.log.Error("parking undecodable event", "message_id", msg.UUID, "correlation_id", msg.Metadata.Get("correlation_id"), "err", redact.Tokens(err.Error()))
-		return nil, err
+	if len(p.recs) == 0 {
+		return nil, nil
 	}
-	p := &pending{rec: rec, done: make(chan error, 1)}
 	// The batcher serves pw.in until every consumer has returned, so
 	// neither send nor receive can be stranded.
 	pw.in <- p
-	return nil, <-p.done
+	<-p.done
+	if p.err != nil {
+		return nil, p.err
+	}
+	for i, st := range p.status {
+		if st != eventstore.Conflict {
+			continue
+		}
+		r := p.recs[i]
+		w.log.Error("parking conflicting event", "event_id", r.EventID, "correlation_id", r.CorrelationID, "stream_id", redact.Tokens(r.StreamID), "stream_version", r.StreamVersion)
+		err := fmt.Errorf("%w: %s version %d", ErrConflict, r.StreamID, r.StreamVersion)
+		if err := pw.park(msg, raws[i], err); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+// park publishes one record that can never be stored to the dead-letter
+// queue, with the reason, as Watermill's poison queue does a whole message.
+func (pw *partitionWriter) park(from *message.Message, raw []byte, reason error) error {
+	dead, err := pw.w.deadPublisher()
+	if err != nil {
+		return err
+	}
+	msg := message.NewMessage(watermill.NewUUID(), raw)
+	msg.Metadata.Set(middleware.ReasonForPoisonedKey, reason.Error())
+	msg.Metadata.Set("message_id", from.UUID)
+	if err := dead.Publish(broker.DeadTopic, msg); err != nil {
+		return fmt.Errorf("park an event: %w", err)
+	}
+	return nil
 }
 
 // batch appends what the consumers hand over: it takes whatever is waiting
@@ -358,7 +409,7 @@ func (pw *partitionWriter) batch(ctx context.Context, stop <-chan struct{}, lost
 func (pw *partitionWriter) fill(batch []*pending) []*pending {
 	size := 0
 	for _, p := range batch {
-		size += len(p.rec.Data)
+		size += p.bytes()
 	}
 	deadline := time.Now().Add(maxLinger)
 	gap := time.NewTimer(lingerGap)
@@ -369,7 +420,7 @@ func (pw *partitionWriter) fill(batch []*pending) []*pending {
 			break
 		}
 		batch = append(batch, p)
-		size += len(p.rec.Data)
+		size += p.bytes()
 	}
 	return batch
 }
@@ -422,9 +473,9 @@ const (
 
 func (pw *partitionWriter) flush(ctx context.Context, batch []*pending, lost func(error)) {
 	w := pw.w
-	recs := make([]events.Record, len(batch))
-	for i, p := range batch {
-		recs[i] = p.rec
+	var recs []events.Record
+	for _, p := range batch {
+		recs = append(recs, p.recs...)
 	}
 	// The commit must not be cut short by shutdown: finish the batch, then
 	// ack. Every partition bounds it alike, since the batch may commit in
@@ -434,33 +485,38 @@ func (pw *partitionWriter) flush(ctx context.Context, batch []*pending, lost fun
 	cancel()
 	if err != nil {
 		if errors.Is(err, eventstore.ErrFenced) {
-			w.log.Warn("partition taken over by another writer; stopping", "partition", pw.app.Partition(), "events", len(batch))
+			w.log.Warn("partition taken over by another writer; stopping", "partition", pw.app.Partition(), "events", len(recs))
 			lost(err)
 		} else {
-			w.log.Error("event store append failed", "partition", pw.app.Partition(), "events", len(batch), "err", err)
+			w.log.Error("event store append failed", "partition", pw.app.Partition(), "events", len(recs), "err", err)
 		}
 		for _, p := range batch {
-			p.done <- err
+			p.err = err
+			close(p.done)
 		}
 		return
 	}
-	appended := 0
-	for i, p := range batch {
-		switch status[i] {
-		case eventstore.Appended:
-			appended++
-			p.done <- nil
-		case eventstore.Duplicate:
-			w.metrics.records.WithLabelValues("duplicate").Inc()
-			p.done <- nil
-		case eventstore.Conflict:
-			w.metrics.records.WithLabelValues("conflict").Inc()
-			w.log.Error("parking conflicting event", "event_id", p.rec.EventID, "correlation_id", p.rec.CorrelationID, "stream_id", redact.Tokens(p.rec.StreamID), "stream_version", p.rec.StreamVersion)
-			p.done <- fmt.Errorf("%w: %s version %d", ErrConflict, p.rec.StreamID, p.rec.StreamVersion)
-		}
+	counts := map[eventstore.Status]int{}
+	for _, st := range status {
+		counts[st]++
 	}
-	w.metrics.records.WithLabelValues("appended").Add(float64(appended))
-	if appended > 0 && pw.onAppend != nil {
+	for _, p := range batch {
+		p.status, status = status[:len(p.recs)], status[len(p.recs):]
+		close(p.done)
+	}
+	w.metrics.records.WithLabelValues("appended").Add(float64(counts[eventstore.Appended]))
+	w.metrics.records.WithLabelValues("duplicate").Add(float64(counts[eventstore.Duplicate]))
+	w.metrics.records.WithLabelValues("conflict").Add(float64(counts[eventstore.Conflict]))
+	if counts[eventstore.Appended] > 0 && pw.onAppend != nil {
 		pw.onAppend()
 	}
+}
+
+// bytes is the payload size of p's records.
+func (p *pending) bytes() int {
+	n := 0
+	for _, r := range p.recs {
+		n += len(r.Data)
+	}
+	return n
 }

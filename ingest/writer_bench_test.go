@@ -48,7 +48,7 @@ func benchmarkWriter(b *testing.B, writerCount int) {
 		b.Fatal(err)
 	}
 	amqpCfg := testenv.Watermill(b, cfg, 64, 2)
-	pub, err := broker.NewPublisher(amqpCfg, names, watermill.NopLogger{}, 10*time.Second, nil)
+	pub, err := broker.NewPublisher(amqpCfg, names, watermill.NopLogger{}, broker.PublisherConfig{Timeout: 10 * time.Second}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

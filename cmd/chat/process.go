@@ -296,7 +296,7 @@ func (p *process) connect(ctx context.Context) (deps, error) {
 // buildAPI connects the publisher and builds the HTTP API.
 func (p *process) buildAPI(d deps) error {
 	var err error
-	if p.pub, err = broker.NewPublisher(d.amqp, d.names, broker.Logger(p.log), p.cfg.PublishTimeout, p.reg); err != nil {
+	if p.pub, err = broker.NewPublisher(d.amqp, d.names, broker.Logger(p.log), broker.PublisherConfig{Timeout: p.cfg.PublishTimeout}, p.reg); err != nil {
 		return err
 	}
 	checks := append(d.checks,

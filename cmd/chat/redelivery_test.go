@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +29,7 @@ func publisher(t *testing.T, cfg config.Config) *broker.Publisher {
 	if _, err := broker.DeclareTopology(context.Background(), cfg.AMQPURL, names); err != nil {
 		t.Fatal(err)
 	}
-	pub, err := broker.NewPublisher(testenv.Watermill(t, cfg, 2, 1), names, watermill.NopLogger{}, 5*time.Second, nil)
+	pub, err := broker.NewPublisher(testenv.Watermill(t, cfg, 2, 1), names, watermill.NopLogger{}, broker.PublisherConfig{Timeout: 5 * time.Second}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +49,7 @@ func record(t *testing.T, ev events.Event, version int64) events.Record {
 	return r
 }
 
-// parked reads what the dead-letter queue holds: the reason of each message.
+// parked takes what the dead-letter queue holds: the reason of each message.
 func parked(t *testing.T, cfg config.Config) []string {
 	conn, err := amqp.Dial(cfg.AMQPURL)
 	if err != nil {
@@ -69,6 +72,10 @@ func parked(t *testing.T, cfg config.Config) []string {
 		}
 		reason, _ := d.Headers[middleware.ReasonForPoisonedKey].(string)
 		reasons = append(reasons, reason)
+		// Taken off the queue, so that a later look sees only what came since.
+		if err := d.Ack(false); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -119,32 +126,50 @@ func TestRedeliveryAndConflicts(t *testing.T) {
 	if err := raw.Publish(broker.PartitionTopic(0), undecodable); err != nil {
 		t.Fatal(err)
 	}
+	// A batch message whose middle line cannot be read and whose last event
+	// conflicts: each of those is parked alone, and the first is stored.
+	third := record(t, events.MessageCreated{Token: token, ChatNumber: 1, Number: 3, Body: "in a batch"}, 1)
+	conflicting2 := record(t, events.MessageCreated{Token: token, ChatNumber: 1, Number: 2, Body: "impostor too"}, 1)
+	batch, err := broker.BatchMessage([]events.Record{third, conflicting2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, rest, _ := bytes.Cut(batch.Payload, []byte{'\n'})
+	batch.Payload = slices.Concat(first, []byte("\n{\"event_id\":\n"), rest)
+	if err := raw.Publish("event."+strconv.Itoa(partition.Of(token, cfg.Partitions))+".Events", batch); err != nil {
+		t.Fatal(err)
+	}
 	// Something published after the bad ones still gets through.
 	if err := pub.Publish(ctx, record(t, events.MessageCreated{Token: token, ChatNumber: 1, Number: 2, Body: "after"}, 1)); err != nil {
 		t.Fatal(err)
 	}
 	s.eventually(t, "/applications/"+token+"/chats/1/messages/2", nil)
+	s.eventually(t, "/applications/"+token+"/chats/1/messages/3", nil)
 
 	var reasons []string
-	testenv.Eventually(t, 10*time.Second, "two parked events", func() bool {
+	testenv.Eventually(t, 10*time.Second, "four parked events", func() bool {
 		reasons = append(reasons, parked(t, cfg)...)
-		return len(reasons) >= 2
+		return len(reasons) >= 4
 	})
-	if len(reasons) != 2 {
-		t.Errorf("parked %d events, want 2: %q", len(reasons), reasons)
+	time.Sleep(200 * time.Millisecond)
+	reasons = append(reasons, parked(t, cfg)...)
+	if len(reasons) != 4 {
+		t.Errorf("parked %d events, want 4: %q", len(reasons), reasons)
 	}
-	for _, want := range []string{"stream version already taken", "undecodable event"} {
-		found := false
+	for want, n := range map[string]int{"stream version already taken": 2, "undecodable event": 2} {
+		found := 0
 		for _, r := range reasons {
-			found = found || strings.Contains(r, want)
+			if strings.Contains(r, want) {
+				found++
+			}
 		}
-		if !found {
-			t.Errorf("no parked event with reason %q: %q", want, reasons)
+		if found != n {
+			t.Errorf("%d parked events with reason %q, want %d: %q", found, want, n, reasons)
 		}
 	}
 	got := s.must(t, 200, "GET", "/applications/"+token+"/chats/1", nil).object(t)
-	if num(got["messages_count"]) != 2 {
-		t.Errorf("messages_count %v after redelivery, want 2", got["messages_count"])
+	if num(got["messages_count"]) != 3 {
+		t.Errorf("messages_count %v after redelivery, want 3", got["messages_count"])
 	}
 	if got := s.must(t, 200, "GET", "/applications/"+token, nil).object(t); num(got["chats_count"]) != 1 {
 		t.Errorf("chats_count %v after redelivery, want 1", got["chats_count"])
