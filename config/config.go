@@ -53,6 +53,8 @@ type Config struct {
 	// IdempotencyKeys caps the Idempotency-Keys one application (and, for
 	// new applications, the namespace) holds at once; they live 24 hours.
 	IdempotencyKeys int
+	// DebugAddr, when set, is where Go's profiles are served.
+	DebugAddr string
 }
 
 // Variable describes one environment variable the binary reads.
@@ -121,6 +123,13 @@ func Variables() []Variable {
 		{"CHAT_SHUTDOWN_TIMEOUT", "30s", "how long a graceful shutdown may take", durationSetter(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 		{"CHAT_PUBLISH_TIMEOUT", "5s", "how long a command waits for the broker's confirm before answering 503", durationSetter(func(c *Config) *time.Duration { return &c.PublishTimeout })},
 		{"CHAT_IDEMPOTENCY_KEYS", "100000", "Idempotency-Keys one application holds at once (each for 24 h); more get 429", intSetter(func(c *Config) *int { return &c.IdempotencyKeys }, 1, 100000000)},
+		{"CHAT_DEBUG_ADDR", "", "address Go's profiles (/debug/pprof/) are served on, apart from the API; empty: not served", func(c *Config, v string) error {
+			if v != "" && !strings.Contains(v, ":") {
+				return fmt.Errorf("want host:port, got %q", v)
+			}
+			c.DebugAddr = v
+			return nil
+		}},
 	}
 }
 

@@ -97,6 +97,9 @@ func TestReadmeDocumentsEveryVariable(t *testing.T) {
 	}
 	for _, v := range Variables() {
 		row := "| `" + v.Name + "` | `" + v.Default + "` |"
+		if v.Default == "" {
+			row = "| `" + v.Name + "` | (unset) |"
+		}
 		if !strings.Contains(string(readme), row) {
 			t.Errorf("README's configuration table has no row %q", row)
 		}

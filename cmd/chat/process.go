@@ -431,6 +431,13 @@ func (p *process) run(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       p.timeouts.idle,
 		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
 	}
+	if p.cfg.DebugAddr != "" {
+		stopDebug, err := serveDebug(p.cfg.DebugAddr, p.log)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	p.log.Info("listening", "addr", ln.Addr().String(), "namespace", p.cfg.Namespace)
