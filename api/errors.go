@@ -62,6 +62,8 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			dep = "unknown"
 		}
 		s.faults.failed("unavailable:"+dep, slog.LevelError, "dependency unavailable", redacted(err), append(attrs, "dependency", dep)...)
+	case e.Kind == apperr.KindOverloaded && e.Slug == "backlog_full":
+		s.faults.failed("backlog_full", slog.LevelWarn, "commands refused: the event log's backlog is full", redacted(err), attrs...)
 	case e.Kind == apperr.KindOverloaded:
 		s.faults.failed("overloaded", slog.LevelWarn, "requests refused: too many in flight", redacted(err), attrs...)
 	case code >= 500:

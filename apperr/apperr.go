@@ -82,6 +82,12 @@ func Overloaded(format string, args ...any) *Error {
 	return &Error{Kind: KindOverloaded, Slug: "overloaded", Message: fmt.Sprintf(format, args...)}
 }
 
+// Backlogged reports that the event log is too far behind to take more
+// now: the client should retry after retryAfter.
+func Backlogged(retryAfter time.Duration, format string, args ...any) *Error {
+	return &Error{Kind: KindOverloaded, Slug: "backlog_full", Message: fmt.Sprintf(format, args...), RetryAfter: retryAfter}
+}
+
 // TooLarge reports a request body over the limit.
 func TooLarge(format string, args ...any) *Error {
 	return &Error{Kind: KindTooLarge, Slug: "payload_too_large", Message: fmt.Sprintf(format, args...)}

@@ -4,9 +4,6 @@
 package broker
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -14,9 +11,6 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v2/pkg/amqp"
-	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/google/uuid"
-	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/events"
@@ -52,11 +46,15 @@ type Names struct {
 	Partitions int
 	Store      string // partition 0's queue
 	DeadStore  string // where undecodable or conflicting events are parked
+	// QueueBound is the most bytes of messages a partition's queue holds
+	// waiting (x-max-length-bytes); 0 for none.
+	QueueBound int64
 	// Classic names the queues that exist as classic queues, declared before
-	// the queues were quorum queues: they are used as they are (a queue
-	// redeclared with other arguments is refused) until `chat migrate`
-	// converts them.
-	Classic map[string]bool
+	// the queues were quorum queues, Unbounded the store queues declared
+	// before they had a length bound, and Other those with other arguments
+	// (another bound): they are used as they are (a queue redeclared with
+	// other arguments is refused) until `chat migrate` declares them anew.
+	Classic, Unbounded, Other map[string]bool
 
 	catalog catalog.Catalog
 }
@@ -65,7 +63,7 @@ type Names struct {
 // partitions.
 func NamesFor(namespace string, partitions int) Names {
 	c := catalog.New(namespace)
-	return Names{Exchange: c.Exchange(), Partitions: max(partitions, 1), Store: c.StoreQueue(0), DeadStore: c.DeadQueue(), catalog: c}
+	return Names{Exchange: c.Exchange(), Partitions: max(partitions, 1), Store: c.StoreQueue(0), DeadStore: c.DeadQueue(), QueueBound: DefaultQueueBound, catalog: c}
 }
 
 // StoreQueue is the queue of a partition.
@@ -97,41 +95,6 @@ func PartitionTopic(partition int) string {
 	return eventTopicPrefix + strconv.Itoa(partition) + ".*"
 }
 
-// DeliveryLimit is how often the store queue delivers a message before it
-// dead-letters it into the dead queue. The writer retries a transient
-// failure for about 3 s and then holds the message 30 s before it gives it
-// back, so this outlasts about four hours of failing appends, while a
-// message that fails every time (or crashes its consumer) ends parked
-// instead of looping for ever.
-const DeliveryLimit = 500
-
-// QueueArgs are the arguments queue is declared with: every queue is a
-// quorum queue, replicated over the cluster's nodes, so that a confirmed
-// message survives the loss of a node (a quorum queue confirms a publish
-// once a majority of its replicas holds it). The store queue dead-letters a
-// message after DeliveryLimit deliveries into the dead queue, at least once
-// (a dead-lettered message leaves the store queue only when the dead queue
-// confirmed it; that strategy needs reject-publish overflow). A classic
-// queue is declared with none.
-func (n Names) QueueArgs(queue string) amqp.Table {
-	if n.Classic[queue] {
-		return nil
-	}
-	args := amqp.Table{"x-queue-type": "quorum"}
-	if n.isStore(queue) {
-		args["x-delivery-limit"] = int64(DeliveryLimit)
-		args["x-dead-letter-exchange"] = n.Exchange
-		args["x-dead-letter-routing-key"] = DeadTopic
-		args["x-dead-letter-strategy"] = "at-least-once"
-		args["x-overflow"] = "reject-publish"
-	}
-	return args
-}
-
-func (n Names) isStore(queue string) bool {
-	return queue != n.DeadStore && strings.HasPrefix(queue, n.Store)
-}
-
 // queueFor is the queue a subscription to topic consumes: a partition's, or
 // the dead queue.
 func (n Names) queueFor(topic string) string {
@@ -153,6 +116,15 @@ func bindingFor(topic string) string {
 	return topic
 }
 
+// Heartbeat is the AMQP heartbeat timeout of the processes' connections.
+// The broker gives a connection up after about this long without a frame
+// from it, and only then hands the deliveries it held to another consumer:
+// so a frozen writer (a paused process, a VM stalled) holds its deliveries
+// about this long, no longer than its partition's lease, rather than the
+// client library's default of 10 s, which with the broker's own slack
+// stretched to about 25 s.
+const Heartbeat = 4 * time.Second
+
 // WatermillConfig is the one AMQP configuration of publishers and
 // subscribers: a durable topic exchange, durable queues, persistent
 // delivery, publisher confirms over a pool of channels, bounded prefetch.
@@ -164,6 +136,7 @@ func WatermillConfig(amqpURLs string, names Names, publishChannels int, prefetch
 		return wamqp.Config{}, err
 	}
 	dialCfg := nodes.Config(5*time.Second, nil)
+	dialCfg.Heartbeat = Heartbeat
 	return wamqp.Config{
 		Connection: wamqp.ConnectionConfig{
 			AmqpURI:    nodes.URI(),
@@ -181,12 +154,11 @@ func WatermillConfig(amqpURLs string, names Names, publishChannels int, prefetch
 			Type:         "topic",
 			Durable:      true,
 		},
-		// Watermill's subscriber declares only the store queue (the dead
-		// queue is declared by DeclareTopology), with these arguments.
+		// Subscribers only check that their queue exists: DeclareTopology
+		// declared it.
 		Queue: wamqp.QueueConfig{
 			GenerateName: names.queueFor,
 			Durable:      true,
-			Arguments:    names.QueueArgs(names.Store),
 		},
 		QueueBind: wamqp.QueueBindConfig{GenerateRoutingKey: bindingFor},
 		Publish: wamqp.PublishConfig{
@@ -197,314 +169,8 @@ func WatermillConfig(amqpURLs string, names Names, publishChannels int, prefetch
 		Consume: wamqp.ConsumeConfig{
 			Qos: wamqp.QosConfig{PrefetchCount: prefetch},
 		},
-		TopologyBuilder: &wamqp.DefaultTopologyBuilder{},
+		TopologyBuilder: existingQueues{},
 	}, nil
-}
-
-// DeclareTopology declares the exchange, every queue and their bindings, so
-// that no publish is ever unroutable: a confirmed but unroutable message is
-// dropped by the broker. A queue that exists as a classic queue is kept as it
-// is; the names returned say which, for the subscribers to declare it alike.
-func DeclareTopology(ctx context.Context, amqpURLs string, names Names) (Names, error) {
-	return declareTopology(ctx, amqpURLs, names, false)
-}
-
-// ConvertQueues declares the topology like DeclareTopology, but first
-// deletes each classic queue that is empty and has no consumer, so that it
-// is declared again as a quorum queue. A queue that holds messages or has a
-// consumer stays classic (names.Classic says which). Nothing may publish
-// while it runs: between the delete and the declare a publish has no queue
-// and is dropped.
-func ConvertQueues(ctx context.Context, amqpURLs string, names Names) (Names, error) {
-	return declareTopology(ctx, amqpURLs, names, true)
-}
-
-func declareTopology(ctx context.Context, amqpURLs string, names Names, convert bool) (Names, error) {
-	conn, err := dialNodes(ctx, amqpURLs, "chat topology")
-	if err != nil {
-		return names, err
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return names, fmt.Errorf("open channel: %w", err)
-	}
-	defer func() { ch.Close() }()
-	if err := ch.ExchangeDeclare(names.Exchange, "topic", true, false, false, false, nil); err != nil {
-		return names, fmt.Errorf("declare exchange %s: %w", names.Exchange, err)
-	}
-	names.Classic = map[string]bool{}
-	type queue struct{ name, key string }
-	queues := []queue{{names.DeadStore, bindingFor(DeadTopic)}}
-	for p, q := range names.StoreQueues() {
-		queues = append(queues, queue{q, PartitionTopic(p)})
-	}
-	if names.Partitions == 1 {
-		// A log of one partition also takes the routing keys of releases
-		// before partitions (event.<Type>), which may still be publishing
-		// while the processes are upgraded.
-		queues = append(queues, queue{names.Store, eventTopicPrefix + "#"})
-	}
-	for _, q := range queues {
-		_, err := ch.QueueDeclare(q.name, true, false, false, false, names.QueueArgs(q.name))
-		if IsPreconditionFailed(err) {
-			// The queue exists with other arguments: a classic queue of an
-			// older release. A failed declare closes the channel.
-			if ch, err = conn.Channel(); err != nil {
-				return names, fmt.Errorf("open channel: %w", err)
-			}
-			err = declareClassic(ch, q.name, convert, names.QueueArgs(q.name))
-			if errors.Is(err, errStillClassic) {
-				names.Classic[q.name] = true
-				ch.Close()
-				if ch, err = conn.Channel(); err != nil {
-					return names, fmt.Errorf("open channel: %w", err)
-				}
-				_, err = ch.QueueDeclare(q.name, true, false, false, false, nil)
-			}
-		}
-		if err != nil {
-			return names, fmt.Errorf("declare queue %s: %w", q.name, err)
-		}
-		if err := ch.QueueBind(q.name, q.key, names.Exchange, false, nil); err != nil {
-			return names, fmt.Errorf("bind queue %s: %w", q.name, err)
-		}
-	}
-	return names, ctx.Err()
-}
-
-var errStillClassic = errors.New("the queue stays classic")
-
-// declareClassic deals with a queue that exists with other arguments than
-// quorum ones: unless converting, or when it is in use, it stays as it is.
-func declareClassic(ch *amqp.Channel, queue string, convert bool, args amqp.Table) error {
-	if !convert {
-		return errStillClassic
-	}
-	// ifUnused and ifEmpty make the delete refuse (406) a queue with a
-	// consumer or a message, atomically.
-	if _, err := ch.QueueDelete(queue, true, true, false); err != nil {
-		if IsPreconditionFailed(err) {
-			return errStillClassic
-		}
-		return fmt.Errorf("delete classic queue %s: %w", queue, err)
-	}
-	_, err := ch.QueueDeclare(queue, true, false, false, false, args)
-	return err
-}
-
-// IsPreconditionFailed reports a channel exception PRECONDITION_FAILED
-// (406): an object declared again with other properties or arguments.
-func IsPreconditionFailed(err error) bool {
-	var ae *amqp.Error
-	return errors.As(err, &ae) && ae.Code == amqp.PreconditionFailed
-}
-
-// QueueDepths returns how many messages wait, ready, in each of queues.
-func QueueDepths(ctx context.Context, amqpURL string, queues ...string) ([]int, error) {
-	stats, err := QueueStats(ctx, amqpURL, queues...)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]int, len(stats))
-	for i, s := range stats {
-		out[i] = s.Messages
-	}
-	return out, nil
-}
-
-// Dial opens a connection to the first node of amqpURLs that answers, for a
-// short look at the broker (its properties, passive declares), named so that
-// it can be told apart in RabbitMQ's management UI. ctx's deadline, or 5 s,
-// bounds connecting and the handshake with each node; the caller bounds what
-// it does afterwards.
-func Dial(ctx context.Context, amqpURLs, name string) (*amqp.Connection, error) {
-	return dialNodes(ctx, amqpURLs, name)
-}
-
-func dialNodes(ctx context.Context, amqpURLs, name string) (*amqp.Connection, error) {
-	timeout := 5 * time.Second
-	if d, ok := ctx.Deadline(); ok {
-		timeout = time.Until(d)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if timeout <= 0 {
-		return nil, context.DeadlineExceeded
-	}
-	nodes, err := ParseNodes(amqpURLs)
-	if err != nil {
-		return nil, err
-	}
-	props := amqp.NewConnectionProperties()
-	props.SetClientConnectionName(name)
-	conn, err := nodes.Dial(timeout, props)
-	if err != nil {
-		return nil, fmt.Errorf("connect to RabbitMQ: %w", err)
-	}
-	return conn, nil
-}
-
-// QueueStat is what a passive declare tells of a queue.
-type QueueStat struct {
-	Name      string
-	Messages  int // ready for delivery (not counting those delivered and unacknowledged)
-	Consumers int
-}
-
-// QueueStats reads the depth and consumers of queues over one connection.
-// ctx bounds the whole of it: when it ends first, the connection is closed
-// under the calls in progress.
-func QueueStats(ctx context.Context, amqpURL string, queues ...string) ([]QueueStat, error) {
-	conn, err := Dial(ctx, amqpURL, "chat queue stats")
-	if err != nil {
-		return nil, err
-	}
-	closeSoon := func() { _ = conn.CloseDeadline(time.Now().Add(time.Second)) }
-	stop := context.AfterFunc(ctx, closeSoon)
-	defer func() {
-		if stop() {
-			closeSoon()
-		}
-	}()
-	ch, err := conn.Channel()
-	if err != nil {
-		return nil, errors.Join(ctx.Err(), err)
-	}
-	out := make([]QueueStat, 0, len(queues))
-	for _, name := range queues {
-		q, err := ch.QueueDeclarePassive(name, true, false, false, false, nil)
-		if err != nil {
-			return nil, errors.Join(ctx.Err(), fmt.Errorf("queue %s: %w", name, err))
-		}
-		out = append(out, QueueStat{Name: name, Messages: q.Messages, Consumers: q.Consumers})
-	}
-	return out, nil
-}
-
-// DeleteTopology removes a namespace's exchange and queues (tests use it).
-// A queue it cannot delete does not stop it: it goes on with the others,
-// on a new channel (a failed delete closes the channel), and reports every
-// failure.
-func DeleteTopology(amqpURLs string, names Names) error {
-	conn, err := Dial(context.Background(), amqpURLs, "chat topology")
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	var (
-		ch   *amqp.Channel
-		errs []error
-	)
-	del := func(what string, fn func(*amqp.Channel) error) {
-		if ch == nil || ch.IsClosed() {
-			if ch, err = conn.Channel(); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", what, err))
-				ch = nil
-				return
-			}
-		}
-		if err := fn(ch); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", what, err))
-		}
-	}
-	for _, q := range append(names.StoreQueues(), names.DeadStore) {
-		del("queue "+q, func(ch *amqp.Channel) error { _, err := ch.QueueDelete(q, false, false, false); return err })
-	}
-	del("exchange "+names.Exchange, func(ch *amqp.Channel) error { return ch.ExchangeDelete(names.Exchange, false, false) })
-	if ch != nil {
-		ch.Close()
-	}
-	return errors.Join(errs...)
-}
-
-// ToMessage maps a record onto a Watermill message: the event id is the
-// message UUID, envelope facts travel as metadata, the payload as the body.
-func ToMessage(r events.Record) *message.Message {
-	msg := message.NewMessage(r.EventID.String(), r.Data)
-	msg.Metadata.Set(keyType, r.Type)
-	msg.Metadata.Set(keySchemaVersion, strconv.Itoa(r.SchemaVersion))
-	msg.Metadata.Set(keyStreamID, r.StreamID)
-	msg.Metadata.Set(keyStreamVersion, strconv.FormatInt(r.StreamVersion, 10))
-	msg.Metadata.Set(keyOccurredAt, r.OccurredAt.UTC().Format(time.RFC3339Nano))
-	if r.CorrelationID != "" {
-		msg.Metadata.Set(keyCorrelationID, r.CorrelationID)
-	}
-	return msg
-}
-
-// FromMessage reads a record back from a Watermill message. Errors wrap
-// events.ErrUndecodable: a message that fails here never will succeed.
-func FromMessage(msg *message.Message) (events.Record, error) {
-	bad := func(format string, args ...any) (events.Record, error) {
-		return events.Record{}, fmt.Errorf("%w: %s", events.ErrUndecodable, fmt.Sprintf(format, args...))
-	}
-	id, err := uuid.Parse(msg.UUID)
-	if err != nil {
-		return bad("message id %q is not a UUID", msg.UUID)
-	}
-	sv, err := strconv.Atoi(msg.Metadata.Get(keySchemaVersion))
-	if err != nil {
-		return bad("schema_version %q", msg.Metadata.Get(keySchemaVersion))
-	}
-	ver, err := strconv.ParseInt(msg.Metadata.Get(keyStreamVersion), 10, 64)
-	if err != nil {
-		return bad("stream_version %q", msg.Metadata.Get(keyStreamVersion))
-	}
-	at, err := time.Parse(time.RFC3339Nano, msg.Metadata.Get(keyOccurredAt))
-	if err != nil {
-		return bad("occurred_at %q", msg.Metadata.Get(keyOccurredAt))
-	}
-	r := events.Record{
-		EventID:       id,
-		Type:          msg.Metadata.Get(keyType),
-		SchemaVersion: sv,
-		StreamID:      msg.Metadata.Get(keyStreamID),
-		StreamVersion: ver,
-		OccurredAt:    at.UTC(),
-		CorrelationID: msg.Metadata.Get(keyCorrelationID),
-		Data:          msg.Payload,
-	}
-	if r.Type == "" || r.StreamID == "" {
-		return bad("event_type or stream_id missing")
-	}
-	return r, nil
-}
-
-// marshaler is Watermill's default mapping made total: a header that is not
-// a string (from a foreign publisher) is rendered as text instead of failing,
-// because a failed unmarshal is nacked and redelivered forever, before any
-// handler could park it.
-type marshaler struct{}
-
-func (marshaler) Marshal(msg *message.Message) (amqp.Publishing, error) {
-	p, err := wamqp.DefaultMarshaler{}.Marshal(msg)
-	if err != nil {
-		return p, err
-	}
-	p.ContentType = "application/json"
-	p.MessageId = msg.UUID
-	return p, nil
-}
-
-func (marshaler) Unmarshal(d amqp.Delivery) (*message.Message, error) {
-	id, _ := d.Headers[wamqp.DefaultMessageUUIDHeaderKey].(string)
-	if id == "" {
-		id = d.MessageId
-	}
-	msg := message.NewMessage(id, d.Body)
-	for k, v := range d.Headers {
-		if k == wamqp.DefaultMessageUUIDHeaderKey {
-			continue
-		}
-		if s, ok := v.(string); ok {
-			msg.Metadata.Set(k, s)
-		} else {
-			msg.Metadata.Set(k, fmt.Sprint(v))
-		}
-	}
-	return msg, nil
 }
 
 // Logger adapts slog to Watermill. Watermill logs every subscription's

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -25,8 +27,13 @@ var ErrNotSent = errors.New("no broker connection; the event was not sent")
 
 // PublisherConfig sizes a Publisher.
 type PublisherConfig struct {
-	// Timeout bounds a caller's wait for the confirm of its event.
+	// Timeout bounds a caller's wait for the confirm of its event, and each
+	// batch message's wait for its own: one the broker leaves unconfirmed
+	// does not hold up the partition's next ones longer than that.
 	Timeout time.Duration
+	// Channels is how many AMQP channels send at once (8 when 0); each
+	// carries many batch messages awaiting their confirms.
+	Channels int
 	// InFlight is how many batch messages of one partition may await their
 	// confirms at once (2 when 0); what arrives meanwhile waits and goes in
 	// the next one.
@@ -42,11 +49,13 @@ type PublisherConfig struct {
 // message: so a busy partition pays one broker message, one confirm and one
 // delivery for many events, and an idle one sends each event at once.
 type Publisher struct {
-	pub   *wamqp.Publisher
+	conn  *wamqp.ConnectionWrapper
+	chans *channels
 	names Names
 	cfg   PublisherConfig
 	lanes []*lane
 	sends sync.WaitGroup
+	close sync.Once
 
 	latency *prometheus.HistogramVec
 	batch   prometheus.Histogram
@@ -61,17 +70,21 @@ func NewPublisher(amqp wamqp.Config, names Names, logger watermill.LoggerAdapter
 	if cfg.MaxBatchBytes <= 0 {
 		cfg.MaxBatchBytes = 1 << 20
 	}
-	pub, err := wamqp.NewPublisher(amqp, logger)
+	if cfg.Channels <= 0 {
+		cfg.Channels = 8
+	}
+	conn, err := wamqp.NewConnection(amqp.Connection, logger)
 	if err != nil {
 		return nil, fmt.Errorf("connect publisher to RabbitMQ: %w", err)
 	}
 	p := &Publisher{
-		pub:   pub,
+		conn:  conn,
+		chans: newChannels(conn, cfg.Channels),
 		names: names,
 		cfg:   cfg,
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "chat_publish_seconds",
-			Help:    "Time from publish to broker confirm, by outcome (confirmed, failed, timeout, abandoned).",
+			Help:    "Time from publish to broker confirm, by outcome (confirmed, refused: the partition's queue is full, failed, timeout, abandoned).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}, []string{"outcome"}),
 		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -82,7 +95,7 @@ func NewPublisher(amqp wamqp.Config, names Names, logger watermill.LoggerAdapter
 	}
 	p.lanes = make([]*lane, names.Partitions)
 	for i := range p.lanes {
-		p.lanes[i] = &lane{p: p, topic: eventTopicPrefix + strconv.Itoa(i) + ".Events"}
+		p.lanes[i] = &lane{p: p, topic: eventTopicPrefix + strconv.Itoa(i) + ".Events", partition: i}
 	}
 	if reg != nil {
 		reg.MustRegister(p.latency, p.batch)
@@ -96,7 +109,7 @@ func NewPublisher(amqp wamqp.Config, names Names, logger watermill.LoggerAdapter
 // ctx's deadline and the publisher's timeout only bound how long the caller
 // waits.
 func (p *Publisher) Publish(ctx context.Context, r events.Record) error {
-	if !p.pub.IsConnected() {
+	if !p.conn.IsConnected() {
 		p.latency.WithLabelValues("failed").Observe(0)
 		return fmt.Errorf("%w: %w", ErrNotConfirmed, ErrNotSent)
 	}
@@ -109,7 +122,11 @@ func (p *Publisher) Publish(ctx context.Context, r events.Record) error {
 	select {
 	case err := <-item.done:
 		if err != nil {
-			p.latency.WithLabelValues("failed").Observe(time.Since(start).Seconds())
+			outcome := "failed"
+			if errors.Is(err, ErrRefused) {
+				outcome = "refused"
+			}
+			p.latency.WithLabelValues(outcome).Observe(time.Since(start).Seconds())
 			return fmt.Errorf("%w: %w", ErrNotConfirmed, err)
 		}
 		p.latency.WithLabelValues("confirmed").Observe(time.Since(start).Seconds())
@@ -133,8 +150,12 @@ type publishing struct {
 
 // lane is one partition's queue of records to publish.
 type lane struct {
-	p     *Publisher
-	topic string
+	p         *Publisher
+	topic     string
+	partition int
+	// refusedAt is when the broker last refused a batch of the lane's (unix
+	// nanoseconds; 0: never).
+	refusedAt atomic.Int64
 
 	mu       sync.Mutex
 	waiting  []*publishing
@@ -180,6 +201,9 @@ func (l *lane) send(batch []*publishing) {
 	defer l.p.sends.Done()
 	for batch != nil {
 		err := l.p.publishBatch(l.topic, batch)
+		if errors.Is(err, ErrRefused) {
+			l.refusedAt.Store(time.Now().UnixNano())
+		}
 		for _, item := range batch {
 			item.done <- err
 		}
@@ -194,6 +218,8 @@ func (l *lane) send(batch []*publishing) {
 	}
 }
 
+// publishBatch sends the batch's records in one message and waits, at most
+// the publisher's timeout, for the broker's confirm.
 func (p *Publisher) publishBatch(topic string, batch []*publishing) error {
 	recs := make([]events.Record, len(batch))
 	for i, item := range batch {
@@ -203,12 +229,53 @@ func (p *Publisher) publishBatch(topic string, batch []*publishing) error {
 	if err != nil {
 		return err
 	}
+	pub, err := marshaler{}.Marshal(msg)
+	if err != nil {
+		return err
+	}
 	p.batch.Observe(float64(len(recs)))
-	return p.pub.Publish(topic, msg)
+	c, err := p.chans.publish(p.names.Exchange, topic, pub)
+	if err != nil {
+		return err
+	}
+	timer := time.NewTimer(p.cfg.Timeout)
+	defer timer.Stop()
+	select {
+	case <-c.Done():
+	case <-timer.C:
+		return fmt.Errorf("no confirm within %s", p.cfg.Timeout)
+	}
+	switch {
+	case c.Acked():
+		return nil
+	case c.refused():
+		return ErrRefused
+	}
+	return errors.New("the channel closed before the broker confirmed")
+}
+
+// backlogWindow is how long after a refusal Backlog reports a partition.
+const backlogWindow = 10 * time.Second
+
+// Backlog reports, as a readiness check, the partitions whose queues
+// refused a publish in the last 10 s because they were full: commands of
+// their applications answer 503 while the event store's writer catches up.
+func (p *Publisher) Backlog(context.Context) error {
+	var full []string
+	since := time.Now().Add(-backlogWindow).UnixNano()
+	for _, l := range p.lanes {
+		if l.refusedAt.Load() > since {
+			full = append(full, strconv.Itoa(l.partition))
+		}
+	}
+	if len(full) > 0 {
+		return fmt.Errorf("the queues of partitions %s were full in the last %s: their writers are behind, and commands to their applications answer 503", strings.Join(full, ", "), backlogWindow)
+	}
+	return nil
 }
 
 // Connected reports whether the publisher holds a live broker connection.
-func (p *Publisher) Connected() bool { return p.pub.IsConnected() }
+func (p *Publisher) Connected() bool { return p.conn.IsConnected() }
 
 // Ping reports, as a readiness check, whether the publisher holds a live
 // broker connection.
@@ -221,6 +288,11 @@ func (p *Publisher) Ping(context.Context) error {
 
 // Close waits for the publishes in flight and closes the connection.
 func (p *Publisher) Close() error {
-	p.sends.Wait()
-	return p.pub.Close()
+	var err error
+	p.close.Do(func() {
+		p.sends.Wait()
+		p.chans.close()
+		err = p.conn.Close()
+	})
+	return err
 }

@@ -130,3 +130,40 @@ func TestClassicQueuesOfAnOlderRelease(t *testing.T) {
 		t.Errorf("converted store queue: %v", err)
 	}
 }
+
+// TestUnboundedQueuesOfAnOlderRelease: a store queue declared before queues
+// had a length bound is used as it is, and ConvertQueues declares it anew,
+// bounded, once it is empty and unused.
+func TestUnboundedQueuesOfAnOlderRelease(t *testing.T) {
+	t.Parallel()
+	cfg := testenv.Config(t)
+	names := broker.NamesFor(cfg.Namespace, cfg.Partitions)
+	names.QueueBound = int64(cfg.StoreQueueBytes)
+	conn := dial(t, cfg.AMQPURL)
+	old := names
+	old.Unbounded = map[string]bool{names.Store: true}
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDelete(names.Store, false, false, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := declare(t, conn, names.Store, old.QueueArgs(names.Store)); err != nil {
+		t.Fatal(err)
+	}
+	if shape, err := broker.InspectQueue(conn, names, names.Store); err != nil || shape != broker.ShapeUnbounded {
+		t.Fatalf("inspected as %v, %v; want %v", shape, err, broker.ShapeUnbounded)
+	}
+	got, err := broker.DeclareTopology(context.Background(), cfg.AMQPURL, names)
+	if err != nil || !got.Unbounded[names.Store] {
+		t.Fatalf("DeclareTopology: %v, unbounded %v; want the queue kept", err, got.Unbounded)
+	}
+	got, err = broker.ConvertQueues(context.Background(), cfg.AMQPURL, names)
+	if err != nil || got.Unbounded[names.Store] {
+		t.Fatalf("ConvertQueues: %v, unbounded %v; want the empty queue declared anew", err, got.Unbounded)
+	}
+	if shape, err := broker.InspectQueue(conn, names, names.Store); err != nil || shape != broker.ShapeCurrent {
+		t.Errorf("after the conversion: %v, %v; want %v", shape, err, broker.ShapeCurrent)
+	}
+}

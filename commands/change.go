@@ -171,6 +171,9 @@ func (h *Handlers) publish(ctx context.Context, env events.Envelope) error {
 		return err
 	}
 	if err := h.pub.Publish(ctx, rec); err != nil {
+		if errors.Is(err, ErrBacklogFull) {
+			return apperr.Backlogged(backlogRetry, "the service is behind storing changes to this application; retry in a few seconds")
+		}
 		return apperr.Unavailable(apperr.DepBroker, err, "the event broker did not accept the change; retry later")
 	}
 	return nil

@@ -63,6 +63,14 @@ type Publisher interface {
 // after any other failure the event may yet be stored.
 var ErrNotSent = errors.New("the event was not sent")
 
+// ErrBacklogFull is what a Publisher's error wraps when the broker refused
+// the record because the queue it goes to is full: the event log is behind.
+var ErrBacklogFull = errors.New("the event log's backlog is full")
+
+// backlogRetry is how long a client refused for a full backlog is asked to
+// wait: about what a writer needs to drain a good part of a full queue.
+const backlogRetry = 2 * time.Second
+
 // Config is what the command handlers need.
 type Config struct {
 	Numbering Numbering

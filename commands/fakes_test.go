@@ -229,6 +229,7 @@ const (
 	confirm result = iota
 	notSent        // no connection: certainly not sent
 	timeout        // sent, but no confirm came in time: it may be stored
+	refused        // refused by a full queue: the event log is behind
 )
 
 // fakePublisher stands for the broker: it answers each publish with the
@@ -277,6 +278,8 @@ func (p *fakePublisher) Publish(ctx context.Context, r events.Record) error {
 		return fmt.Errorf("no broker connection: %w", commands.ErrNotSent)
 	case timeout:
 		return errors.New("publish not confirmed by the broker: no confirm within 5s")
+	case refused:
+		return fmt.Errorf("publish not confirmed by the broker: %w", commands.ErrBacklogFull)
 	}
 	return nil
 }

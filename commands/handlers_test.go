@@ -407,6 +407,35 @@ func TestPublishFailures(t *testing.T) {
 	}
 }
 
+// TestBacklogFull: a create refused because its partition's queue is full
+// answers 503 backlog_full with a Retry-After, and is treated as one whose
+// outcome is unknown: its number is not marked failed, and a retry under
+// the same Idempotency-Key publishes the same event again.
+func TestBacklogFull(t *testing.T) {
+	t.Parallel()
+	r := newRig()
+	r.pub.results = []result{refused}
+	_, _, err := r.do(createMessage(app, 1, "refused", ""))
+	if e := wantError(t, err, apperr.KindOverloaded, "backlog_full"); e.RetryAfter <= 0 {
+		t.Errorf("Retry-After %s, want a wait", e.RetryAfter)
+	}
+	if r.nums.isFailed(app, 1, 4) {
+		t.Error("the refused message's number was marked failed")
+	}
+
+	r.pub.results = []result{refused}
+	_, _, err = r.do(createMessage(app, 1, "retried", "key-1"))
+	wantError(t, err, apperr.KindOverloaded, "backlog_full")
+	n, _, err := r.do(createMessage(app, 1, "retried", "key-1"))
+	if err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	sent := r.pub.sent()
+	if len(sent) < 2 || sent[len(sent)-1].EventID != sent[len(sent)-2].EventID {
+		t.Errorf("the retry under the key did not publish the refused event again (number %d)", n)
+	}
+}
+
 // TestRegistrationFailureAfterConfirm: once the broker confirmed a create,
 // a failure to register it in Redis is logged, not answered: the event is
 // stored, and the registry projection registers it.

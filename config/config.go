@@ -30,14 +30,18 @@ type Config struct {
 	// MySQLMaxConns caps the connections of one process; MariaDB's default
 	// max_connections (151) is shared by every process and tool.
 	MySQLMaxConns int
-	// PublishChannels is the number of AMQP channels publishing at once; each
-	// waits for its own confirm, so this bounds confirms in flight.
+	// PublishChannels is the number of AMQP channels the publisher sends on;
+	// each carries many messages awaiting their confirms.
 	PublishChannels int
 	// StoreConsumers is the number of broker subscriptions feeding the event
 	// store writer, shared by the partitions: each partition a process writes
 	// gets StoreConsumers / partitions of them, 8 at least. A partition's
 	// append batch is at most its share.
 	StoreConsumers int
+	// StoreQueueBytes bounds the bytes of messages a partition's queue holds
+	// waiting for its writer; past it, publishes to it are refused and
+	// commands answer 503. 0 for no bound.
+	StoreQueueBytes int
 	// Partitions is the number of event log partitions `chat migrate` gives
 	// a namespace it migrates for the first time; fixed from then on.
 	Partitions int
@@ -115,8 +119,9 @@ func Variables() []Variable {
 			return fmt.Errorf("want debug, info, warn or error, got %q", v)
 		}},
 		{"CHAT_MYSQL_MAX_CONNS", "20", "most MySQL connections one process opens", intSetter(func(c *Config) *int { return &c.MySQLMaxConns }, 4, 1000)},
-		{"CHAT_PUBLISH_CHANNELS", "64", "AMQP channels publishing (and awaiting confirms) at once", intSetter(func(c *Config) *int { return &c.PublishChannels }, 1, 1000)},
+		{"CHAT_PUBLISH_CHANNELS", "8", "AMQP channels the publisher sends on, each carrying many messages awaiting their confirms", intSetter(func(c *Config) *int { return &c.PublishChannels }, 1, 1000)},
 		{"CHAT_STORE_CONSUMERS", "512", "broker subscriptions feeding the event store writer, shared by the namespace's partitions (each gets at least 8); what they hold makes the append transactions", intSetter(func(c *Config) *int { return &c.StoreConsumers }, 1, 1000)},
+		{"CHAT_STORE_QUEUE_BYTES", "8388608", "most bytes of events a partition's queue holds waiting for its writer; past it, commands of that partition's applications answer 503 with Retry-After; set when a queue is declared (`chat migrate` declares an idle queue anew); 0: no bound", intSetter(func(c *Config) *int { return &c.StoreQueueBytes }, 0, 1<<30)},
 		{"CHAT_PARTITIONS", "16", "event log partitions of a namespace, fixed when `chat migrate` first migrates it (read by migrate only)", intSetter(func(c *Config) *int { return &c.Partitions }, 1, 1024)},
 		{"CHAT_MAX_IN_FLIGHT", "1024", "command requests served at once; more get 503", intSetter(func(c *Config) *int { return &c.MaxInFlight }, 1, 1000000)},
 		{"CHAT_MAX_READS_IN_FLIGHT", "128", "read requests (gets, lists, searches) served at once; more get 503", intSetter(func(c *Config) *int { return &c.MaxReadsInFlight }, 1, 1000000)},

@@ -9,6 +9,7 @@
 #   scripts/bench.sh                         # 64 clients, one chat, 20 s
 #   scripts/bench.sh -apps 32 -chats 4       # the same, spread over 128 chats
 #   scripts/bench.sh -rate 4000 -duration 5m # open loop
+#   BENCH_PROFILE=cpu.pprof scripts/bench.sh  # and a CPU profile of chat all
 #
 # Arguments are chatload's and come after the defaults, so they win.
 set -euo pipefail
@@ -23,6 +24,7 @@ export CHAT_HTTP_ADDR=127.0.0.1:$port
 export CHAT_MYSQL_DSN="root@tcp(127.0.0.1:3306)/chat_$ns?parseTime=true"
 export CHAT_ELASTICSEARCH_URL=${BENCH_SEARCH_URL:-http://127.0.0.1:1}
 export CHAT_LOG_LEVEL=${CHAT_LOG_LEVEL:-warn}
+[ -z "${BENCH_PROFILE:-}" ] || export CHAT_DEBUG_ADDR=127.0.0.1:$((port + 1))
 
 mkdir -p bin
 "${GO:-go}" build -o bin/chat ./cmd/chat
@@ -58,5 +60,9 @@ for p in "rabbitmq=$(pid_of beam.smp 'beam.smp.*rabbit')" "mariadb=$(pid_of mari
 done
 say "namespace $ns, chat all pid $chat_pid, CPU of $procs"
 
+if [ -n "${BENCH_PROFILE:-}" ]; then
+  # A CPU profile of chat all over 15 s of the measured window.
+  (sleep 8; curl -s -o "$BENCH_PROFILE" "http://127.0.0.1:$((port + 1))/debug/pprof/profile?seconds=15") &
+fi
 bin/chatload -url "http://127.0.0.1:$port" -concurrency 64 -apps 1 -chats 1 -duration 20s -warmup 5s \
   -lag-sample 0 -probe 250ms -cpu "$procs" "$@"

@@ -552,7 +552,7 @@ func checkRabbitMQ(ctx context.Context, cfg config.Config, c *checkup) {
 		n, err := partitionCount(ctx, cfg)
 		counted <- count{n, err}
 	}()
-	names := broker.NamesFor(cfg.Namespace, 1)
+	names := namesOf(cfg, 1)
 	// The connection is made by a check that may be left running after its
 	// timeout, hence the atomic.
 	var connection atomic.Pointer[amqp.Connection]
@@ -608,7 +608,7 @@ func checkRabbitMQ(ctx context.Context, cfg config.Config, c *checkup) {
 	})
 
 	parts := <-counted
-	names = broker.NamesFor(cfg.Namespace, parts.n)
+	names = namesOf(cfg, parts.n)
 	partsErr := parts.err
 	queues := append([]string{names.DeadStore}, names.StoreQueues()...)
 	stats := make([]amqp.Queue, len(queues)) // written by the queue checks, read only after they passed
@@ -631,28 +631,23 @@ func checkRabbitMQ(ctx context.Context, cfg config.Config, c *checkup) {
 			} else if err != nil {
 				return fail(err.Error(), "")
 			}
-			err = onChannel(conn, func(ch *amqp.Channel) (err error) {
-				q, err = ch.QueueDeclare(name, true, false, false, false, names.QueueArgs(name))
-				return err
-			})
-			if amqpCode(err) == amqp.PreconditionFailed {
-				// A durable classic queue of an older release still works.
-				quorumErr := err
-				err = onChannel(conn, func(ch *amqp.Channel) (err error) {
-					q, err = ch.QueueDeclare(name, true, false, false, false, nil)
-					return err
-				})
-				if err == nil {
-					stats[i] = q
-					return warn("a classic queue, on one node: losing that node loses it and the events in it",
-						"make it a quorum queue: stop `chat serve`, let `chat work` drain the queue, stop `chat work`, run `chat migrate` (it converts an empty, unused classic queue), start the processes")
-				}
-				return fail("not declared as the processes declare it (a durable quorum queue, not exclusive, not auto-delete, with their arguments): "+quorumErr.Error(),
-					"let it drain, delete it, and run `chat migrate` to declare it as the processes do")
-			} else if err != nil {
+			shape, err := broker.InspectQueue(conn, names, name)
+			if err != nil {
 				return fail(err.Error(), "")
 			}
 			stats[i] = q
+			const convert = "stop `chat serve`, let `chat work` drain the queue, stop `chat work`, run `chat migrate` (it declares an empty, unused queue anew), start the processes"
+			switch shape {
+			case broker.ShapeClassic:
+				return warn("a classic queue, on one node: losing that node loses it and the events in it", convert)
+			case broker.ShapeUnbounded:
+				return warn("a quorum queue without a length bound: an overload lets its backlog, and the read side's lag, grow without limit", convert)
+			case broker.ShapeOther:
+				return warn("declared otherwise than the processes declare it (another length bound than CHAT_STORE_QUEUE_BYTES, say); it is used as it is", convert)
+			}
+			if name != names.DeadStore && names.QueueBound > 0 {
+				return ok("exists, durable quorum queue, holding at most %d bytes waiting", names.QueueBound)
+			}
 			return ok("exists, durable quorum queue")
 		}) && queuesOK
 	}

@@ -70,7 +70,7 @@ func migrate(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	// Classic queues of an older release are converted here when they are
 	// empty and unused; a queue converted while a process publishes would
 	// drop what is published in between, hence here and not at start-up.
-	names, err := broker.ConvertQueues(ctx, cfg.AMQPURL, broker.NamesFor(cfg.Namespace, parts))
+	names, err := broker.ConvertQueues(ctx, cfg.AMQPURL, namesOf(cfg, parts))
 	if err != nil {
 		return err
 	}
@@ -90,11 +90,33 @@ func migrate(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	return nil
 }
 
-// warnClassic says which queues are still classic: they live on one node,
-// so losing that node loses them and what they hold.
+// namesOf are the broker's names of cfg's namespace with parts partitions.
+func namesOf(cfg config.Config, parts int) broker.Names {
+	names := broker.NamesFor(cfg.Namespace, parts)
+	names.QueueBound = int64(cfg.StoreQueueBytes)
+	return names
+}
+
+// warnClassic says which queues are kept in an older shape: a classic queue
+// lives on one node, so losing that node loses it and what it holds; a queue
+// without this release's length bound lets the read side lag for as long
+// as an overload lasts.
 func warnClassic(log *slog.Logger, names broker.Names) {
-	for q := range names.Classic {
-		log.Warn("queue is a classic queue, not replicated: stop `chat serve`, let `chat work` drain it, stop `chat work` and run `chat migrate` to make it a quorum queue", "queue", q)
+	const convert = "stop `chat serve`, let `chat work` drain it, stop `chat work` and run `chat migrate` to declare it anew"
+	for q, kept := range names.Classic {
+		if kept {
+			log.Warn("queue is a classic queue, not replicated: "+convert, "queue", q)
+		}
+	}
+	for q, kept := range names.Unbounded {
+		if kept {
+			log.Warn("queue has no length bound, so its backlog can grow without limit: "+convert, "queue", q)
+		}
+	}
+	for q, kept := range names.Other {
+		if kept {
+			log.Warn("queue was declared with other arguments (another CHAT_STORE_QUEUE_BYTES?) and keeps them: "+convert, "queue", q)
+		}
 	}
 }
 
@@ -270,7 +292,7 @@ func (p *process) connect(ctx context.Context) (deps, error) {
 	if err != nil {
 		return d, fmt.Errorf("MySQL: %w", err)
 	}
-	if d.names, err = broker.DeclareTopology(checkCtx, p.cfg.AMQPURL, broker.NamesFor(p.cfg.Namespace, parts)); err != nil {
+	if d.names, err = broker.DeclareTopology(checkCtx, p.cfg.AMQPURL, namesOf(p.cfg, parts)); err != nil {
 		return d, err
 	}
 	warnClassic(p.log, d.names)
@@ -296,7 +318,7 @@ func (p *process) connect(ctx context.Context) (deps, error) {
 // buildAPI connects the publisher and builds the HTTP API.
 func (p *process) buildAPI(d deps) error {
 	var err error
-	if p.pub, err = broker.NewPublisher(d.amqp, d.names, broker.Logger(p.log), broker.PublisherConfig{Timeout: p.cfg.PublishTimeout}, p.reg); err != nil {
+	if p.pub, err = broker.NewPublisher(d.amqp, d.names, broker.Logger(p.log), broker.PublisherConfig{Timeout: p.cfg.PublishTimeout, Channels: p.cfg.PublishChannels}, p.reg); err != nil {
 		return err
 	}
 	checks := append(d.checks,
@@ -306,7 +328,8 @@ func (p *process) buildAPI(d deps) error {
 		// process stays in its load balancer. Its answer is kept a second:
 		// it reads every slot's epoch.
 		api.Check{Name: "numbering", Ping: remembered(d.numbers.Ready, time.Second), Optional: true},
-		api.Check{Name: "rabbitmq", Ping: p.pub.Ping})
+		api.Check{Name: "rabbitmq", Ping: p.pub.Ping},
+		api.Check{Name: "backlog", Ping: p.pub.Backlog, Optional: true})
 	queries := readmodel.NewQueries(p.db, p.cfg.Namespace)
 	p.handler = api.NewHandler(api.Deps{
 		Commands: commands.New(commands.Config{

@@ -23,11 +23,15 @@ type brokerPublisher interface {
 type commandPublisher struct{ brokerPublisher }
 
 // Publish publishes r; an error that wraps broker.ErrNotSent also wraps
-// commands.ErrNotSent.
+// commands.ErrNotSent, and one that wraps broker.ErrRefused (the
+// partition's queue is full) commands.ErrBacklogFull.
 func (p commandPublisher) Publish(ctx context.Context, r events.Record) error {
 	err := p.brokerPublisher.Publish(ctx, r)
-	if errors.Is(err, broker.ErrNotSent) {
+	switch {
+	case errors.Is(err, broker.ErrNotSent):
 		return fmt.Errorf("%w: %w", commands.ErrNotSent, err)
+	case errors.Is(err, broker.ErrRefused):
+		return fmt.Errorf("%w: %w", commands.ErrBacklogFull, err)
 	}
 	return err
 }

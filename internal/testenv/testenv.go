@@ -7,6 +7,8 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -15,6 +17,7 @@ import (
 
 	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v2/pkg/amqp"
 	"github.com/go-sql-driver/mysql"
+	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/chatsys/chat/broker"
@@ -90,6 +93,7 @@ func ConfigOn(t testing.TB, redisURL string, change ...func(*config.Config)) con
 		t.Fatalf("migrate: %v", err)
 	}
 	names := broker.NamesFor(ns, cfg.Partitions)
+	names.QueueBound = int64(cfg.StoreQueueBytes)
 	if _, err := broker.DeclareTopology(ctx, cfg.AMQPURL, names); err != nil {
 		t.Fatalf("declare broker topology: %v", err)
 	}
@@ -119,7 +123,7 @@ func cleanup(t testing.TB, cfg config.Config, dbName string) {
 		}
 		rdb.Close()
 	}
-	if err := broker.DeleteTopology(cfg.AMQPURL, broker.NamesFor(cfg.Namespace, cfg.Partitions)); err != nil {
+	if err := DeleteTopology(cfg.AMQPURL, broker.NamesFor(cfg.Namespace, cfg.Partitions)); err != nil {
 		t.Logf("delete broker topology: %v", err)
 	}
 	if es, err := searchindex.Open(searchindex.Config{URL: cfg.ElasticsearchURL}); err == nil {
@@ -251,4 +255,40 @@ func Appender(t testing.TB, db *sql.DB, namespace string, part int) *eventstore.
 	}
 	t.Cleanup(func() { _ = table.Release(context.Background(), l) })
 	return eventstore.New(db, namespace).Appender(part, l.Epoch)
+}
+
+// DeleteTopology removes a namespace's exchange and queues.
+// A queue it cannot delete does not stop it: it goes on with the others,
+// on a new channel (a failed delete closes the channel), and reports every
+// failure.
+func DeleteTopology(amqpURLs string, names broker.Names) error {
+	conn, err := broker.Dial(context.Background(), amqpURLs, "chat topology")
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var (
+		ch   *amqp.Channel
+		errs []error
+	)
+	del := func(what string, fn func(*amqp.Channel) error) {
+		if ch == nil || ch.IsClosed() {
+			if ch, err = conn.Channel(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", what, err))
+				ch = nil
+				return
+			}
+		}
+		if err := fn(ch); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", what, err))
+		}
+	}
+	for _, q := range append(names.StoreQueues(), names.DeadStore) {
+		del("queue "+q, func(ch *amqp.Channel) error { _, err := ch.QueueDelete(q, false, false, false); return err })
+	}
+	del("exchange "+names.Exchange, func(ch *amqp.Channel) error { return ch.ExchangeDelete(names.Exchange, false, false) })
+	if ch != nil {
+		ch.Close()
+	}
+	return errors.Join(errs...)
 }
