@@ -117,13 +117,12 @@ func bindingFor(topic string) string {
 }
 
 // Heartbeat is the AMQP heartbeat timeout of the processes' connections.
-// The broker gives a connection up after about this long without a frame
+// The broker gives a connection up after two heartbeats without a frame
 // from it, and only then hands the deliveries it held to another consumer:
-// so a frozen writer (a paused process, a VM stalled) holds its deliveries
-// about this long, no longer than its partition's lease, rather than the
-// client library's default of 10 s, which with the broker's own slack
-// stretched to about 25 s.
-const Heartbeat = 4 * time.Second
+// a frozen writer (a paused process, a stalled VM) holds its deliveries
+// about 4 s, under its partition's lease, where the client library's
+// default of 10 s held them 20 s and more (TestFrozenWriterLosesLittleTime).
+const Heartbeat = 2 * time.Second
 
 // WatermillConfig is the one AMQP configuration of publishers and
 // subscribers: a durable topic exchange, durable queues, persistent

@@ -105,16 +105,21 @@ func NewPublisher(amqp wamqp.Config, names Names, logger watermill.LoggerAdapter
 
 // Publish sends one record and waits for the broker's confirm of the batch
 // message that carries it. The publish runs detached from ctx's
-// cancellation, so a client that hangs up cannot cut a publish in half;
-// ctx's deadline and the publisher's timeout only bound how long the caller
-// waits.
+// cancellation, so a client that hangs up cannot cut a publish in half.
+// ctx's deadline and the publisher's timeout bound how long the caller
+// waits, and when the record may be sent: one still waiting for its batch
+// then is never sent (and the error wraps ErrNotSent), so that whoever
+// reserved its number knows that nothing of it reaches the broker later.
 func (p *Publisher) Publish(ctx context.Context, r events.Record) error {
 	if !p.conn.IsConnected() {
 		p.latency.WithLabelValues("failed").Observe(0)
 		return fmt.Errorf("%w: %w", ErrNotConfirmed, ErrNotSent)
 	}
 	start := time.Now()
-	item := &publishing{rec: r, done: make(chan error, 1)}
+	item := &publishing{rec: r, done: make(chan error, 1), sendBy: start.Add(p.cfg.Timeout)}
+	if d, ok := ctx.Deadline(); ok && d.Before(item.sendBy) {
+		item.sendBy = d
+	}
 	p.lanes[p.names.PartitionOf(r)].add(item)
 
 	timer := time.NewTimer(p.cfg.Timeout)
@@ -144,8 +149,9 @@ func (p *Publisher) Publish(ctx context.Context, r events.Record) error {
 
 // publishing is a record waiting for its batch's confirm.
 type publishing struct {
-	rec  events.Record
-	done chan error // buffered: the sender never waits for the caller
+	rec    events.Record
+	sendBy time.Time  // not sent after this
+	done   chan error // buffered: the sender never waits for the caller
 }
 
 // lane is one partition's queue of records to publish.
@@ -171,16 +177,41 @@ func (l *lane) add(item *publishing) {
 		l.mu.Unlock()
 		return
 	}
-	l.inFlight++
 	batch := l.take()
+	if batch == nil {
+		l.mu.Unlock()
+		return
+	}
+	l.inFlight++
 	l.mu.Unlock()
 	l.p.sends.Add(1)
 	go l.send(batch)
 }
 
+// errSendDeadline answers a record that waited for its batch past its send
+// deadline: it was not sent, and never will be.
+var errSendDeadline = fmt.Errorf("%w: its send deadline passed while earlier publishes held the partition", ErrNotSent)
+
 // take removes from the front of the queue what one batch message holds:
-// records up to MaxBatchBytes of payload, and at least one. l.mu is held.
+// records up to MaxBatchBytes of payload, and at least one; nil when none
+// waits. Records past their send deadline are answered, unsent. l.mu is
+// held.
 func (l *lane) take() []*publishing {
+	now := time.Now()
+	live := l.waiting[:0]
+	for _, item := range l.waiting {
+		if now.After(item.sendBy) {
+			item.done <- errSendDeadline
+			continue
+		}
+		live = append(live, item)
+	}
+	clear(l.waiting[len(live):])
+	l.waiting = live
+	if len(l.waiting) == 0 {
+		l.waiting = nil
+		return nil
+	}
 	n, size := 0, 0
 	for n < len(l.waiting) && (n == 0 || size+len(l.waiting[n].rec.Data) <= l.p.cfg.MaxBatchBytes) {
 		size += len(l.waiting[n].rec.Data)
@@ -208,11 +239,8 @@ func (l *lane) send(batch []*publishing) {
 			item.done <- err
 		}
 		l.mu.Lock()
-		if len(l.waiting) == 0 {
+		if batch = l.take(); batch == nil {
 			l.inFlight--
-			batch = nil
-		} else {
-			batch = l.take()
 		}
 		l.mu.Unlock()
 	}

@@ -46,6 +46,8 @@ func (h *Handlers) apply(ctx context.Context, c change) (idempotency.Outcome, er
 	if err != nil {
 		return o, err
 	}
+	ctx, cancel := h.sendBy(ctx)
+	defer cancel()
 	env, err := newEnvelope(ctx, c, &o)
 	if err != nil {
 		return o, err
@@ -106,6 +108,8 @@ func (h *Handlers) applyOnce(ctx context.Context, c change) (idempotency.Outcome
 		h.keep(ctx, "release", h.keys.Release, claim)
 		return o, err
 	}
+	ctx, cancelSend := h.sendBy(ctx)
+	defer cancelSend()
 	env, err := newEnvelope(ctx, c, &o)
 	if err != nil {
 		h.keep(ctx, "release", h.keys.Release, claim)

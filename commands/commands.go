@@ -50,7 +50,9 @@ type KeyRecords interface {
 
 // Publisher sends one event record and returns once the broker confirmed it.
 // An error that wraps ErrNotSent says the record was certainly not sent; any
-// other error leaves it unknown whether the broker has it.
+// other error leaves it unknown whether the broker has it. A record is never
+// sent after ctx's deadline: the Redis-loss recovery counts on that to know
+// when nothing reserved before the loss can reach the broker any more.
 type Publisher interface {
 	Publish(ctx context.Context, r events.Record) error
 	// Connected reports whether a publish could be sent now.
@@ -81,6 +83,9 @@ type Config struct {
 	Codec *events.Codec
 	// Log gets what is logged rather than answered; discarded when nil.
 	Log *slog.Logger
+	// SendWithin bounds the time from reserving a number or version to
+	// sending its event; past it the event is not sent (0: no bound).
+	SendWithin time.Duration
 }
 
 // Handlers holds what every command handler needs.
@@ -90,6 +95,7 @@ type Handlers struct {
 	pub     Publisher
 	codec   *events.Codec
 	log     *slog.Logger
+	within  time.Duration
 }
 
 // New returns the command handlers.
@@ -100,7 +106,7 @@ func New(cfg Config) *Handlers {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Handlers{numbers: cfg.Numbering, keys: cfg.Keys, pub: cfg.Publisher, codec: cfg.Codec, log: cfg.Log}
+	return &Handlers{numbers: cfg.Numbering, keys: cfg.Keys, pub: cfg.Publisher, codec: cfg.Codec, log: cfg.Log, within: cfg.SendWithin}
 }
 
 // ready refuses a command before it reserves anything while the broker is
@@ -111,6 +117,15 @@ func (h *Handlers) ready() error {
 		return apperr.Unavailable(apperr.DepBroker, nil, "the event broker is unreachable; retry later")
 	}
 	return nil
+}
+
+// sendBy bounds ctx by the time within which an event whose number was just
+// reserved may still be sent.
+func (h *Handlers) sendBy(ctx context.Context) (context.Context, context.CancelFunc) {
+	if h.within <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, h.within)
 }
 
 // reserved maps an error from the numbering store: an unknown aggregate is

@@ -126,7 +126,7 @@ func Variables() []Variable {
 		{"CHAT_MAX_IN_FLIGHT", "1024", "command requests served at once; more get 503", intSetter(func(c *Config) *int { return &c.MaxInFlight }, 1, 1000000)},
 		{"CHAT_MAX_READS_IN_FLIGHT", "128", "read requests (gets, lists, searches) served at once; more get 503", intSetter(func(c *Config) *int { return &c.MaxReadsInFlight }, 1, 1000000)},
 		{"CHAT_SHUTDOWN_TIMEOUT", "30s", "how long a graceful shutdown may take", durationSetter(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
-		{"CHAT_PUBLISH_TIMEOUT", "5s", "how long a command waits for the broker's confirm before answering 503", durationSetter(func(c *Config) *time.Duration { return &c.PublishTimeout })},
+		{"CHAT_PUBLISH_TIMEOUT", "2s", "how long a command may take from reserving a number to the broker's confirm before answering 503 (its event is never sent later)", durationSetter(func(c *Config) *time.Duration { return &c.PublishTimeout })},
 		{"CHAT_IDEMPOTENCY_KEYS", "100000", "Idempotency-Keys one application holds at once (each for 24 h); more get 429", intSetter(func(c *Config) *int { return &c.IdempotencyKeys }, 1, 100000000)},
 		{"CHAT_DEBUG_ADDR", "", "address Go's profiles (/debug/pprof/) are served on, apart from the API; empty: not served", func(c *Config, v string) error {
 			if v != "" && !strings.Contains(v, ":") {

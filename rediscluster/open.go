@@ -16,6 +16,10 @@ func IsClusterURL(rawURL string) bool {
 	return err == nil && u.Query().Has("addr")
 }
 
+// clusterReload is how old a cluster client's slot map may get before a
+// command has it reloaded.
+const clusterReload = time.Second
+
 // Options tune a client; zero fields keep go-redis's defaults.
 type Options struct {
 	PoolSize    int // per node
@@ -32,6 +36,14 @@ func Open(rawURL string, o Options) (redis.UniversalClient, error) {
 			return nil, fmt.Errorf("redis cluster URL: %w", err)
 		}
 		o.apply(&opts.PoolSize, &opts.MaxRetries, &opts.DialTimeout)
+		if opts.ClusterStateReloadInterval == 0 {
+			// A master that crashed answers nothing, so no MOVED tells the
+			// client its replica took over: only a reload of the slot map
+			// does, every minute by default, which kept commands failing
+			// for as long. Reloaded at most every second (a CLUSTER SLOTS
+			// when commands come), a crash costs about the failover itself.
+			opts.ClusterStateReloadInterval = clusterReload
+		}
 		return redis.NewClusterClient(opts), nil
 	}
 	opts, err := redis.ParseURL(rawURL)

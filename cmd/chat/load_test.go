@@ -21,6 +21,9 @@ type messageLoad struct {
 	got       []created
 	refused   int
 	sinceMark int
+	// lastRefused is when the last 503 came; backAt when the first 201
+	// after it came.
+	lastRefused, backAt time.Time
 	wg        sync.WaitGroup
 	stopped   chan struct{}
 }
@@ -53,8 +56,12 @@ func startMessageLoad(t *testing.T, apis []*system, token string) *messageLoad {
 					r.json(t, &m)
 					l.got = append(l.got, created{chat, m.Number, body})
 					l.sinceMark++
+					if l.backAt.Before(l.lastRefused) {
+						l.backAt = time.Now()
+					}
 				case http.StatusServiceUnavailable:
 					l.refused++
+					l.lastRefused = time.Now()
 				default:
 					t.Errorf("unexpected %d %s", r.Status, r.Body)
 				}
@@ -79,6 +86,13 @@ func (l *messageLoad) waitCreated(n int, timeout time.Duration) {
 		defer l.mu.Unlock()
 		return l.sinceMark >= n
 	})
+}
+
+// back returns when creates were last answered 201 again after a 503.
+func (l *messageLoad) back() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.backAt
 }
 
 // stop ends the load and returns what was confirmed and how many were refused.

@@ -338,6 +338,8 @@ func (p *process) buildAPI(d deps) error {
 			Publisher: commandPublisher{p.pub},
 			Codec:     d.codec,
 			Log:       p.log,
+			// The Redis-loss recovery's settle counts on this bound.
+			SendWithin: p.cfg.PublishTimeout,
 		}),
 		Queries:          queries,
 		Search:           readmodel.NewSearchQueries(d.es, queries, p.cfg.Namespace),
@@ -410,8 +412,10 @@ func (p *process) buildWorkers(d deps) {
 	rebuild := recovery.New(recovery.Config{
 		Numbers: d.numbers, Store: store, DB: p.db, Depth: queueDepth(p.cfg.AMQPURL, d.names),
 		Namespace: p.cfg.Namespace, Log: p.log, Registerer: p.reg,
-		// Commands finish within 2 publish timeouts of reserving a number.
-		Settle: 2 * p.cfg.PublishTimeout,
+		// No event is sent later than a publish timeout after its number
+		// was reserved (commands.Config.SendWithin); a second more lets
+		// what was sent reach its queue.
+		Settle: p.cfg.PublishTimeout + time.Second,
 	})
 	p.workers = append(p.workers, balancer.Run, rebuild.Run)
 	// The queues are the namespace's, not the process's: the processes that

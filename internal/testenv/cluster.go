@@ -205,6 +205,40 @@ func (c *Cluster) Failover(t testing.TB) string {
 	return ""
 }
 
+// KillMasterOf kills the master that serves slot with SIGKILL, as a crash
+// would, and returns its address; its replica takes over once the cluster
+// notices (node timeout 2 s).
+func (c *Cluster) KillMasterOf(t testing.TB, slot int) string {
+	t.Helper()
+	n := c.node(c.addrs[0])
+	defer n.Close()
+	slots, err := n.ClusterSlots(context.Background()).Result()
+	if err != nil {
+		t.Fatalf("CLUSTER SLOTS: %v", err)
+	}
+	for _, s := range slots {
+		if slot < int(s.Start) || slot > int(s.End) || len(s.Nodes) == 0 {
+			continue
+		}
+		addr := s.Nodes[0].Addr
+		_, port, _ := net.SplitHostPort(addr)
+		b, err := os.ReadFile(filepath.Join(c.dir, port, "redis.pid"))
+		if err != nil {
+			t.Fatalf("pid of %s: %v", addr, err)
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 0 {
+			t.Fatalf("pid of %s: %q", addr, b)
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatalf("kill %s: %v", addr, err)
+		}
+		return addr
+	}
+	t.Fatalf("no master serves slot %d", slot)
+	return ""
+}
+
 // stop kills every node by the pid it wrote and removes its files.
 func (c *Cluster) stop() {
 	for _, a := range c.addrs {
