@@ -24,8 +24,8 @@ type messageLoad struct {
 	// lastRefused is when the last 503 came; backAt when the first 201
 	// after it came.
 	lastRefused, backAt time.Time
-	wg        sync.WaitGroup
-	stopped   chan struct{}
+	wg                  sync.WaitGroup
+	stopped             chan struct{}
 }
 
 type created struct {
