@@ -65,4 +65,4 @@ if [ -n "${BENCH_PROFILE:-}" ]; then
   (sleep 8; curl -s -o "$BENCH_PROFILE" "http://127.0.0.1:$((port + 1))/debug/pprof/profile?seconds=15") &
 fi
 bin/chatload -url "http://127.0.0.1:$port" -concurrency 64 -apps 1 -chats 1 -duration 20s -warmup 5s \
-  -lag-sample 0 -probe 250ms -cpu "$procs" "$@"
+  -lag-sample 0 -probe 250ms -check-readable -cpu "$procs" "$@"

@@ -35,6 +35,7 @@ type lagPool struct {
 
 	mu        sync.Mutex
 	lags      *series
+	interval  *series // since the last takeInterval
 	polls     int64
 	timeouts  int64
 	skipped   int64
@@ -56,11 +57,12 @@ type lagResult struct {
 func startLagPool(ctx context.Context, api *apiClient, workers, queue int) *lagPool {
 	ctx, cancel := context.WithCancel(ctx)
 	p := &lagPool{
-		api:    api,
-		jobs:   make(chan lagJob, queue),
-		cancel: cancel,
-		lags:   newSeries(maxSamples),
-		errors: map[string]int64{},
+		api:      api,
+		jobs:     make(chan lagJob, queue),
+		cancel:   cancel,
+		lags:     newSeries(maxSamples),
+		interval: newSeries(maxSamples),
+		errors:   map[string]int64{},
 	}
 	for range workers {
 		p.wg.Go(func() {
@@ -125,6 +127,7 @@ func (p *lagPool) measure(ctx context.Context, j lagJob) {
 		case err == nil && found:
 			p.mu.Lock()
 			p.lags.add(now.Sub(j.created))
+			p.interval.add(now.Sub(j.created))
 			p.mu.Unlock()
 			return
 		case ctx.Err() != nil:
@@ -185,4 +188,26 @@ func (l *loader) runProbe(ctx context.Context, probe *lagPool, t target, interva
 		case <-tick.C:
 		}
 	}
+}
+
+// takeInterval returns the lags measured since it was last called, and
+// starts anew.
+func (p *lagPool) takeInterval() summary {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.interval.summary()
+	p.interval = newSeries(maxSamples)
+	return s
+}
+
+// probeP99 renders the probe's p99 since the last progress line, for it.
+func probeP99(probe *lagPool) string {
+	if probe == nil {
+		return ""
+	}
+	s := probe.takeInterval()
+	if s.Count == 0 {
+		return " probe=n/a"
+	}
+	return " probe_p99=" + s.P99.Round(100*time.Microsecond).String()
 }

@@ -27,6 +27,8 @@ type loadResult struct {
 	Lag     *lagResult
 	Probe   *lagResult
 	CPU     []cpuUse
+	// Readable is whether every 201 reads back (nil when not checked).
+	Readable *readableResult
 }
 
 // recorder collects the results of measured requests.
@@ -38,10 +40,12 @@ type recorder struct {
 	errors  map[string]int64
 	latency *series
 	service *series
+	// interval is the latency since the last progress line.
+	interval *series
 }
 
 func newRecorder() *recorder {
-	return &recorder{errors: map[string]int64{}, latency: newSeries(maxSamples), service: newSeries(maxSamples)}
+	return &recorder{errors: map[string]int64{}, latency: newSeries(maxSamples), service: newSeries(maxSamples), interval: newSeries(maxSamples)}
 }
 
 func (r *recorder) success(latency, service time.Duration) {
@@ -50,7 +54,18 @@ func (r *recorder) success(latency, service time.Duration) {
 	r.created++
 	r.latency.add(latency)
 	r.service.add(service)
+	r.interval.add(latency)
 	r.mu.Unlock()
+}
+
+// takeInterval returns the latency since it was last called, and starts
+// anew.
+func (r *recorder) takeInterval() summary {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.interval.summary()
+	r.interval = newSeries(maxSamples)
+	return s
 }
 
 func (r *recorder) failure(kind string) {
@@ -83,7 +98,9 @@ type loader struct {
 	measureFrom time.Time
 	rec         *recorder
 	live        counters
-	log         io.Writer
+	// created counts each target's 201s, warm-up included.
+	created []atomic.Int64
+	log     io.Writer
 
 	seenMu sync.Mutex
 	seen   map[string]bool
@@ -124,6 +141,7 @@ func (l *loader) fire(ctx context.Context, seq int64, due time.Time) {
 		return
 	}
 	l.live.ok.Add(1)
+	l.created[seq%int64(len(l.targets))].Add(1)
 	if !measured {
 		return
 	}
@@ -203,7 +221,7 @@ func (l *loader) closedLoop(ctx context.Context, end time.Time, workers int) {
 }
 
 // progress prints a line every progressEvery until ctx is done.
-func (l *loader) progress(ctx context.Context, start time.Time) {
+func (l *loader) progress(ctx context.Context, start time.Time, probe *lagPool) {
 	tick := time.NewTicker(progressEvery)
 	defer tick.Stop()
 	last, lastOK := start, int64(0)
@@ -217,9 +235,10 @@ func (l *loader) progress(ctx context.Context, start time.Time) {
 			if !last.Before(l.measureFrom) {
 				phase = "measure"
 			}
-			fmt.Fprintf(l.log, "chatload: %5.0fs %-7s sent=%d ok=%d errors=%d dropped=%d rate=%.0f/s\n",
+			fmt.Fprintf(l.log, "chatload: %5.0fs %-7s sent=%d ok=%d errors=%d dropped=%d rate=%.0f/s p99=%s%s\n",
 				now.Sub(start).Seconds(), phase, l.live.sent.Load(), ok, l.live.failed.Load(),
-				l.live.dropped.Load(), float64(ok-lastOK)/now.Sub(last).Seconds())
+				l.live.dropped.Load(), float64(ok-lastOK)/now.Sub(last).Seconds(),
+				l.rec.takeInterval().P99.Round(100*time.Microsecond), probeP99(probe))
 			last, lastOK = now, ok
 		}
 	}
@@ -237,6 +256,7 @@ func runLoad(ctx context.Context, cfg config, api *apiClient, targets []target, 
 		lagSearch:   cfg.lagVia == "search",
 		measureFrom: start.Add(cfg.warmup),
 		rec:         newRecorder(),
+		created:     make([]atomic.Int64, len(targets)),
 		log:         log,
 		seen:        map[string]bool{},
 	}
@@ -247,16 +267,18 @@ func runLoad(ctx context.Context, cfg config, api *apiClient, targets []target, 
 
 	progressCtx, stopProgress := context.WithCancel(ctx)
 	var pg sync.WaitGroup
-	pg.Go(func() { l.progress(progressCtx, start) })
+	var probe *lagPool
+	if cfg.probe > 0 {
+		probe = startLagPool(ctx, newAPIClient(cfg.url, 8), 8, 64)
+	}
+	pg.Go(func() { l.progress(progressCtx, start, probe) })
 	var cpuFrom cpuSample
 	pg.Go(func() {
 		if pause.For(progressCtx, time.Until(l.measureFrom)) == nil {
 			cpuFrom = sampleCPU(cfg.cpu)
 		}
 	})
-	var probe *lagPool
-	if cfg.probe > 0 {
-		probe = startLagPool(ctx, newAPIClient(cfg.url, 8), 8, 64)
+	if probe != nil {
 		pg.Go(func() { l.runProbe(progressCtx, probe, targets[0], cfg.probe, end) })
 	}
 
@@ -280,6 +302,11 @@ func runLoad(ctx context.Context, cfg config, api *apiClient, targets []target, 
 	if probe != nil {
 		p := probe.finish(lagTimeout + time.Second)
 		res.Probe = &p
+	}
+	if cfg.checkReadable {
+		fmt.Fprintf(log, "chatload: load done; waiting for every 201 to read back\n")
+		r := countReadable(ctx, api, targets, l.created)
+		res.Readable = &r
 	}
 	if l.lag != nil {
 		fmt.Fprintf(log, "chatload: load done; finishing read-your-write measurements (%d queued)\n", l.lag.pending())

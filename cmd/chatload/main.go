@@ -39,7 +39,9 @@ type config struct {
 	lagVia      string
 	probe       time.Duration
 	cpu         []process
-	json        bool
+	// checkReadable waits, after the load, until every 201 reads back.
+	checkReadable bool
+	json          bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -57,6 +59,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Float64Var(&c.lagSample, "lag-sample", 0.02, "fraction of creates whose read-your-write lag is measured")
 	fs.StringVar(&c.lagVia, "lag-via", "get", "how lag is measured: get (until GET of the message answers) or search (until a search for a word unique to the message finds it)")
 	fs.DurationVar(&c.probe, "probe", 0, "also create one message every this often during the window, apart from the load, and time each until GET reads it (0: no probe)")
+	fs.BoolVar(&c.checkReadable, "check-readable", false, "after the load, wait until each chat's messages_count holds every 201 it was given, and report it")
 	cpu := fs.String("cpu", "", "server processes whose CPU per create to report, as name=pid,name=pid (Linux)")
 	fs.BoolVar(&c.json, "json", false, "also print the summary as JSON")
 	if err := fs.Parse(args); err != nil {

@@ -34,6 +34,7 @@ type report struct {
 	Lag         *lagReport       `json:"lag_ms,omitempty"`
 	Probe       *lagReport       `json:"probe_ms,omitempty"`
 	CPU         []cpuUse         `json:"cpu,omitempty"`
+	Readable    *readableResult  `json:"readable,omitempty"`
 }
 
 type machine struct {
@@ -96,6 +97,7 @@ func newReport(cfg config, args []string, res loadResult) report {
 	r.Lag = lagReportOf(res.Lag)
 	r.Probe = lagReportOf(res.Probe)
 	r.CPU = res.CPU
+	r.Readable = res.Readable
 	return r
 }
 
@@ -147,6 +149,13 @@ func (r report) writeText(w io.Writer) {
 	fmt.Fprintf(w, "latency     %s  (201s, from scheduled start)\n", r.Latency)
 	fmt.Fprintf(w, "service     %s  (201s, from actual start)\n", r.ServiceTime)
 	r.writeCPU(w)
+	if rd := r.Readable; rd != nil {
+		if rd.Missing == 0 {
+			fmt.Fprintf(w, "readable    all %d creates answered 201 counted by their chats %s after the load\n", rd.Created, rd.After.Round(time.Millisecond))
+		} else {
+			fmt.Fprintf(w, "readable    %d of %d creates answered 201 NOT counted by their chats %s after the load\n", rd.Missing, rd.Created, rd.After.Round(time.Millisecond))
+		}
+	}
 	if r.Probe != nil {
 		fmt.Fprintf(w, "probe       %s  (a create every -probe, 201 to readable by GET)\n", r.Probe.distribution)
 		for _, k := range slices.Sorted(maps.Keys(r.Probe.Errors)) {
