@@ -9,7 +9,8 @@
 #   scripts/bench.sh                         # 64 clients, one chat, 20 s
 #   scripts/bench.sh -apps 32 -chats 4       # the same, spread over 128 chats
 #   scripts/bench.sh -rate 4000 -duration 5m # open loop
-#   BENCH_PROFILE=cpu.pprof scripts/bench.sh  # and a CPU profile of chat all
+#   BENCH_PROFILE=cpu.pprof scripts/bench.sh  # and CPU and allocation profiles of chat all
+#   BENCH_CHAT=/tmp/chat-old scripts/bench.sh # another build of chat, same load
 #
 # Arguments are chatload's and come after the defaults, so they win.
 set -euo pipefail
@@ -29,6 +30,9 @@ export CHAT_LOG_LEVEL=${CHAT_LOG_LEVEL:-warn}
 mkdir -p bin
 "${GO:-go}" build -o bin/chat ./cmd/chat
 "${GO:-go}" build -o bin/chatload ./cmd/chatload
+# BENCH_CHAT measures another build of chat (an older release, say) with
+# this load generator, in the same sitting.
+chat=${BENCH_CHAT:-bin/chat}
 
 chat_pid=
 cleanup() {
@@ -45,8 +49,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-bin/chat migrate >/dev/null
-bin/chat all 2>bin/bench-$ns.log &
+"$chat" migrate >/dev/null
+"$chat" all 2>bin/bench-$ns.log &
 chat_pid=$!
 for _ in $(seq 1 100); do
   curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
@@ -62,7 +66,8 @@ say "namespace $ns, chat all pid $chat_pid, CPU of $procs"
 
 if [ -n "${BENCH_PROFILE:-}" ]; then
   # A CPU profile of chat all over 15 s of the measured window.
-  (sleep 8; curl -s -o "$BENCH_PROFILE" "http://127.0.0.1:$((port + 1))/debug/pprof/profile?seconds=15") &
+  (sleep 8; curl -s -o "$BENCH_PROFILE" "http://127.0.0.1:$((port + 1))/debug/pprof/profile?seconds=15"
+   curl -s -o "$BENCH_PROFILE.allocs" "http://127.0.0.1:$((port + 1))/debug/pprof/allocs") &
 fi
 bin/chatload -url "http://127.0.0.1:$port" -concurrency 64 -apps 1 -chats 1 -duration 20s -warmup 5s \
   -lag-sample 0 -probe 250ms -check-readable -cpu "$procs" "$@"
