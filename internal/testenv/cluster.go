@@ -212,28 +212,36 @@ func (c *Cluster) KillMasterOf(t testing.TB, slot int) string {
 	t.Helper()
 	n := c.node(c.addrs[0])
 	defer n.Close()
-	slots, err := n.ClusterSlots(context.Background()).Result()
+	shards, err := n.ClusterShards(context.Background()).Result()
 	if err != nil {
-		t.Fatalf("CLUSTER SLOTS: %v", err)
+		t.Fatalf("CLUSTER SHARDS: %v", err)
 	}
-	for _, s := range slots {
-		if slot < int(s.Start) || slot > int(s.End) || len(s.Nodes) == 0 {
+	for _, sh := range shards {
+		serves := false
+		for _, r := range sh.Slots {
+			serves = serves || (slot >= int(r.Start) && slot <= int(r.End))
+		}
+		if !serves {
 			continue
 		}
-		addr := s.Nodes[0].Addr
-		_, port, _ := net.SplitHostPort(addr)
-		b, err := os.ReadFile(filepath.Join(c.dir, port, "redis.pid"))
-		if err != nil {
-			t.Fatalf("pid of %s: %v", addr, err)
+		for _, node := range sh.Nodes {
+			if node.Role != "master" {
+				continue
+			}
+			addr := net.JoinHostPort(node.IP, strconv.FormatInt(node.Port, 10))
+			b, err := os.ReadFile(filepath.Join(c.dir, strconv.FormatInt(node.Port, 10), "redis.pid"))
+			if err != nil {
+				t.Fatalf("pid of %s: %v", addr, err)
+			}
+			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+			if err != nil || pid <= 0 {
+				t.Fatalf("pid of %s: %q", addr, b)
+			}
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+				t.Fatalf("kill %s: %v", addr, err)
+			}
+			return addr
 		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err != nil || pid <= 0 {
-			t.Fatalf("pid of %s: %q", addr, b)
-		}
-		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-			t.Fatalf("kill %s: %v", addr, err)
-		}
-		return addr
 	}
 	t.Fatalf("no master serves slot %d", slot)
 	return ""
