@@ -21,6 +21,8 @@ func status(k apperr.Kind) int {
 		return http.StatusUnprocessableEntity
 	case apperr.KindTooLarge:
 		return http.StatusRequestEntityTooLarge
+	case apperr.KindTargetTooLong:
+		return http.StatusRequestURITooLong
 	case apperr.KindUnsupportedMedia:
 		return http.StatusUnsupportedMediaType
 	case apperr.KindUnavailable, apperr.KindOverloaded:

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"net/url"
 
 	"github.com/go-chi/chi/v5"
 
@@ -110,7 +111,7 @@ func (s *server) listChats(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeList(s, w, r, p, list, chatOut)
+	writeList(s, w, r, p, nil, list, chatOut)
 }
 
 func (s *server) createChat(w http.ResponseWriter, r *http.Request) {
@@ -205,7 +206,7 @@ func (s *server) listMessages(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.writeMessages(w, r, p, list)
+	s.writeMessages(w, r, p, nil, list)
 }
 
 // chatPage reads the token and chat number from the path and the page from
@@ -223,9 +224,10 @@ func chatPage(r *http.Request) (string, int64, readmodel.Page, error) {
 	return token, chat, p, err
 }
 
-// writeMessages answers one page of messages.
-func (s *server) writeMessages(w http.ResponseWriter, r *http.Request, p readmodel.Page, list readmodel.List[readmodel.Message]) {
-	writeList(s, w, r, p, list, messageOut)
+// writeMessages answers one page of messages; keep are the route's own
+// query parameters, which its links repeat.
+func (s *server) writeMessages(w http.ResponseWriter, r *http.Request, p readmodel.Page, keep url.Values, list readmodel.List[readmodel.Message]) {
+	writeList(s, w, r, p, keep, list, messageOut)
 }
 
 func (s *server) createMessage(w http.ResponseWriter, r *http.Request) {

@@ -116,3 +116,53 @@ func TestMethodNotAllowedListsWhatIsServed(t *testing.T) {
 		}
 	}
 }
+
+// TestLinksAndTargetsAreBounded: a list's Link header repeats page,
+// per_page and the route's own parameters (a search's q) and none of the
+// client's others, and a path and query over MaxTargetBytes is refused
+// with 414 whatever the route, while the longest search the API takes
+// still fits.
+func TestLinksAndTargetsAreBounded(t *testing.T) {
+	t.Parallel()
+	junk := "&utm_campaign=" + strings.Repeat("j", 1000)
+	longest := strings.Repeat("%F0%9F%98%80", 1000) // 1,000 characters of 4 bytes
+	tests := []struct {
+		what, method, path string
+		status             int
+		link               string // what every link of a 200 holds after the path
+	}{
+		{"chats", "GET", "/applications/" + apiToken + "/chats?per_page=1" + junk, 200, "?page=1&per_page=1>"},
+		{"messages", "GET", "/applications/" + apiToken + "/chats/1/messages?per_page=1" + junk, 200, "?page=1&per_page=1>"},
+		{"the seed's messages", "GET", "/chats/" + apiToken + "/1/messages?per_page=1" + junk, 200, "?page=1&per_page=1>"},
+		{"a search", "GET", "/applications/" + apiToken + "/chats/1/messages/search?q=hel&per_page=3" + junk, 200, "?page=1&per_page=3&q=hel>"},
+		{"the seed's search", "GET", "/chats/" + apiToken + "/1/search/hel?per_page=3" + junk, 200, "/search/hel?page=1&per_page=3>"},
+		{"the longest search", "GET", "/applications/" + apiToken + "/chats/1/messages/search?per_page=3&q=" + longest, 200, "?page=1&per_page=3&q=" + longest + ">"},
+		{"a query of 108 KB", "GET", "/applications/" + apiToken + "/chats?x=" + strings.Repeat("x", 108<<10), 414, ""},
+		{"a query just over the bound", "GET", "/applications/" + apiToken + "?x=" + strings.Repeat("x", MaxTargetBytes-len("/applications/"+apiToken)), 414, ""},
+		{"a command's", "POST", "/applications?x=" + strings.Repeat("x", MaxTargetBytes), 414, ""},
+		{"a path no route takes", "GET", "/" + strings.Repeat("x", MaxTargetBytes), 414, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.what, func(t *testing.T) {
+			t.Parallel()
+			a := newTestAPI(true)
+			w := a.call(tc.method, tc.path, "")
+			if w.Code != tc.status {
+				t.Fatalf("%d %s; want %d", w.Code, strings.TrimSpace(w.Body.String()), tc.status)
+			}
+			if tc.status == 414 {
+				if errorCode(w) != "uri_too_long" {
+					t.Errorf("code %q, want uri_too_long", errorCode(w))
+				}
+				if a.search.asked != nil || a.reads.reads() != 0 || len(a.cmd.received()) != 0 {
+					t.Error("a refused request reached the read side, the search or the commands")
+				}
+				return
+			}
+			link := w.Header().Get("Link")
+			if !strings.Contains(link, tc.link) || strings.Contains(link, "utm_campaign") {
+				t.Errorf("Link %.300q; want links to %q and no other parameter", link, tc.link)
+			}
+		})
+	}
+}

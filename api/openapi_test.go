@@ -473,7 +473,7 @@ func TestOpenAPIResponses(t *testing.T) {
 	if !strings.HasPrefix(doc.OpenAPI, "3.1.") {
 		t.Errorf("openapi is %q; want 3.1.x", doc.OpenAPI)
 	}
-	for _, s := range []string{"404", "405"} {
+	for _, s := range []string{"404", "405", "414"} {
 		if _, ok := doc.RouterResponses[s]; !ok {
 			t.Errorf("x-router-responses lacks %s", s)
 		}
@@ -647,6 +647,7 @@ func TestOpenAPIProbes(t *testing.T) {
 		expect(other+" "+path, send(other, path, "", ""), 405, "method_not_allowed", doc.RouterResponses)
 	}
 	expect("GET /no/such/route", send("GET", "/no/such/route", "", ""), 404, "not_found", doc.RouterResponses)
+	expect("GET with a long query", send("GET", "/applications/"+oaToken+"/chats?x="+strings.Repeat("x", MaxTargetBytes), "", ""), 414, "uri_too_long", doc.RouterResponses)
 
 	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
 		if w := send("GET", path, "", ""); w.Code != 200 {

@@ -30,7 +30,7 @@ const (
 // every request goes through.
 func (s *server) routes(reg *prometheus.Registry) http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.recoverer, s.requestID, s.observe, headAsGet)
+	r.Use(s.recoverer, s.requestID, s.observe, s.boundTarget, headAsGet)
 	r.NotFound(func(w http.ResponseWriter, req *http.Request) {
 		markUnmatched(req)
 		s.writeError(w, req, apperr.NotFound("no route for %s %s", req.Method, req.URL.Path))
