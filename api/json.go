@@ -32,7 +32,9 @@ func jsonHeaders(w http.ResponseWriter) {
 }
 
 // decode reads a JSON object into dst. An absent body decodes as {} when
-// optional is true. Errors carry the slugs of api/openapi.yaml: invalid_json (400),
+// optional is true. A body is taken as it was sent or refused: text that
+// is not UTF-8, and a field given twice, are invalid_json (checkText).
+// Errors carry the slugs of api/openapi.yaml: invalid_json (400),
 // payload_too_large (413), unsupported_media_type (415).
 func decode(w http.ResponseWriter, r *http.Request, dst any, optional bool) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
@@ -70,7 +72,7 @@ func decode(w http.ResponseWriter, r *http.Request, dst any, optional bool) erro
 	if dec.More() {
 		return apperr.InvalidJSON("the request body holds more than one JSON value")
 	}
-	return nil
+	return checkText(body)
 }
 
 func jsonKind(goKind string) string {
