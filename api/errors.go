@@ -23,6 +23,8 @@ func status(k apperr.Kind) int {
 		return http.StatusRequestEntityTooLarge
 	case apperr.KindTargetTooLong:
 		return http.StatusRequestURITooLong
+	case apperr.KindTimeout:
+		return http.StatusRequestTimeout
 	case apperr.KindUnsupportedMedia:
 		return http.StatusUnsupportedMediaType
 	case apperr.KindUnavailable, apperr.KindOverloaded:

@@ -34,7 +34,7 @@ func commandKey(r *http.Request) (string, error) {
 
 func (s *server) createApplication(w http.ResponseWriter, r *http.Request) {
 	var b nameBody
-	if err := decode(w, r, &b, false); err != nil {
+	if err := decode(r, &b, false); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -70,7 +70,7 @@ func (s *server) getApplication(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) renameApplication(w http.ResponseWriter, r *http.Request) {
 	var b nameBody
-	if err := decode(w, r, &b, false); err != nil {
+	if err := decode(r, &b, false); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -116,7 +116,7 @@ func (s *server) listChats(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) createChat(w http.ResponseWriter, r *http.Request) {
 	var b nameBody
-	if err := decode(w, r, &b, true); err != nil {
+	if err := decode(r, &b, true); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -164,7 +164,7 @@ func (s *server) doGetChat(w http.ResponseWriter, r *http.Request, token string)
 
 func (s *server) renameChat(w http.ResponseWriter, r *http.Request) {
 	var b nameBody
-	if err := decode(w, r, &b, false); err != nil {
+	if err := decode(r, &b, false); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -232,7 +232,7 @@ func (s *server) writeMessages(w http.ResponseWriter, r *http.Request, p readmod
 
 func (s *server) createMessage(w http.ResponseWriter, r *http.Request) {
 	var b messageBody
-	if err := decode(w, r, &b, false); err != nil {
+	if err := decode(r, &b, false); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -287,7 +287,7 @@ func (s *server) getMessage(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) editMessage(w http.ResponseWriter, r *http.Request) {
 	var b messageBody
-	if err := decode(w, r, &b, false); err != nil {
+	if err := decode(r, &b, false); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,9 +12,6 @@ import (
 	"github.com/chatsys/chat/apperr"
 	"github.com/chatsys/chat/internal/plainjson"
 )
-
-// MaxBodyBytes is the largest request body accepted.
-const MaxBodyBytes = 1 << 20
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	jsonHeaders(w)
@@ -31,25 +26,16 @@ func jsonHeaders(w http.ResponseWriter) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 }
 
-// decode reads a JSON object into dst. An absent body decodes as {} when
-// optional is true. A body is taken as it was sent or refused: text that
-// is not UTF-8, and a field given twice, are invalid_json (checkText).
-// Errors carry the slugs of api/openapi.yaml: invalid_json (400),
-// payload_too_large (413), unsupported_media_type (415).
-func decode(w http.ResponseWriter, r *http.Request, dst any, optional bool) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
-			return apperr.UnsupportedMedia("the body must be JSON (Content-Type: application/json)")
-		}
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return apperr.TooLarge("the request body is over %d bytes", MaxBodyBytes)
-		}
-		return apperr.InvalidJSON("the request body could not be read")
+// decode decodes the JSON object readBody read into dst. An absent body
+// decodes as {} when optional is true. A body is taken as it was sent or
+// refused: text that is not UTF-8, and a field given twice, are
+// invalid_json (checkText). Errors carry the slugs of api/openapi.yaml:
+// invalid_json (400); readBody's are payload_too_large (413),
+// unsupported_media_type (415) and request_timeout (408).
+func decode(r *http.Request, dst any, optional bool) error {
+	body, ok := bodyOf(r)
+	if !ok {
+		return errors.New("the route decodes a body it did not read (readBody)")
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		if optional {

@@ -51,10 +51,10 @@ type oaProbe struct {
 }
 
 var (
-	oaCommandStatuses = []int{400, 404, 409, 413, 415, 422, 429, 500, 503} // a command on an existing resource
-	oaSeedGetStatuses = []int{400, 404, 413, 415, 422, 500, 503}           // the seed's GET of a chat, which decodes a body
-	oaReadStatuses    = []int{404, 500, 503}                               // a read of one resource
-	oaListStatuses    = []int{404, 422, 500, 503}                          // a list or a search: page and per_page are validated
+	oaCommandStatuses = []int{400, 404, 408, 409, 413, 415, 422, 429, 500, 503} // a command on an existing resource
+	oaSeedGetStatuses = []int{400, 404, 408, 413, 415, 422, 500, 503}           // the seed's GET of a chat, which reads a body
+	oaReadStatuses    = []int{404, 500, 503}                                    // a read of one resource
+	oaListStatuses    = []int{404, 422, 500, 503}                               // a list or a search: page and per_page are validated
 )
 
 func oaWithSuccess(success int, rest []int) []int { return append([]int{success}, rest...) }
@@ -70,7 +70,7 @@ var oaRouteSpecs = map[oaRoute]oaRouteSpec{
 	{"GET", "/metrics"}:      {statuses: []int{200, 500}},
 	{"GET", "/openapi.yaml"}: {statuses: []int{200, 500}},
 
-	{"POST", "/applications"}: {statuses: []int{201, 400, 409, 413, 415, 422, 429, 500, 503}},
+	{"POST", "/applications"}: {statuses: []int{201, 400, 408, 409, 413, 415, 422, 429, 500, 503}},
 	{"GET", "/applications/{token}"}: {statuses: oaWithSuccess(200, oaReadStatuses), probes: []oaProbe{
 		{path: "/applications/x", status: 404, code: "not_found"},
 	}},

@@ -46,8 +46,10 @@ func (s *server) routes(reg *prometheus.Registry) http.Handler {
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	r.Get("/openapi.yaml", serveOpenAPI)
 
-	read := r.With(s.limitReads)
-	command := r.With(s.limit)
+	// A read takes no body; a command's body is read whole before it takes
+	// one of the slots, so that a slot is held only while there is work.
+	read := r.With(s.noBody, s.limitReads)
+	command := r.With(s.readBody, s.limit)
 
 	command.Post("/applications", s.createApplication)
 	read.Get(appRoute, s.getApplication)
@@ -62,8 +64,9 @@ func (s *server) routes(reg *prometheus.Registry) http.Handler {
 	read.Get(messageRoute, s.getMessage)
 	command.Patch(messageRoute, s.editMessage)
 
-	// The seed's routes, kept for its existing clients.
-	read.Get("/chats/{chat}", s.seedGetChat)
+	// The seed's routes, kept for its existing clients. Its GET of a chat
+	// may carry the token in a body, read before the slot like a command's.
+	r.With(s.seedChatBody, s.limitReads).Get("/chats/{chat}", s.seedGetChat)
 	command.Post("/chats", s.seedCreateChat)
 	command.Patch("/chats/{chat}", s.seedRenameChat)
 	read.Get("/chats/{token}/{chat}/messages", s.listMessages)

@@ -3,6 +3,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"net/http"
@@ -65,6 +66,9 @@ type Deps struct {
 	MaxInFlight int
 	// MaxReadsInFlight bounds reads apart from commands.
 	MaxReadsInFlight int
+	// BodyTimeout bounds the reading of a request's body, which happens
+	// before the request takes a slot; DefaultBodyTimeout when zero.
+	BodyTimeout time.Duration
 }
 
 type server struct {
@@ -77,6 +81,8 @@ type server struct {
 	reads    chan struct{}
 	metrics  httpMetrics
 	faults   *faultLog
+	// bodyTimeout bounds the reading of a request's body.
+	bodyTimeout time.Duration
 }
 
 type httpMetrics struct {
@@ -86,14 +92,15 @@ type httpMetrics struct {
 // NewHandler returns the API's HTTP handler.
 func NewHandler(d Deps) http.Handler {
 	s := &server{
-		cmd:      d.Commands,
-		q:        d.Queries,
-		search:   d.Search,
-		checks:   d.Checks,
-		log:      d.Log,
-		inFlight: make(chan struct{}, d.MaxInFlight),
-		faults:   newFaultLog(d.Log, faultInterval),
-		reads:    make(chan struct{}, d.MaxReadsInFlight),
+		cmd:         d.Commands,
+		q:           d.Queries,
+		search:      d.Search,
+		checks:      d.Checks,
+		log:         d.Log,
+		inFlight:    make(chan struct{}, d.MaxInFlight),
+		faults:      newFaultLog(d.Log, faultInterval),
+		reads:       make(chan struct{}, d.MaxReadsInFlight),
+		bodyTimeout: cmp.Or(d.BodyTimeout, DefaultBodyTimeout),
 		metrics: httpMetrics{requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "chat_http_request_seconds",
 			Help:    "HTTP requests by route pattern, method and status, with their latency.",

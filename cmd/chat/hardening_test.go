@@ -28,6 +28,10 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 	t.Parallel()
 	cfg := testenv.Config(t)
 	const readHeader, read = 500 * time.Millisecond, 1500 * time.Millisecond
+	if cfg.BodyTimeout != 5*time.Second {
+		t.Errorf("CHAT_HTTP_BODY_TIMEOUT is %s by default, want 5s", cfg.BodyTimeout)
+	}
+	cfg.BodyTimeout = read
 	s := startTweaked(t, cfg, true, false, func(p *process) {
 		if p.timeouts != defaultHTTPTimeouts || defaultHTTPTimeouts.readHeader != 5*time.Second {
 			t.Errorf("a process's HTTP timeouts are %+v, want the defaults %+v with ReadHeaderTimeout 5s", p.timeouts, defaultHTTPTimeouts)
@@ -81,16 +85,16 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 		t.Errorf("slow headers were served: %q", got)
 	}
 
-	// A body that would take 10 s: the request ends after ReadTimeout, and
-	// creates nothing.
+	// A body that would take 10 s: the request ends after the body timeout
+	// with 408, and creates nothing.
 	body := `{"name": "` + strings.Repeat("x", 86) + `"}`
 	got, took = trickle("POST /applications HTTP/1.1\r\nHost: chat\r\nContent-Type: application/json\r\nContent-Length: "+fmt.Sprint(len(body))+"\r\n\r\n", body)
 	t.Logf("slow body: ended after %s, answer %q", took.Round(time.Millisecond), firstLine(got))
 	if took > read+2*time.Second {
 		t.Errorf("slow body: the request ended after %s, want about %s", took, read)
 	}
-	if strings.Contains(got, " 201 ") {
-		t.Errorf("a slow body was accepted: %q", got)
+	if !strings.Contains(firstLine(got), " 408 ") || !strings.Contains(got, "request_timeout") {
+		t.Errorf("a slow body was answered %q, want 408 request_timeout", got)
 	}
 }
 

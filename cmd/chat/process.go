@@ -348,6 +348,7 @@ func (p *process) buildAPI(d deps) error {
 		Log:              p.log,
 		MaxInFlight:      p.cfg.MaxInFlight,
 		MaxReadsInFlight: p.cfg.MaxReadsInFlight,
+		BodyTimeout:      p.cfg.BodyTimeout,
 	})
 	return nil
 }
