@@ -166,3 +166,47 @@ func TestLinksAndTargetsAreBounded(t *testing.T) {
 		})
 	}
 }
+
+// TestNumbersHaveOnePath: a chat or message number in a path is written
+// one way; a sign, a leading zero or anything else names no chat or
+// message (404), on every route that takes one, and nothing runs.
+func TestNumbersHaveOnePath(t *testing.T) {
+	t.Parallel()
+	app := "/applications/" + apiToken
+	routes := []struct{ method, path, body string }{ // N is the number tried
+		{"GET", app + "/chats/N", ""},
+		{"PATCH", app + "/chats/N", `{"name":"x"}`},
+		{"GET", app + "/chats/N/messages", ""},
+		{"POST", app + "/chats/N/messages", `{"body":"x"}`},
+		{"GET", app + "/chats/N/messages/search?q=hel", ""},
+		{"GET", app + "/chats/1/messages/N", ""},
+		{"PATCH", app + "/chats/1/messages/N", `{"body":"x"}`},
+		{"GET", "/chats/N?app_token=" + apiToken, ""},
+		{"PATCH", "/chats/N", `{"name":"x","app_token":"` + apiToken + `"}`},
+		{"GET", "/chats/" + apiToken + "/N/messages", ""},
+		{"GET", "/chats/" + apiToken + "/N/search/hel", ""},
+		{"GET", "/messages/" + apiToken + "/N/1", ""},
+		{"GET", "/messages/" + apiToken + "/1/N", ""},
+		{"PATCH", "/messages/N", `{"body":"x","chat_number":1,"app_token":"` + apiToken + `"}`},
+	}
+	for _, n := range []string{"01", "+1", "%2B1", "001", "1.0", "0x1", "1e0", "%201", "1%20", "%EF%BC%91"} {
+		for _, r := range routes {
+			a := newTestAPI(true)
+			path := strings.Replace(r.path, "N", n, 1)
+			if w := a.call(r.method, path, r.body); w.Code != http.StatusNotFound || errorCode(w) != "not_found" {
+				t.Errorf("%s %s: %d %s; want 404 not_found", r.method, path, w.Code, strings.TrimSpace(w.Body.String()))
+			}
+			if len(a.cmd.received()) != 0 || a.reads.reads() != 0 || a.search.asked != nil {
+				t.Errorf("%s %s ran a command, a read or a search", r.method, path)
+			}
+		}
+	}
+	// Written the one way, the same routes find chat 1 and message 1.
+	for _, r := range routes {
+		a := newTestAPI(true)
+		path := strings.Replace(r.path, "N", "1", 1)
+		if w := a.call(r.method, path, r.body); w.Code != http.StatusOK && w.Code != http.StatusCreated {
+			t.Errorf("%s %s: %d %s; want it served", r.method, path, w.Code, strings.TrimSpace(w.Body.String()))
+		}
+	}
+}

@@ -118,9 +118,11 @@ func (f *flexNumber) UnmarshalJSON(b []byte) error {
 }
 
 // pathNumber parses a number from the path; anything else names nothing.
+// A number is written one way only (no sign, no leading zero), so that a
+// resource has one path: …/chats/01 and …/chats/+1 are not chat 1.
 func pathNumber(s, what string) (int64, error) {
 	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 1 {
+	if err != nil || n < 1 || strconv.FormatInt(n, 10) != s {
 		return 0, apperr.NotFound("%s not found", what)
 	}
 	return n, nil
