@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,4 +52,21 @@ func (p *process) limitConns(ln net.Listener) net.Listener {
 		Help: "Connections refused because their client held CHAT_HTTP_MAX_CONNS_PER_CLIENT already.",
 	}, func() float64 { return float64(limited.Refused()) }))
 	return limited
+}
+
+// remembered answers a check from its last result for ttl.
+func remembered(ping func(context.Context) error, ttl time.Duration) func(context.Context) error {
+	var (
+		mu   sync.Mutex
+		at   time.Time
+		last error
+	)
+	return func(ctx context.Context) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if at.IsZero() || time.Since(at) >= ttl {
+			last, at = ping(ctx), time.Now()
+		}
+		return last
+	}
 }

@@ -411,23 +411,6 @@ func (p *process) buildWorkers(d deps) {
 	p.reg.MustRegister(newQueueCollector(p.cfg.AMQPURL, d.names, 2*time.Second, 5*time.Second))
 }
 
-// remembered answers a check from its last result for ttl.
-func remembered(ping func(context.Context) error, ttl time.Duration) func(context.Context) error {
-	var (
-		mu   sync.Mutex
-		at   time.Time
-		last error
-	)
-	return func(ctx context.Context) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if at.IsZero() || time.Since(at) >= ttl {
-			last, at = ping(ctx), time.Now()
-		}
-		return last
-	}
-}
-
 // workerID names this process among the workers: host, pid and a random
 // suffix, so that a restarted process is a new worker.
 func workerID() string {
