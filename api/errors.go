@@ -1,10 +1,14 @@
 package api
 
 import (
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/chatsys/chat/apperr"
 	"github.com/chatsys/chat/redact"
@@ -21,6 +25,10 @@ func status(k apperr.Kind) int {
 		return http.StatusUnprocessableEntity
 	case apperr.KindTooLarge:
 		return http.StatusRequestEntityTooLarge
+	case apperr.KindTargetTooLong:
+		return http.StatusRequestURITooLong
+	case apperr.KindTimeout:
+		return http.StatusRequestTimeout
 	case apperr.KindUnsupportedMedia:
 		return http.StatusUnsupportedMediaType
 	case apperr.KindUnavailable, apperr.KindOverloaded:
@@ -75,6 +83,17 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Retry-After", retryAfter(e.RetryAfter))
 	}
 	writeJSON(w, code, errorBody{errorDetail{Code: e.Slug, Message: e.Message}})
+}
+
+// TooManyConnections is the whole HTTP answer to a connection refused
+// because its client holds as many as it may (internal/connlimit): 503
+// overloaded with Retry-After, and the connection closed.
+func TooManyConnections() []byte {
+	body, _ := json.Marshal(errorBody{errorDetail{Code: "overloaded", Message: "too many connections from this client; reuse one, or retry shortly"}})
+	return fmt.Appendf(nil, "HTTP/1.1 503 Service Unavailable\r\n"+
+		"Content-Type: application/json; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n"+
+		"X-Request-Id: %s\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s\n",
+		uuid.Must(uuid.NewV7()), len(body)+1, body)
 }
 
 // retryAfter renders a wait in whole seconds, at least one.

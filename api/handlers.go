@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"net/url"
 
 	"github.com/go-chi/chi/v5"
 
@@ -33,7 +34,7 @@ func commandKey(r *http.Request) (string, error) {
 
 func (s *server) createApplication(w http.ResponseWriter, r *http.Request) {
 	var b nameBody
-	if err := decode(w, r, &b, false); err != nil {
+	if err := decode(r, &b, false); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -69,7 +70,7 @@ func (s *server) getApplication(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) renameApplication(w http.ResponseWriter, r *http.Request) {
 	var b nameBody
-	if err := decode(w, r, &b, false); err != nil {
+	if err := decode(r, &b, false); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -110,12 +111,12 @@ func (s *server) listChats(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeList(s, w, r, p, list, chatOut)
+	writeList(s, w, r, p, nil, list, chatOut)
 }
 
 func (s *server) createChat(w http.ResponseWriter, r *http.Request) {
 	var b nameBody
-	if err := decode(w, r, &b, true); err != nil {
+	if err := decode(r, &b, true); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -163,7 +164,7 @@ func (s *server) doGetChat(w http.ResponseWriter, r *http.Request, token string)
 
 func (s *server) renameChat(w http.ResponseWriter, r *http.Request) {
 	var b nameBody
-	if err := decode(w, r, &b, false); err != nil {
+	if err := decode(r, &b, false); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -205,7 +206,7 @@ func (s *server) listMessages(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.writeMessages(w, r, p, list)
+	s.writeMessages(w, r, p, nil, list)
 }
 
 // chatPage reads the token and chat number from the path and the page from
@@ -223,14 +224,15 @@ func chatPage(r *http.Request) (string, int64, readmodel.Page, error) {
 	return token, chat, p, err
 }
 
-// writeMessages answers one page of messages.
-func (s *server) writeMessages(w http.ResponseWriter, r *http.Request, p readmodel.Page, list readmodel.List[readmodel.Message]) {
-	writeList(s, w, r, p, list, messageOut)
+// writeMessages answers one page of messages; keep are the route's own
+// query parameters, which its links repeat.
+func (s *server) writeMessages(w http.ResponseWriter, r *http.Request, p readmodel.Page, keep url.Values, list readmodel.List[readmodel.Message]) {
+	writeList(s, w, r, p, keep, list, messageOut)
 }
 
 func (s *server) createMessage(w http.ResponseWriter, r *http.Request) {
 	var b messageBody
-	if err := decode(w, r, &b, false); err != nil {
+	if err := decode(r, &b, false); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -285,7 +287,7 @@ func (s *server) getMessage(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) editMessage(w http.ResponseWriter, r *http.Request) {
 	var b messageBody
-	if err := decode(w, r, &b, false); err != nil {
+	if err := decode(r, &b, false); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,9 +12,6 @@ import (
 	"github.com/chatsys/chat/apperr"
 	"github.com/chatsys/chat/internal/plainjson"
 )
-
-// MaxBodyBytes is the largest request body accepted.
-const MaxBodyBytes = 1 << 20
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	jsonHeaders(w)
@@ -31,23 +26,16 @@ func jsonHeaders(w http.ResponseWriter) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 }
 
-// decode reads a JSON object into dst. An absent body decodes as {} when
-// optional is true. Errors carry the slugs of api/openapi.yaml: invalid_json (400),
-// payload_too_large (413), unsupported_media_type (415).
-func decode(w http.ResponseWriter, r *http.Request, dst any, optional bool) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
-			return apperr.UnsupportedMedia("the body must be JSON (Content-Type: application/json)")
-		}
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return apperr.TooLarge("the request body is over %d bytes", MaxBodyBytes)
-		}
-		return apperr.InvalidJSON("the request body could not be read")
+// decode decodes the JSON object readBody read into dst. An absent body
+// decodes as {} when optional is true. A body is taken as it was sent or
+// refused: text that is not UTF-8, and a field given twice, are
+// invalid_json (checkText). Errors carry the slugs of api/openapi.yaml:
+// invalid_json (400); readBody's are payload_too_large (413),
+// unsupported_media_type (415) and request_timeout (408).
+func decode(r *http.Request, dst any, optional bool) error {
+	body, ok := bodyOf(r)
+	if !ok {
+		return errors.New("the route decodes a body it did not read (readBody)")
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		if optional {
@@ -70,7 +58,7 @@ func decode(w http.ResponseWriter, r *http.Request, dst any, optional bool) erro
 	if dec.More() {
 		return apperr.InvalidJSON("the request body holds more than one JSON value")
 	}
-	return nil
+	return checkText(body)
 }
 
 func jsonKind(goKind string) string {
@@ -130,9 +118,11 @@ func (f *flexNumber) UnmarshalJSON(b []byte) error {
 }
 
 // pathNumber parses a number from the path; anything else names nothing.
+// A number is written one way only (no sign, no leading zero), so that a
+// resource has one path: …/chats/01 and …/chats/+1 are not chat 1.
 func pathNumber(s, what string) (int64, error) {
 	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 1 {
+	if err != nil || n < 1 || strconv.FormatInt(n, 10) != s {
 		return 0, apperr.NotFound("%s not found", what)
 	}
 	return n, nil

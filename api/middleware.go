@@ -10,6 +10,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/google/uuid"
 
+	"github.com/chatsys/chat/apperr"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/redact"
 )
@@ -33,6 +34,24 @@ func (s *server) requestID(next http.Handler) http.Handler {
 		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
 		ctx = events.WithCorrelationID(ctx, id)
 		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// MaxTargetBytes bounds a request's path and query string as sent. It holds
+// the longest search the API takes (1,000 characters of up to 4 bytes of
+// UTF-8 each, percent-escaped), and keeps the Link headers that repeat a
+// path and its query to a size clients read.
+const MaxTargetBytes = 16 << 10
+
+// boundTarget refuses a request whose path and query are over
+// MaxTargetBytes with 414, whatever its route.
+func (s *server) boundTarget(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n := len(r.URL.EscapedPath()) + len(r.URL.RawQuery); n > MaxTargetBytes {
+			s.writeError(w, r, apperr.TargetTooLong("the path and query string are %d bytes; at most %d are taken", n, MaxTargetBytes))
+			return
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 

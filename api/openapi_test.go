@@ -51,10 +51,10 @@ type oaProbe struct {
 }
 
 var (
-	oaCommandStatuses = []int{400, 404, 409, 413, 415, 422, 429, 500, 503} // a command on an existing resource
-	oaSeedGetStatuses = []int{400, 404, 413, 415, 422, 500, 503}           // the seed's GET of a chat, which decodes a body
-	oaReadStatuses    = []int{404, 500, 503}                               // a read of one resource
-	oaListStatuses    = []int{404, 422, 500, 503}                          // a list or a search: page and per_page are validated
+	oaCommandStatuses = []int{400, 404, 408, 409, 413, 415, 422, 429, 500, 503} // a command on an existing resource
+	oaSeedGetStatuses = []int{400, 404, 408, 413, 415, 422, 500, 503}           // the seed's GET of a chat, which reads a body
+	oaReadStatuses    = []int{404, 500, 503}                                    // a read of one resource
+	oaListStatuses    = []int{404, 422, 500, 503}                               // a list or a search: page and per_page are validated
 )
 
 func oaWithSuccess(success int, rest []int) []int { return append([]int{success}, rest...) }
@@ -70,7 +70,7 @@ var oaRouteSpecs = map[oaRoute]oaRouteSpec{
 	{"GET", "/metrics"}:      {statuses: []int{200, 500}},
 	{"GET", "/openapi.yaml"}: {statuses: []int{200, 500}},
 
-	{"POST", "/applications"}: {statuses: []int{201, 400, 409, 413, 415, 422, 429, 500, 503}},
+	{"POST", "/applications"}: {statuses: []int{201, 400, 408, 409, 413, 415, 422, 429, 500, 503}},
 	{"GET", "/applications/{token}"}: {statuses: oaWithSuccess(200, oaReadStatuses), probes: []oaProbe{
 		{path: "/applications/x", status: 404, code: "not_found"},
 	}},
@@ -473,7 +473,7 @@ func TestOpenAPIResponses(t *testing.T) {
 	if !strings.HasPrefix(doc.OpenAPI, "3.1.") {
 		t.Errorf("openapi is %q; want 3.1.x", doc.OpenAPI)
 	}
-	for _, s := range []string{"404", "405"} {
+	for _, s := range []string{"404", "405", "414"} {
 		if _, ok := doc.RouterResponses[s]; !ok {
 			t.Errorf("x-router-responses lacks %s", s)
 		}
@@ -647,6 +647,7 @@ func TestOpenAPIProbes(t *testing.T) {
 		expect(other+" "+path, send(other, path, "", ""), 405, "method_not_allowed", doc.RouterResponses)
 	}
 	expect("GET /no/such/route", send("GET", "/no/such/route", "", ""), 404, "not_found", doc.RouterResponses)
+	expect("GET with a long query", send("GET", "/applications/"+oaToken+"/chats?x="+strings.Repeat("x", MaxTargetBytes), "", ""), 414, "uri_too_long", doc.RouterResponses)
 
 	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
 		if w := send("GET", path, "", ""); w.Code != 200 {

@@ -90,14 +90,14 @@ func page(r *http.Request) (readmodel.Page, error) {
 	return p, nil
 }
 
-// writeList answers one page with X-Total-Count and a Link header. Items
-// are encoded and written one at a time as the list reads them, so a page is
-// never held whole, neither as rows nor as JSON.
-func writeList[T, J any](s *server, w http.ResponseWriter, r *http.Request, p readmodel.Page, list readmodel.List[T], out func(T) J) {
-	pages := max((list.Last+p.PerPage-1)/p.PerPage, 1)
+// pageLinks renders the Link header of page p of pages. Each link holds the
+// page, per_page and the route's own parameters (keep), and nothing else of
+// the request's query: a client's other parameters would be echoed four
+// times over.
+func pageLinks(r *http.Request, p readmodel.Page, pages int64, keep url.Values) string {
 	link := func(n int64, rel string) string {
 		q := url.Values{}
-		for k, v := range r.URL.Query() {
+		for k, v := range keep {
 			q[k] = v
 		}
 		q.Set("page", strconv.FormatInt(n, 10))
@@ -113,13 +113,22 @@ func writeList[T, J any](s *server, w http.ResponseWriter, r *http.Request, p re
 	if p.Number < pages {
 		links = append(links, link(p.Number+1, "next"))
 	}
+	return strings.Join(links, ", ")
+}
+
+// writeList answers one page with X-Total-Count and a Link header (see
+// pageLinks for keep). Items are encoded and written one at a time as the
+// list reads them, so a page is never held whole, neither as rows nor as
+// JSON.
+func writeList[T, J any](s *server, w http.ResponseWriter, r *http.Request, p readmodel.Page, keep url.Values, list readmodel.List[T], out func(T) J) {
+	links := pageLinks(r, p, max((list.Last+p.PerPage-1)/p.PerPage, 1), keep)
 	// Nothing is sent before the first item, so that a failure to read it
 	// still gets an answer of its own.
 	started := false
 	start := func() {
 		started = true
 		jsonHeaders(w)
-		w.Header().Set("Link", strings.Join(links, ", "))
+		w.Header().Set("Link", links)
 		w.Header().Set("X-Total-Count", strconv.FormatInt(list.Total, 10))
 		w.WriteHeader(http.StatusOK)
 	}

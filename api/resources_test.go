@@ -3,6 +3,7 @@ package api
 import (
 	"log/slog"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -10,15 +11,16 @@ import (
 )
 
 // TestListLinks checks the Link header of a list page: links keep the path
-// as it was escaped, carry the other query parameters, and stop at the last
-// page that can be served.
+// as it was escaped, carry page, per_page and the route's own parameters
+// (a search's q) and no other, and stop at the last page that can be
+// served.
 func TestListLinks(t *testing.T) {
 	tests := []struct {
 		target      string
 		total, last int64
 		want        []string
 	}{
-		{"/applications/tok/chats?per_page=2", 5, 5, []string{
+		{"/applications/tok/chats?per_page=2&utm_source=x&q=y", 5, 5, []string{
 			`</applications/tok/chats?page=1&per_page=2>; rel="first"`,
 			`</applications/tok/chats?page=3&per_page=2>; rel="last"`,
 			`</applications/tok/chats?page=2&per_page=2>; rel="next"`,
@@ -34,7 +36,7 @@ func TestListLinks(t *testing.T) {
 			`</chats/tok/1/search/a%2Fb%20c%23d?page=1&per_page=1>; rel="prev"`,
 			`</chats/tok/1/search/a%2Fb%20c%23d?page=3&per_page=1>; rel="next"`,
 		}},
-		{"/applications/tok/chats/1/messages/search?q=what%3F%26x%3D1&per_page=10", 1, 1, []string{
+		{"/applications/tok/chats/1/messages/search?q=what%3F%26x%3D1&per_page=10&x=1", 1, 1, []string{
 			`</applications/tok/chats/1/messages/search?page=1&per_page=10&q=what%3F%26x%3D1>; rel="first"`,
 			`</applications/tok/chats/1/messages/search?page=1&per_page=10&q=what%3F%26x%3D1>; rel="last"`,
 		}},
@@ -59,7 +61,11 @@ func TestListLinks(t *testing.T) {
 		}
 		w := httptest.NewRecorder()
 		list := readmodel.List[int]{Total: tc.total, Last: tc.last}
-		writeList(&server{log: slog.New(slog.DiscardHandler)}, w, r, p, list, func(i int) int { return i })
+		var keep url.Values
+		if strings.Contains(tc.target, "/messages/search") {
+			keep = url.Values{"q": {r.URL.Query().Get("q")}}
+		}
+		writeList(&server{log: slog.New(slog.DiscardHandler)}, w, r, p, keep, list, func(i int) int { return i })
 		if got, want := w.Header().Get("Link"), strings.Join(tc.want, ", "); got != want {
 			t.Errorf("GET %s: Link\n%s\nwant\n%s", tc.target, got, want)
 		}

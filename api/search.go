@@ -16,7 +16,8 @@ import (
 const searchTimeout = 5 * time.Second
 
 func (s *server) searchMessages(w http.ResponseWriter, r *http.Request) {
-	s.doSearch(w, r, r.URL.Query().Get("q"))
+	q := r.URL.Query().Get("q")
+	s.doSearch(w, r, q, url.Values{"q": {q}})
 }
 
 // seedSearch serves GET /chats/{app_token}/{number}/search/{q}.
@@ -29,10 +30,13 @@ func (s *server) seedSearch(w http.ResponseWriter, r *http.Request) {
 			q = unescaped
 		}
 	}
-	s.doSearch(w, r, q)
+	s.doSearch(w, r, q, nil)
 }
 
-func (s *server) doSearch(w http.ResponseWriter, r *http.Request, q string) {
+// doSearch answers one page of a search for q; keep are the route's own
+// query parameters (the terms, for the canonical route), which its links
+// repeat.
+func (s *server) doSearch(w http.ResponseWriter, r *http.Request, q string, keep url.Values) {
 	token, chat, p, err := chatPage(r)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -49,5 +53,5 @@ func (s *server) doSearch(w http.ResponseWriter, r *http.Request, q string) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.writeMessages(w, r, p, list)
+	s.writeMessages(w, r, p, keep, list)
 }

@@ -24,7 +24,7 @@ func seedToken(r *http.Request, body optString) (string, error) {
 func (s *server) seedGetChat(w http.ResponseWriter, r *http.Request) {
 	var b nameBody
 	if r.URL.Query().Get("app_token") == "" {
-		if err := decode(w, r, &b, true); err != nil {
+		if err := decode(r, &b, true); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
@@ -39,7 +39,7 @@ func (s *server) seedGetChat(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) seedCreateChat(w http.ResponseWriter, r *http.Request) {
 	var b nameBody
-	if err := decode(w, r, &b, false); err != nil {
+	if err := decode(r, &b, false); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -53,7 +53,7 @@ func (s *server) seedCreateChat(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) seedRenameChat(w http.ResponseWriter, r *http.Request) {
 	var b nameBody
-	if err := decode(w, r, &b, false); err != nil {
+	if err := decode(r, &b, false); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -78,7 +78,7 @@ func seedChatNumber(b messageBody) (int64, error) {
 
 func (s *server) seedCreateMessage(w http.ResponseWriter, r *http.Request) {
 	var b messageBody
-	if err := decode(w, r, &b, false); err != nil {
+	if err := decode(r, &b, false); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -97,7 +97,7 @@ func (s *server) seedCreateMessage(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) seedEditMessage(w http.ResponseWriter, r *http.Request) {
 	var b messageBody
-	if err := decode(w, r, &b, false); err != nil {
+	if err := decode(r, &b, false); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

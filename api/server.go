@@ -3,14 +3,13 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -67,6 +66,9 @@ type Deps struct {
 	MaxInFlight int
 	// MaxReadsInFlight bounds reads apart from commands.
 	MaxReadsInFlight int
+	// BodyTimeout bounds the reading of a request's body, which happens
+	// before the request takes a slot; DefaultBodyTimeout when zero.
+	BodyTimeout time.Duration
 }
 
 type server struct {
@@ -79,6 +81,8 @@ type server struct {
 	reads    chan struct{}
 	metrics  httpMetrics
 	faults   *faultLog
+	// bodyTimeout bounds the reading of a request's body.
+	bodyTimeout time.Duration
 }
 
 type httpMetrics struct {
@@ -88,14 +92,15 @@ type httpMetrics struct {
 // NewHandler returns the API's HTTP handler.
 func NewHandler(d Deps) http.Handler {
 	s := &server{
-		cmd:      d.Commands,
-		q:        d.Queries,
-		search:   d.Search,
-		checks:   d.Checks,
-		log:      d.Log,
-		inFlight: make(chan struct{}, d.MaxInFlight),
-		faults:   newFaultLog(d.Log, faultInterval),
-		reads:    make(chan struct{}, d.MaxReadsInFlight),
+		cmd:         d.Commands,
+		q:           d.Queries,
+		search:      d.Search,
+		checks:      d.Checks,
+		log:         d.Log,
+		inFlight:    make(chan struct{}, d.MaxInFlight),
+		faults:      newFaultLog(d.Log, faultInterval),
+		reads:       make(chan struct{}, d.MaxReadsInFlight),
+		bodyTimeout: cmp.Or(d.BodyTimeout, DefaultBodyTimeout),
 		metrics: httpMetrics{requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "chat_http_request_seconds",
 			Help:    "HTTP requests by route pattern, method and status, with their latency.",
@@ -104,73 +109,12 @@ func NewHandler(d Deps) http.Handler {
 	}
 	d.Registry.MustRegister(s.metrics.requests)
 
-	r := chi.NewRouter()
-	r.Use(s.recoverer, s.requestID, s.observe, middleware.GetHead)
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		markUnmatched(r)
-		s.writeError(w, r, apperr.NotFound("no route for %s %s", r.Method, r.URL.Path))
-	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
-		markUnmatched(req)
-		w.Header().Set("Allow", strings.Join(allowed(r, req.URL.Path), ", "))
-		writeJSON(w, http.StatusMethodNotAllowed, errorBody{errorDetail{Code: "method_not_allowed", Message: req.Method + " is not allowed on " + req.URL.Path}})
-	})
-
-	r.Get("/healthz", s.healthz)
-	r.Get("/readyz", s.readyz)
-	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
-	r.Get("/openapi.yaml", serveOpenAPI)
-
-	// Canonical routes.
-	r.Route("/applications", func(r chi.Router) {
-		r.With(s.limit).Post("/", s.createApplication)
-		r.Route("/{token}", func(r chi.Router) {
-			r.With(s.limitReads).Get("/", s.getApplication)
-			r.With(s.limit).Patch("/", s.renameApplication)
-			r.Route("/chats", func(r chi.Router) {
-				r.With(s.limitReads).Get("/", s.listChats)
-				r.With(s.limit).Post("/", s.createChat)
-				r.Route("/{chat}", func(r chi.Router) {
-					r.With(s.limitReads).Get("/", s.getChat)
-					r.With(s.limit).Patch("/", s.renameChat)
-					r.Route("/messages", func(r chi.Router) {
-						r.With(s.limitReads).Get("/", s.listMessages)
-						r.With(s.limit).Post("/", s.createMessage)
-						r.With(s.limitReads).Get("/search", s.searchMessages)
-						r.With(s.limitReads).Get("/{message}", s.getMessage)
-						r.With(s.limit).Patch("/{message}", s.editMessage)
-					})
-				})
-			})
-		})
-	})
-
-	// The seed's routes, kept for its existing clients.
-	r.With(s.limitReads).Get("/chats/{chat}", s.seedGetChat)
-	r.With(s.limit).Post("/chats", s.seedCreateChat)
-	r.With(s.limit).Patch("/chats/{chat}", s.seedRenameChat)
-	r.With(s.limitReads).Get("/chats/{token}/{chat}/messages", s.listMessages)
-	r.With(s.limitReads).Get("/chats/{token}/{chat}/search/{q}", s.seedSearch)
-	r.With(s.limitReads).Get("/messages/{token}/{chat}/{message}", s.getMessage)
-	r.With(s.limit).Post("/messages", s.seedCreateMessage)
-	r.With(s.limit).Patch("/messages/{message}", s.seedEditMessage)
-	return r
+	return s.routes(d.Registry)
 }
 
 // faultInterval is how often an ongoing failure is summarised in the log,
 // and how long it must be quiet to count as over.
 const faultInterval = 10 * time.Second
-
-// allowed lists the methods the router serves on path, for the Allow header.
-func allowed(mux *chi.Mux, path string) []string {
-	var out []string
-	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
-		if mux.Match(chi.NewRouteContext(), m, path) || m == http.MethodHead && mux.Match(chi.NewRouteContext(), http.MethodGet, path) {
-			out = append(out, m)
-		}
-	}
-	return out
-}
 
 // limit bounds the commands in flight: past the bound a request is refused
 // at once with 503 rather than queued without end.

@@ -23,6 +23,8 @@ const (
 	KindUnsupportedMedia             // the body is not JSON
 	KindConflict                     // the request clashes with one in flight; retry soon
 	KindLimited                      // the client holds more of something than it may; retry later
+	KindTargetTooLong                // the request's path and query are over the limit
+	KindTimeout                      // the client did not send its request in time
 )
 
 // Error is an error with a kind and a stable slug. Message is safe to show to
@@ -96,6 +98,17 @@ func TooLarge(format string, args ...any) *Error {
 // UnsupportedMedia reports a body that is not of the media type expected.
 func UnsupportedMedia(format string, args ...any) *Error {
 	return &Error{Kind: KindUnsupportedMedia, Slug: "unsupported_media_type", Message: fmt.Sprintf(format, args...)}
+}
+
+// TargetTooLong reports a request whose path and query string are over the
+// limit.
+func TargetTooLong(format string, args ...any) *Error {
+	return &Error{Kind: KindTargetTooLong, Slug: "uri_too_long", Message: fmt.Sprintf(format, args...)}
+}
+
+// Timeout reports a request whose client did not send it in time.
+func Timeout(format string, args ...any) *Error {
+	return &Error{Kind: KindTimeout, Slug: "request_timeout", Message: fmt.Sprintf(format, args...)}
 }
 
 // InvalidIdempotencyKey reports an Idempotency-Key header that is not a key.

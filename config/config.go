@@ -50,6 +50,12 @@ type Config struct {
 	// MaxReadsInFlight caps concurrent read requests (gets, lists, searches)
 	// apart from commands; beyond it they get 503.
 	MaxReadsInFlight int
+	// BodyTimeout bounds the reading of a request's body once its headers
+	// are in; the body is read before the request takes a slot.
+	BodyTimeout time.Duration
+	// MaxConnsPerClient caps the connections one client (remote IP
+	// address) holds open at once; 0 caps nothing.
+	MaxConnsPerClient int
 	// ShutdownTimeout bounds the graceful drain on SIGTERM.
 	ShutdownTimeout time.Duration
 	// PublishTimeout bounds a command's wait for the broker's confirm.
@@ -125,6 +131,8 @@ func Variables() []Variable {
 		{"CHAT_PARTITIONS", "16", "event log partitions of a namespace, fixed when `chat migrate` first migrates it (read by migrate only)", intSetter(func(c *Config) *int { return &c.Partitions }, 1, 1024)},
 		{"CHAT_MAX_IN_FLIGHT", "1024", "command requests served at once; more get 503", intSetter(func(c *Config) *int { return &c.MaxInFlight }, 1, 1000000)},
 		{"CHAT_MAX_READS_IN_FLIGHT", "128", "read requests (gets, lists, searches) served at once; more get 503", intSetter(func(c *Config) *int { return &c.MaxReadsInFlight }, 1, 1000000)},
+		{"CHAT_HTTP_BODY_TIMEOUT", "5s", "how long a request's body may take to arrive once its headers are in; a slower one is answered 408", durationSetter(func(c *Config) *time.Duration { return &c.BodyTimeout })},
+		{"CHAT_HTTP_MAX_CONNS_PER_CLIENT", "1024", "connections one client (remote IP address) holds open at once; more are answered 503 and closed; 0 for no bound (behind a proxy, whose address is every client's)", intSetter(func(c *Config) *int { return &c.MaxConnsPerClient }, 0, 1000000)},
 		{"CHAT_SHUTDOWN_TIMEOUT", "30s", "how long a graceful shutdown may take", durationSetter(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 		{"CHAT_PUBLISH_TIMEOUT", "2s", "how long a command may take from reserving a number to the broker's confirm before answering 503 (its event is never sent later)", durationSetter(func(c *Config) *time.Duration { return &c.PublishTimeout })},
 		{"CHAT_IDEMPOTENCY_KEYS", "100000", "Idempotency-Keys one application holds at once (each for 24 h); more get 429", intSetter(func(c *Config) *int { return &c.IdempotencyKeys }, 1, 100000000)},

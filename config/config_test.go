@@ -109,10 +109,12 @@ func TestReadmeDocumentsEveryVariable(t *testing.T) {
 func TestLoadReportsEveryBadVariable(t *testing.T) {
 	t.Parallel()
 	bad := map[string]string{
-		"CHAT_HTTP_ADDR":       "8080",
-		"CHAT_REDIS_URL":       "http://x",
-		"CHAT_MAX_IN_FLIGHT":   "0",
-		"CHAT_PUBLISH_TIMEOUT": "-1s",
+		"CHAT_HTTP_ADDR":                 "8080",
+		"CHAT_REDIS_URL":                 "http://x",
+		"CHAT_MAX_IN_FLIGHT":             "0",
+		"CHAT_PUBLISH_TIMEOUT":           "-1s",
+		"CHAT_HTTP_BODY_TIMEOUT":         "0s",
+		"CHAT_HTTP_MAX_CONNS_PER_CLIENT": "-1",
 	}
 	_, err := Load(func(k string) (string, bool) { v, ok := bad[k]; return v, ok })
 	if err == nil {

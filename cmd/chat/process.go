@@ -203,19 +203,6 @@ type process struct {
 	timeouts httpTimeouts
 }
 
-// httpTimeouts bound what a client may take: a slow or stalled client must
-// not hold a connection, and its goroutine, without end.
-type httpTimeouts struct {
-	readHeader, read, write, idle time.Duration
-}
-
-var defaultHTTPTimeouts = httpTimeouts{
-	readHeader: 5 * time.Second,
-	read:       30 * time.Second,
-	write:      30 * time.Second,
-	idle:       2 * time.Minute,
-}
-
 // runProcess runs the API, the worker or both until ctx ends, then shuts
 // down in order: stop taking requests and let those in flight finish, close
 // the publisher, let the writer finish its batch and acknowledge, close.
@@ -348,6 +335,7 @@ func (p *process) buildAPI(d deps) error {
 		Log:              p.log,
 		MaxInFlight:      p.cfg.MaxInFlight,
 		MaxReadsInFlight: p.cfg.MaxReadsInFlight,
+		BodyTimeout:      p.cfg.BodyTimeout,
 	})
 	return nil
 }
@@ -423,23 +411,6 @@ func (p *process) buildWorkers(d deps) {
 	p.reg.MustRegister(newQueueCollector(p.cfg.AMQPURL, d.names, 2*time.Second, 5*time.Second))
 }
 
-// remembered answers a check from its last result for ttl.
-func remembered(ping func(context.Context) error, ttl time.Duration) func(context.Context) error {
-	var (
-		mu   sync.Mutex
-		at   time.Time
-		last error
-	)
-	return func(ctx context.Context) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if at.IsZero() || time.Since(at) >= ttl {
-			last, at = ping(ctx), time.Now()
-		}
-		return last
-	}
-}
-
 // workerID names this process among the workers: host, pid and a random
 // suffix, so that a restarted process is a new worker.
 func workerID() string {
@@ -450,14 +421,7 @@ func workerID() string {
 }
 
 func (p *process) run(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           p.handler,
-		ReadHeaderTimeout: p.timeouts.readHeader,
-		ReadTimeout:       p.timeouts.read,
-		WriteTimeout:      p.timeouts.write,
-		IdleTimeout:       p.timeouts.idle,
-		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
-	}
+	srv := p.httpServer()
 	if p.cfg.DebugAddr != "" {
 		stopDebug, err := serveDebug(p.cfg.DebugAddr, p.log)
 		if err != nil {
@@ -466,7 +430,7 @@ func (p *process) run(ctx context.Context, ln net.Listener) error {
 		defer stopDebug()
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() { serveErr <- srv.Serve(p.limitConns(ln)) }()
 	p.log.Info("listening", "addr", ln.Addr().String(), "namespace", p.cfg.Namespace)
 
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))

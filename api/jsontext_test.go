@@ -1,0 +1,83 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/chatsys/chat/commands"
+)
+
+// notText are strings in JSON bodies that encoding/json would decode to
+// U+FFFD without a word: bytes that are not UTF-8, and escaped surrogates
+// without their pair.
+var notText = []struct{ what, raw string }{
+	{"a lone 0xff", "a\xffb"},
+	{"an overlong encoding", "a\xc0\xafb"},
+	{"an encoded surrogate", "a\xed\xa0\x80b"},
+	{"a truncated sequence", "ab\xc3"},
+	{"a character past U+10FFFF", "\xf4\x90\x80\x80"},
+	{"an escaped high surrogate alone", `a\ud800b`},
+	{"an escaped low surrogate alone", `\udc00`},
+	{"an escaped high surrogate before a letter", `\ud800\u0041`},
+	{"two escaped high surrogates", `\ud83d\ud83d`},
+}
+
+// TestBodiesAreTakenAsSentOrRefused: every route that takes a body, the
+// seed's included, refuses text that is not UTF-8 and a field given twice
+// with 400 invalid_json naming the field, and runs no command.
+func TestBodiesAreTakenAsSentOrRefused(t *testing.T) {
+	t.Parallel()
+	type request struct{ method, path, body, field string }
+	var bad []request
+	routes := append(commandRoutes, struct{ method, path, body string }{"GET", "/chats/1", `{"app_token":"` + apiToken + `"}`})
+	for _, r := range routes {
+		for _, field := range []string{"name", "body", "app_token"} {
+			at := strings.Index(r.body, `"`+field+`":"`)
+			if at < 0 {
+				continue
+			}
+			at += len(field) + 4
+			for _, s := range notText {
+				bad = append(bad, request{r.method, r.path, r.body[:at] + s.raw + r.body[at:], field})
+			}
+			// The last would win: a field given twice, also in another case
+			// or escaped.
+			for _, twice := range []string{`"` + field + `":"x",`, `"` + strings.ToUpper(field) + `":"x",`, fmt.Sprintf(`"\u%04x%s":"x",`, field[0], field[1:])} {
+				bad = append(bad, request{r.method, r.path, "{" + twice + r.body[1:], field})
+			}
+		}
+	}
+	for _, r := range bad {
+		a := newTestAPI(false)
+		w := a.call(r.method, r.path, r.body)
+		if w.Code != http.StatusBadRequest || errorCode(w) != "invalid_json" || !strings.Contains(w.Body.String(), `field \"`+r.field+`\"`) && !strings.Contains(w.Body.String(), `field \"`+strings.ToUpper(r.field)+`\"`) {
+			t.Errorf("%s %s %q: %d %s; want 400 invalid_json naming %q", r.method, r.path, r.body, w.Code, strings.TrimSpace(w.Body.String()), r.field)
+		}
+		if got := a.cmd.received(); len(got) != 0 || a.reads.reads() != 0 {
+			t.Errorf("%s %s %q: commands ran (%v) or the read side was asked", r.method, r.path, r.body, got)
+		}
+	}
+}
+
+// TestTextIsKeptAsSent: text that is UTF-8, however it is escaped, reaches
+// the command as it was sent, U+FFFD included.
+func TestTextIsKeptAsSent(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ raw, want string }{
+		{"plain", "plain"},
+		{"h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80", "héllo € 😀"},
+		{`\u00e9\u20ac\ud83d\ude00`, "é€😀"},
+		{"\xef\xbf\xbd and \\ufffd", "\ufffd and \ufffd"},
+		{`\"\\\/\b\f\n\r\t`, "\"\\/\b\f\n\r\t"},
+	}
+	for _, tc := range tests {
+		a := newTestAPI(false)
+		w := a.call("POST", "/applications/"+apiToken+"/chats/1/messages", `{"body":"`+tc.raw+`","other":[{"a":1,"b":[null,true]}, "\u00e9", 1.5e3]}`)
+		got := a.cmd.received()
+		if w.Code != http.StatusCreated || len(got) != 1 || got[0].(commands.CreateMessage).Body != tc.want {
+			t.Errorf("%q: %d %s, commands %+v; want 201 with the body %q", tc.raw, w.Code, strings.TrimSpace(w.Body.String()), got, tc.want)
+		}
+	}
+}
