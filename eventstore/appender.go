@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/google/uuid"
@@ -55,11 +56,11 @@ func (a *Appender) Partition() int { return a.partition }
 // or taken by an earlier record of the batch, is a conflict and is not
 // stored. An error means nothing was stored.
 func (a *Appender) Append(ctx context.Context, recs []events.Record) ([]Status, error) {
-	status, err := a.store().AppendAll(ctx, []Batch{{Appender: a, Records: recs}})
+	res, err := a.store().AppendAll(ctx, []Batch{{Appender: a, Records: recs}})
 	if err != nil {
 		return nil, err
 	}
-	return status[0], nil
+	return res[0].Status, nil
 }
 
 func (a *Appender) store() *Store {
@@ -72,6 +73,14 @@ type Batch struct {
 	Records  []events.Record
 }
 
+// Result is what became of a batch: a status per record, and the records
+// stored, in position order, as a read of the log would return them (their
+// recorded time is the commit's, to the millisecond of the database's).
+type Result struct {
+	Status []Status
+	Stored []Stored
+}
+
 // AppendAll appends batches of distinct partitions in one transaction, as
 // Append does each: a process that writes many partitions pays one commit
 // for all of them. It locks the partitions' rows in ascending order (so two
@@ -80,8 +89,8 @@ type Batch struct {
 // record of several batches collides with a stored one (a redelivery or a
 // conflict, which are rare), the error is ErrCollision: such batches are
 // appended one at a time, where the collisions are sorted out. It returns
-// each batch's statuses; an error means nothing was stored.
-func (s *Store) AppendAll(ctx context.Context, batches []Batch) ([][]Status, error) {
+// each batch's result; an error means nothing was stored.
+func (s *Store) AppendAll(ctx context.Context, batches []Batch) ([]Result, error) {
 	status := make([][]Status, len(batches))
 	fresh := make([][]int, len(batches))
 	for b, batch := range batches {
@@ -122,7 +131,16 @@ func (s *Store) AppendAll(ctx context.Context, batches []Batch) ([][]Status, err
 	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
-	return status, nil
+	committed := time.Now().UTC()
+	out := make([]Result, len(batches))
+	for b, p := range pieces {
+		stored := make([]Stored, len(p.recs))
+		for i, r := range p.recs {
+			stored[i] = Stored{Partition: p.partition, Position: p.head + 1 + int64(i), RecordedAt: committed, Record: r}
+		}
+		out[b] = Result{Status: status[b], Stored: stored}
+	}
+	return out, nil
 }
 
 // ErrCollision means that records of batches of several partitions collide

@@ -192,12 +192,30 @@ func TestAppendAll(t *testing.T) {
 	}
 	want := [][]eventstore.Status{{eventstore.Appended}, {eventstore.Duplicate, eventstore.Appended}, {eventstore.Conflict}}
 	for i, b := range second {
-		status, err := store.AppendAll(ctx, []eventstore.Batch{b})
+		res, err := store.AppendAll(ctx, []eventstore.Batch{b})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if fmt.Sprint(status[0]) != fmt.Sprint(want[i]) {
-			t.Errorf("batch %d alone: statuses %v, want %v", i, status[0], want[i])
+		if fmt.Sprint(res[0].Status) != fmt.Sprint(want[i]) {
+			t.Errorf("batch %d alone: statuses %v, want %v", i, res[0].Status, want[i])
+		}
+		// What an append says it stored is what a read of the log returns.
+		part := b.Appender.Partition()
+		if len(res[0].Stored) == 0 {
+			continue
+		}
+		read, err := store.Read(ctx, part, res[0].Stored[0].Position-1, 100, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(read) != len(res[0].Stored) {
+			t.Fatalf("batch %d: the append says it stored %d events, a read finds %d", i, len(res[0].Stored), len(read))
+		}
+		for j, got := range res[0].Stored {
+			r := read[j]
+			if got.Partition != r.Partition || got.Position != r.Position || got.EventID != r.EventID || got.StreamVersion != r.StreamVersion || string(got.Data) != string(r.Data) {
+				t.Errorf("batch %d: stored %+v, read %+v", i, got, r)
+			}
 		}
 	}
 

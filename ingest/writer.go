@@ -62,7 +62,7 @@ type Writer struct {
 	wlog    watermill.LoggerAdapter
 	log     *slog.Logger
 	metrics writerMetrics
-	group   *groupcommit.Group[eventstore.Batch, []eventstore.Status]
+	group   *groupcommit.Group[eventstore.Batch, eventstore.Result]
 
 	deadMu sync.Mutex
 	dead   *wamqp.Publisher
@@ -129,9 +129,9 @@ func NewWriter(cfg WriterConfig) *Writer {
 // A partition taken over fails that partition's batch alone, and records
 // that collide with stored ones are sorted out in their partition's
 // transaction: in both cases the batches are appended again one at a time.
-func (w *Writer) appendAll(ctx context.Context, batches []eventstore.Batch) ([][]eventstore.Status, error) {
+func (w *Writer) appendAll(ctx context.Context, batches []eventstore.Batch) ([]eventstore.Result, error) {
 	start := time.Now()
-	status, err := w.store.AppendAll(ctx, batches)
+	res, err := w.store.AppendAll(ctx, batches)
 	if err != nil {
 		if errors.Is(err, eventstore.ErrFenced) || errors.Is(err, eventstore.ErrCollision) {
 			err = groupcommit.Split(err)
@@ -145,7 +145,7 @@ func (w *Writer) appendAll(ctx context.Context, batches []eventstore.Batch) ([][
 	}
 	w.metrics.batchSize.Observe(float64(n))
 	w.metrics.partitions.Observe(float64(len(batches)))
-	return status, nil
+	return res, nil
 }
 
 func batchBytes(b eventstore.Batch) int {
@@ -191,8 +191,8 @@ func (w *Writer) deadPublisher() (*wamqp.Publisher, error) {
 // appends in batches. Messages in hand when it stops are finished (their
 // batch commits and they are acknowledged) or, if their batch failed,
 // given back to the queue. onAppend (optional) is called after every commit
-// that stored something.
-func (w *Writer) Serve(ctx context.Context, app *eventstore.Appender, onAppend func()) error {
+// that stored something, with the events stored, in position order.
+func (w *Writer) Serve(ctx context.Context, app *eventstore.Appender, onAppend func([]eventstore.Stored)) error {
 	dead, err := w.deadPublisher()
 	if err != nil {
 		return err
@@ -266,7 +266,7 @@ func (w *Writer) Serve(ctx context.Context, app *eventstore.Appender, onAppend f
 // Run serves app's partition until ctx ends or the partition is taken over
 // (then it returns eventstore.ErrFenced), starting again a second after
 // any other failure (the broker unreachable, say).
-func (w *Writer) Run(ctx context.Context, app *eventstore.Appender, onAppend func()) error {
+func (w *Writer) Run(ctx context.Context, app *eventstore.Appender, onAppend func([]eventstore.Stored)) error {
 	failures := 0
 	for {
 		err := w.Serve(ctx, app, onAppend)
@@ -285,7 +285,7 @@ func (w *Writer) Run(ctx context.Context, app *eventstore.Appender, onAppend fun
 type partitionWriter struct {
 	w        *Writer
 	app      *eventstore.Appender
-	onAppend func()
+	onAppend func([]eventstore.Stored)
 	in       chan *pending
 }
 
@@ -481,7 +481,7 @@ func (pw *partitionWriter) flush(ctx context.Context, batch []*pending, lost fun
 	// ack. Every partition bounds it alike, since the batch may commit in
 	// another partition's transaction.
 	appendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	status, err := w.group.Do(appendCtx, eventstore.Batch{Appender: pw.app, Records: recs})
+	res, err := w.group.Do(appendCtx, eventstore.Batch{Appender: pw.app, Records: recs})
 	cancel()
 	if err != nil {
 		if errors.Is(err, eventstore.ErrFenced) {
@@ -496,6 +496,7 @@ func (pw *partitionWriter) flush(ctx context.Context, batch []*pending, lost fun
 		}
 		return
 	}
+	status := res.Status
 	counts := map[eventstore.Status]int{}
 	for _, st := range status {
 		counts[st]++
@@ -507,8 +508,8 @@ func (pw *partitionWriter) flush(ctx context.Context, batch []*pending, lost fun
 	w.metrics.records.WithLabelValues("appended").Add(float64(counts[eventstore.Appended]))
 	w.metrics.records.WithLabelValues("duplicate").Add(float64(counts[eventstore.Duplicate]))
 	w.metrics.records.WithLabelValues("conflict").Add(float64(counts[eventstore.Conflict]))
-	if counts[eventstore.Appended] > 0 && pw.onAppend != nil {
-		pw.onAppend()
+	if len(res.Stored) > 0 && pw.onAppend != nil {
+		pw.onAppend(res.Stored)
 	}
 }
 

@@ -60,10 +60,12 @@ type Runner struct {
 	db        *sql.DB
 	// watch tells the partition's head and whether a replay asks the
 	// projection to stand aside.
-	watch      *Watch
-	batchSize  int
-	poll       time.Duration
-	wake       chan struct{}
+	watch     *Watch
+	batchSize int
+	poll      time.Duration
+	wake      chan struct{}
+	// tail holds what the partition's writer handed over after its appends.
+	tail       *tail
 	log        *slog.Logger
 	lagEvents  prometheus.Gauge
 	lagSeconds prometheus.Gauge
@@ -166,8 +168,11 @@ func NewRunner(proj Projection, partition int, cfg RunnerConfig) *Runner {
 		batchSize: 1000,
 		// The partition's writer, in the same process, wakes the runner
 		// after every append; polling only backs that up.
-		poll:       time.Second,
-		wake:       make(chan struct{}, 1),
+		poll: time.Second,
+		wake: make(chan struct{}, 1),
+		// Two full batches: more than the runner applies while the writer
+		// appends, unless it falls behind, and then it reads the log.
+		tail:       &tail{maxLen: 2000, maxBytes: 8 << 20},
 		log:        log.With("projection", proj.Name(), "partition", partition),
 		lagEvents:  m.lagEvents.WithLabelValues(proj.Name(), part),
 		lagSeconds: m.lagSeconds.WithLabelValues(proj.Name(), part),
@@ -188,6 +193,14 @@ func (r *Runner) Notify() {
 	case r.wake <- struct{}{}:
 	default:
 	}
+}
+
+// Offer hands the runner the events its partition's writer just stored, in
+// position order, and wakes it: it applies them without reading them back
+// from the log when they follow on from its checkpoint. It never blocks.
+func (r *Runner) Offer(stored []eventstore.Stored) {
+	r.tail.add(stored)
+	r.Notify()
 }
 
 var errPaused = errors.New("paused for a replay")
@@ -318,16 +331,21 @@ func (r *Runner) resumed() {
 	}
 }
 
-// step applies the next batch after pos and returns the new position, and
-// whether more events may be waiting.
+// step applies the next batch after pos, handed over by the writer or read
+// from the log, and returns the new position, and whether more events may
+// be waiting.
 func (r *Runner) step(ctx context.Context, pos int64) (int64, bool, error) {
 	// The read may answer other runners too: it is not cut short by this
 	// runner's stopping, and is bounded like theirs.
-	readCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	stored, err := r.reader.Read(readCtx, eventstore.ReadRequest{Partition: r.partition, After: pos, Limit: r.batchSize, MaxBytes: r.batchBytes})
-	cancel()
-	if err != nil || len(stored) == 0 {
-		return pos, false, err
+	stored := r.tail.take(pos, r.batchSize, r.batchBytes)
+	if stored == nil {
+		readCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		var err error
+		stored, err = r.reader.Read(readCtx, eventstore.ReadRequest{Partition: r.partition, After: pos, Limit: r.batchSize, MaxBytes: r.batchBytes})
+		cancel()
+		if err != nil || len(stored) == 0 {
+			return pos, false, err
+		}
 	}
 	batch := make([]Event, len(stored))
 	bytes := 0
@@ -352,5 +370,5 @@ func (r *Runner) step(ctx context.Context, pos int64) (int64, bool, error) {
 	last := batch[len(batch)-1]
 	r.applied.Add(float64(len(batch)))
 	r.delay.Observe(time.Since(last.RecordedAt).Seconds())
-	return last.Position, eventstore.Full(stored, r.batchSize, r.batchBytes), nil
+	return last.Position, eventstore.Full(stored, r.batchSize, r.batchBytes) || r.tail.waiting(), nil
 }

@@ -380,9 +380,11 @@ func (p *process) buildWorkers(d deps) {
 			cfg.Applier = appliers[i]
 			runners[i] = projections.NewRunner(proj, l.Partition, cfg)
 		}
-		notify := func() {
+		// The runners take what the writer stored from it, rather than
+		// read it back from the log.
+		notify := func(stored []eventstore.Stored) {
 			for _, r := range runners {
-				r.Notify()
+				r.Offer(stored)
 			}
 		}
 		g, ctx := errgroup.WithContext(ctx)
