@@ -299,14 +299,14 @@ func runLoad(ctx context.Context, cfg config, api *apiClient, targets []target, 
 	if cpuFrom != nil {
 		res.CPU = cpuUses(cfg.cpu, cpuFrom, cpuTo, res.Created)
 	}
-	if probe != nil {
-		p := probe.finish(lagTimeout + time.Second)
-		res.Probe = &p
-	}
 	if cfg.checkReadable {
 		fmt.Fprintf(log, "chatload: load done; waiting for every 201 to read back\n")
 		r := countReadable(ctx, api, targets, l.created)
 		res.Readable = &r
+	}
+	if probe != nil {
+		p := probe.finish(lagTimeout + time.Second)
+		res.Probe = &p
 	}
 	if l.lag != nil {
 		fmt.Fprintf(log, "chatload: load done; finishing read-your-write measurements (%d queued)\n", l.lag.pending())
