@@ -69,6 +69,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if err != nil {
 		return config{}, err
 	}
+	if len(procs) > 0 {
+		// The load generator's own share of the machine, to tell what is
+		// left for the servers.
+		procs = append(procs, process{"chatload", os.Getpid()})
+	}
 	c.cpu = procs
 	if fs.NArg() > 0 {
 		return config{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
