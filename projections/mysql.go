@@ -302,33 +302,66 @@ func (p *plan) chatCountRows() []row {
 // (16 MiB on MariaDB, 64 MiB on MySQL 8 by default).
 const maxStatementBytes = 4 << 20
 
+// rowsPerStatement is the most rows of one statement. A statement of that
+// many rows is prepared once per table and transaction and run as often as
+// the rows fill it: its values travel in the binary protocol, which the
+// server does not parse as SQL text (a replay applies millions of rows).
+const rowsPerStatement = 500
+
 // upsert runs head + rows + tail as few multi-row statements as the size
-// limit allows.
+// limits allow.
 func upsert(ctx context.Context, tx *sql.Tx, head string, rows []row, tail string) error {
-	for len(rows) > 0 {
-		var b strings.Builder
-		b.WriteString(head)
-		var args []any
-		size := 0
-		n := 0
-		for ; n < len(rows) && (n == 0 || size < maxStatementBytes); n++ {
-			if n > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString("(?" + strings.Repeat(",?", len(rows[n])-1) + ")")
-			for _, v := range rows[n] {
-				if s, ok := v.(string); ok {
-					size += len(s)
-				}
-				size += 8
-			}
-			args = append(args, rows[n]...)
+	if len(rows) == 0 {
+		return nil
+	}
+	var prepared *sql.Stmt
+	defer func() {
+		if prepared != nil {
+			prepared.Close()
 		}
-		b.WriteString(tail)
-		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+	}()
+	for len(rows) > 0 {
+		n := fits(rows)
+		args := make([]any, 0, n*len(rows[0]))
+		for _, r := range rows[:n] {
+			args = append(args, r...)
+		}
+		var err error
+		switch {
+		case n < rowsPerStatement:
+			_, err = tx.ExecContext(ctx, statement(head, len(rows[0]), n, tail), args...)
+		case prepared == nil:
+			if prepared, err = tx.PrepareContext(ctx, statement(head, len(rows[0]), n, tail)); err == nil {
+				_, err = prepared.ExecContext(ctx, args...)
+			}
+		default:
+			_, err = prepared.ExecContext(ctx, args...)
+		}
+		if err != nil {
 			return err
 		}
 		rows = rows[n:]
 	}
 	return nil
+}
+
+// fits returns how many rows, from the first, make one statement: at most
+// rowsPerStatement, and no more once their values reach maxStatementBytes.
+func fits(rows []row) int {
+	size, n := 0, 0
+	for ; n < len(rows) && n < rowsPerStatement && (n == 0 || size < maxStatementBytes); n++ {
+		for _, v := range rows[n] {
+			if s, ok := v.(string); ok {
+				size += len(s)
+			}
+			size += 8
+		}
+	}
+	return n
+}
+
+// statement is head, n tuples of width placeholders, and tail.
+func statement(head string, width, n int, tail string) string {
+	tuple := "(?" + strings.Repeat(",?", width-1) + ")"
+	return head + tuple + strings.Repeat(","+tuple, n-1) + tail
 }
