@@ -74,12 +74,16 @@ func replay(ctx context.Context, cfg config.Config, log *slog.Logger, args []str
 }
 
 // newProgress shows a bar with events/s and ETA on a terminal, and
-// otherwise a log line msg every five seconds, the report's label under
-// key.
+// otherwise a log line msg every five seconds, with the report's label
+// under key unless key is "".
 func newProgress(w io.Writer, log *slog.Logger, msg, key string) *progress.Meter {
 	m := progress.New(w)
 	m.Line = func(r progress.Report) {
-		log.Info(msg, key, r.Label, "events", r.Done, "of", r.Total, "events_per_second", int(r.PerSecond), "eta", r.ETA.String())
+		attrs := []any{"events", r.Done, "of", r.Total, "events_per_second", int(r.PerSecond), "eta", r.ETA.String()}
+		if key != "" {
+			attrs = append([]any{key, r.Label}, attrs...)
+		}
+		log.Info(msg, attrs...)
 	}
 	return m
 }
