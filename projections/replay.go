@@ -42,7 +42,8 @@ type Replay struct {
 	// BatchSize is the most events read and applied at a time.
 	BatchSize int
 	// BatchBytes caps the payload bytes of a batch, so that a log of large
-	// messages is replayed in smaller batches rather than held at once.
+	// messages is replayed in smaller batches rather than held at once. Two
+	// batches are held at a time: one applied, the next read meanwhile.
 	BatchBytes int
 	// Restart discards a previous unfinished replay instead of resuming it.
 	Restart bool
@@ -67,7 +68,7 @@ func NewReplay(cfg ReplayConfig) *Replay {
 	if progress == nil {
 		progress = func(string, int64, int64) {}
 	}
-	return &Replay{db: cfg.DB, store: cfg.Store, codec: cfg.Codec, es: cfg.Search, namespace: cfg.Namespace, checkpoints: checkpoint.New(cfg.Namespace), log: cfg.Log, progress: progress, BatchSize: 5000, BatchBytes: 16 << 20}
+	return &Replay{db: cfg.DB, store: cfg.Store, codec: cfg.Codec, es: cfg.Search, namespace: cfg.Namespace, checkpoints: checkpoint.New(cfg.Namespace), log: cfg.Log, progress: progress, BatchSize: 5000, BatchBytes: 8 << 20}
 }
 
 // target is one projection being rebuilt.
