@@ -41,9 +41,16 @@ type Codec struct {
 	types map[string]registration
 }
 
-func register[E Event](c *Codec, version int) {
+// register adds a type; fast, if not nil, reads the payloads the codec
+// writes without the JSON decoder (fast.go), and says false for any other.
+func register[E Event](c *Codec, version int, fast func([]byte) (E, bool)) {
 	var zero E
 	c.types[zero.EventType()] = registration{version: version, decode: func(data []byte) (Event, error) {
+		if fast != nil {
+			if e, ok := fast(data); ok {
+				return e, nil
+			}
+		}
 		var e E
 		if err := json.Unmarshal(data, &e); err != nil {
 			return nil, err
@@ -55,12 +62,30 @@ func register[E Event](c *Codec, version int) {
 // NewCodec returns a codec that knows every event type of the system.
 func NewCodec() *Codec {
 	c := &Codec{types: map[string]registration{}}
-	register[ApplicationCreated](c, 1)
-	register[ApplicationRenamed](c, 1)
-	register[ChatCreated](c, 1)
-	register[ChatRenamed](c, 1)
-	register[MessageCreated](c, 1)
-	register[MessageEdited](c, 1)
+	register(c, 1, func(d []byte) (ApplicationCreated, bool) {
+		token, name, ok := fastApplication(d)
+		return ApplicationCreated{Token: token, Name: name}, ok
+	})
+	register(c, 1, func(d []byte) (ApplicationRenamed, bool) {
+		token, name, ok := fastApplication(d)
+		return ApplicationRenamed{Token: token, Name: name}, ok
+	})
+	register(c, 1, func(d []byte) (ChatCreated, bool) {
+		token, number, name, ok := fastChat(d)
+		return ChatCreated{Token: token, Number: number, Name: name}, ok
+	})
+	register(c, 1, func(d []byte) (ChatRenamed, bool) {
+		token, number, name, ok := fastChat(d)
+		return ChatRenamed{Token: token, Number: number, Name: name}, ok
+	})
+	register(c, 1, func(d []byte) (MessageCreated, bool) {
+		token, chat, number, body, ok := fastMessage(d)
+		return MessageCreated{Token: token, ChatNumber: chat, Number: number, Body: body}, ok
+	})
+	register(c, 1, func(d []byte) (MessageEdited, bool) {
+		token, chat, number, body, ok := fastMessage(d)
+		return MessageEdited{Token: token, ChatNumber: chat, Number: number, Body: body}, ok
+	})
 	return c
 }
 

@@ -11,14 +11,11 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/events"
@@ -47,10 +44,6 @@ func New(db *sql.DB, namespace string) *Store {
 }
 
 const columns = "position, event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, occurred_at, recorded_at"
-
-type metadata struct {
-	CorrelationID string `json:"correlation_id,omitempty"`
-}
 
 // Querier runs a query: a pool, a connection or a transaction.
 type Querier interface {
@@ -109,32 +102,21 @@ func (s *Store) readMany(ctx context.Context, q Querier, reqs []ReadRequest) ([]
 	if len(parts) == 0 {
 		return out, nil
 	}
+	for i, e := range ends {
+		if e.n > 0 {
+			out[i] = make([]Stored, 0, e.n)
+		}
+	}
 	rows, err := q.QueryContext(ctx, union(parts), args...)
 	if err != nil {
 		return nil, fmt.Errorf("read partitions: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var (
-			i    int
-			st   Stored
-			id   []byte
-			meta []byte
-		)
-		if err := rows.Scan(&i, &st.Position, &id, &st.StreamID, &st.StreamVersion, &st.Type, &st.SchemaVersion, &st.Data, &meta, &st.OccurredAt, &st.RecordedAt); err != nil {
+		i, st, err := scanStored(rows, reqs)
+		if err != nil {
 			return nil, err
 		}
-		st.Partition = reqs[i].Partition
-		if st.EventID, err = uuid.FromBytes(id); err != nil {
-			return nil, fmt.Errorf("event at %d:%d: %w", st.Partition, st.Position, err)
-		}
-		var m metadata
-		if len(meta) > 0 {
-			if err := json.Unmarshal(meta, &m); err != nil {
-				return nil, fmt.Errorf("event at %d:%d metadata: %w", st.Partition, st.Position, err)
-			}
-		}
-		st.CorrelationID = m.CorrelationID
 		out[i] = append(out[i], st)
 	}
 	if err := rows.Err(); err != nil {

@@ -12,7 +12,6 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/chatsys/chat/catalog"
-	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/internal/groupcommit"
 )
 
@@ -140,109 +139,6 @@ func ofRows(err error) error {
 	return err
 }
 
-// plan is the events of the batches applied at once, turned into a few
-// multi-row statements.
-type plan struct {
-	apps     []row // token, name, version, created_at, updated_at
-	chats    []row // token, number, name, version, created_at, updated_at
-	messages []row // token, chat_number, number, body, version, created_at, updated_at
-	// Counts are summed per parent so the batches make one statement per
-	// table.
-	appCounts  map[string]*count
-	chatCounts map[chatKey]*count
-}
-
-type row []any
-
-type count struct {
-	n    int64
-	last int64
-}
-
-type chatKey struct {
-	token  string
-	number int64
-}
-
-// addBatch folds into the plan the events of a partition's batch that its
-// position pos has not passed, and returns the position the batch moves it
-// to, or 0 when the position has passed the whole batch. A batch that does
-// not follow on from pos is refused.
-func (p *plan) addBatch(batch []Event, pos int64) (int64, error) {
-	part, last := batch[0].Partition, batch[len(batch)-1].Position
-	if last <= pos {
-		return 0, nil // applied already
-	}
-	if batch[0].Position > pos+1 {
-		return 0, groupcommit.Split(fmt.Errorf("%w: partition %d at %d, batch from %d", ErrCheckpointMoved, part, pos, batch[0].Position))
-	}
-	for _, e := range batch {
-		if e.Position <= pos {
-			continue
-		}
-		if err := p.add(e); err != nil {
-			return 0, groupcommit.Split(fmt.Errorf("partition %d: %w", part, err))
-		}
-	}
-	return last, nil
-}
-
-// add folds one event into the plan. An event type the fold does not know
-// stops it: skipping would leave the tables silently wrong.
-func (p *plan) add(e Event) error {
-	at := e.OccurredAt
-	// created_at is only known from a create; NULL leaves it to that event.
-	var created any
-	switch ev := e.Event.(type) {
-	case events.ApplicationCreated:
-		created = at
-		p.apps = append(p.apps, row{ev.Token, ev.Name, e.StreamVersion, created, at})
-	case events.ApplicationRenamed:
-		p.apps = append(p.apps, row{ev.Token, ev.Name, e.StreamVersion, created, at})
-	case events.ChatCreated:
-		created = at
-		p.chats = append(p.chats, row{ev.Token, ev.Number, ev.Name, e.StreamVersion, created, at})
-		p.countApp(ev.Token, ev.Number)
-	case events.ChatRenamed:
-		p.chats = append(p.chats, row{ev.Token, ev.Number, ev.Name, e.StreamVersion, created, at})
-	case events.MessageCreated:
-		created = at
-		p.messages = append(p.messages, row{ev.Token, ev.ChatNumber, ev.Number, ev.Body, e.StreamVersion, created, at})
-		p.countChat(chatKey{ev.Token, ev.ChatNumber}, ev.Number)
-	case events.MessageEdited:
-		p.messages = append(p.messages, row{ev.Token, ev.ChatNumber, ev.Number, ev.Body, e.StreamVersion, created, at})
-	default:
-		return fmt.Errorf("event at position %d: type %s is not handled by the MySQL projection", e.Position, e.Event.EventType())
-	}
-	return nil
-}
-
-func (p *plan) countApp(token string, number int64) {
-	if p.appCounts == nil {
-		p.appCounts = map[string]*count{}
-	}
-	c := p.appCounts[token]
-	if c == nil {
-		c = &count{}
-		p.appCounts[token] = c
-	}
-	c.n++
-	c.last = max(c.last, number)
-}
-
-func (p *plan) countChat(k chatKey, number int64) {
-	if p.chatCounts == nil {
-		p.chatCounts = map[chatKey]*count{}
-	}
-	c := p.chatCounts[k]
-	if c == nil {
-		c = &count{}
-		p.chatCounts[k] = c
-	}
-	c.n++
-	c.last = max(c.last, number)
-}
-
 // Versioned upserts: a row takes an event's values only if the event is
 // newer than what it holds; version is assigned last because MySQL evaluates
 // ON DUPLICATE KEY UPDATE assignments left to right.
@@ -282,53 +178,70 @@ func countUpdateFor(countCol, lastCol string) string {
 	return strings.NewReplacer("%[1]s", countCol, "%[2]s", lastCol).Replace(countUpdate)
 }
 
-func (p *plan) appCountRows() []row {
-	rows := make([]row, 0, len(p.appCounts))
-	for token, c := range p.appCounts {
-		rows = append(rows, row{token, c.n, c.last})
-	}
-	return rows
-}
-
-func (p *plan) chatCountRows() []row {
-	rows := make([]row, 0, len(p.chatCounts))
-	for k, c := range p.chatCounts {
-		rows = append(rows, row{k.token, k.number, c.n, c.last})
-	}
-	return rows
-}
-
 // maxStatementBytes keeps one statement well under max_allowed_packet
 // (16 MiB on MariaDB, 64 MiB on MySQL 8 by default).
 const maxStatementBytes = 4 << 20
 
+// rowsPerStatement is the most rows of one statement. A statement of that
+// many rows is prepared once per table and transaction and run as often as
+// the rows fill it: its values travel in the binary protocol, which the
+// server does not parse as SQL text (a replay applies millions of rows).
+const rowsPerStatement = 500
+
 // upsert runs head + rows + tail as few multi-row statements as the size
-// limit allows.
+// limits allow.
 func upsert(ctx context.Context, tx *sql.Tx, head string, rows []row, tail string) error {
-	for len(rows) > 0 {
-		var b strings.Builder
-		b.WriteString(head)
-		var args []any
-		size := 0
-		n := 0
-		for ; n < len(rows) && (n == 0 || size < maxStatementBytes); n++ {
-			if n > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString("(?" + strings.Repeat(",?", len(rows[n])-1) + ")")
-			for _, v := range rows[n] {
-				if s, ok := v.(string); ok {
-					size += len(s)
-				}
-				size += 8
-			}
-			args = append(args, rows[n]...)
+	if len(rows) == 0 {
+		return nil
+	}
+	var prepared *sql.Stmt
+	defer func() {
+		if prepared != nil {
+			prepared.Close()
 		}
-		b.WriteString(tail)
-		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+	}()
+	for len(rows) > 0 {
+		n := fits(rows)
+		args := make([]any, 0, n*len(rows[0]))
+		for _, r := range rows[:n] {
+			args = append(args, r...)
+		}
+		var err error
+		switch {
+		case n < rowsPerStatement:
+			_, err = tx.ExecContext(ctx, statement(head, len(rows[0]), n, tail), args...)
+		case prepared == nil:
+			if prepared, err = tx.PrepareContext(ctx, statement(head, len(rows[0]), n, tail)); err == nil {
+				_, err = prepared.ExecContext(ctx, args...)
+			}
+		default:
+			_, err = prepared.ExecContext(ctx, args...)
+		}
+		if err != nil {
 			return err
 		}
 		rows = rows[n:]
 	}
 	return nil
+}
+
+// fits returns how many rows, from the first, make one statement: at most
+// rowsPerStatement, and no more once their values reach maxStatementBytes.
+func fits(rows []row) int {
+	size, n := 0, 0
+	for ; n < len(rows) && n < rowsPerStatement && (n == 0 || size < maxStatementBytes); n++ {
+		for _, v := range rows[n] {
+			if s, ok := v.(string); ok {
+				size += len(s)
+			}
+			size += 8
+		}
+	}
+	return n
+}
+
+// statement is head, n tuples of width placeholders, and tail.
+func statement(head string, width, n int, tail string) string {
+	tuple := "(?" + strings.Repeat(",?", width-1) + ")"
+	return head + tuple + strings.Repeat(","+tuple, n-1) + tail
 }

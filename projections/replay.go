@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/checkpoint"
@@ -39,7 +42,8 @@ type Replay struct {
 	// BatchSize is the most events read and applied at a time.
 	BatchSize int
 	// BatchBytes caps the payload bytes of a batch, so that a log of large
-	// messages is replayed in smaller batches rather than held at once.
+	// messages is replayed in smaller batches rather than held at once. Two
+	// batches are held at a time: one applied, the next read meanwhile.
 	BatchBytes int
 	// Restart discards a previous unfinished replay instead of resuming it.
 	Restart bool
@@ -64,7 +68,7 @@ func NewReplay(cfg ReplayConfig) *Replay {
 	if progress == nil {
 		progress = func(string, int64, int64) {}
 	}
-	return &Replay{db: cfg.DB, store: cfg.Store, codec: cfg.Codec, es: cfg.Search, namespace: cfg.Namespace, checkpoints: checkpoint.New(cfg.Namespace), log: cfg.Log, progress: progress, BatchSize: 5000, BatchBytes: 16 << 20}
+	return &Replay{db: cfg.DB, store: cfg.Store, codec: cfg.Codec, es: cfg.Search, namespace: cfg.Namespace, checkpoints: checkpoint.New(cfg.Namespace), log: cfg.Log, progress: progress, BatchSize: 5000, BatchBytes: 8 << 20}
 }
 
 // target is one projection being rebuilt.
@@ -237,17 +241,55 @@ func (rp *Replay) run(ctx context.Context, t target) error {
 }
 
 // apply folds events into the copy until, in every partition, it is within
-// slack of the head. Progress counts events over all partitions.
+// slack of the head. The next batch is read and decoded while the one before
+// it is applied, so the database applies one batch while this process
+// decodes the next. Progress counts events over all partitions.
 func (rp *Replay) apply(ctx context.Context, t target, positions []int64, slack int64) error {
+	g, ctx := errgroup.WithContext(ctx)
+	batches := make(chan readBatch)
+	read := slices.Clone(positions)
+	g.Go(func() error {
+		defer close(batches)
+		return rp.readAhead(ctx, read, slack, batches)
+	})
+	g.Go(func() error { return rp.applyAll(ctx, t, positions, batches) })
+	return g.Wait()
+}
+
+// applyAll applies the batches in, moving positions on.
+func (rp *Replay) applyAll(ctx context.Context, t target, positions []int64, in <-chan readBatch) error {
+	for b := range in {
+		if err := t.proj.Apply(ctx, rp.db, [][]Event{b.events}); err != nil {
+			return err
+		}
+		positions[b.events[0].Partition] = b.events[len(b.events)-1].Position
+		var done int64
+		for _, pos := range positions {
+			done += pos
+		}
+		rp.progress(t.name, done, b.total)
+	}
+	return nil
+}
+
+// readBatch is a partition's batch, decoded, with the events in every
+// partition's log when it was read.
+type readBatch struct {
+	events []Event
+	total  int64
+}
+
+// readAhead reads batches after positions, moving them on, until every
+// partition is within slack of its head, and hands each to out.
+func (rp *Replay) readAhead(ctx context.Context, positions []int64, slack int64, out chan<- readBatch) error {
 	for {
 		heads, err := rp.store.Heads(ctx)
 		if err != nil {
 			return err
 		}
-		var done, total int64
-		for p, pos := range positions {
-			done += pos
-			total += heads[p]
+		var total int64
+		for _, h := range heads {
+			total += h
 		}
 		behind := false
 		for p, pos := range positions {
@@ -255,33 +297,41 @@ func (rp *Replay) apply(ctx context.Context, t target, positions []int64, slack 
 				continue
 			}
 			behind = true
-			stored, err := rp.store.Read(ctx, p, pos, rp.BatchSize, rp.BatchBytes)
+			batch, err := rp.read(ctx, p, pos)
 			if err != nil {
 				return err
 			}
-			batch := make([]Event, len(stored))
-			for i, s := range stored {
-				env, err := rp.codec.Decode(s.Record)
-				if err != nil {
-					return fmt.Errorf("event at partition %d position %d: %w", p, s.Position, err)
-				}
-				batch[i] = Event{Partition: p, Position: s.Position, RecordedAt: s.RecordedAt, Envelope: env}
-			}
 			if len(batch) == 0 {
-				continue
+				return fmt.Errorf("partition %d: no event after position %d, short of its head %d", p, pos, heads[p])
 			}
-			if err := t.proj.Apply(ctx, rp.db, [][]Event{batch}); err != nil {
-				return err
+			select {
+			case out <- readBatch{batch, total}:
+			case <-ctx.Done():
+				return ctx.Err()
 			}
-			last := batch[len(batch)-1].Position
-			done += last - pos
-			positions[p] = last
-			rp.progress(t.name, done, total)
+			positions[p] = batch[len(batch)-1].Position
 		}
 		if !behind {
 			return nil
 		}
 	}
+}
+
+// read returns a partition's next batch after pos, decoded.
+func (rp *Replay) read(ctx context.Context, p int, pos int64) ([]Event, error) {
+	stored, err := rp.store.Read(ctx, p, pos, rp.BatchSize, rp.BatchBytes)
+	if err != nil {
+		return nil, err
+	}
+	batch := make([]Event, len(stored))
+	for i, s := range stored {
+		env, err := rp.codec.Decode(s.Record)
+		if err != nil {
+			return nil, fmt.Errorf("event at partition %d position %d: %w", p, s.Position, err)
+		}
+		batch[i] = Event{Partition: p, Position: s.Position, RecordedAt: s.RecordedAt, Envelope: env}
+	}
+	return batch, nil
 }
 
 // tryLock takes a named lock without waiting.

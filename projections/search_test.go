@@ -146,7 +146,7 @@ func TestSearchFoldIsOrderIndependent(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(foldedWant(token)) {
 			t.Errorf("round %d (batches of %d): the index holds\n%v\nwant\n%v", round, size, got, foldedWant(token))
 		}
-		rep, err := verify.New(db, store, codec, es, ns).Run(ctx, io.Discard)
+		rep, err := verify.New(verify.Config{DB: db, Store: store, Codec: codec, Search: es, Namespace: ns}).Run(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}

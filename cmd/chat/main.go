@@ -83,7 +83,7 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	case "replay":
 		runErr = replay(ctx, cfg, log, args[1:], stdout, stderr)
 	case "verify":
-		runErr = verifyProjections(ctx, cfg, args[1:], stdout, stderr)
+		runErr = verifyProjections(ctx, cfg, log, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "chat: unknown command %q\n\n%s", args[0], usage)
 		return 2

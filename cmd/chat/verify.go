@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/chatsys/chat/config"
@@ -17,7 +18,7 @@ import (
 
 // verifyProjections folds the event store and compares the fold with the
 // read tables and the search index; any difference is an error.
-func verifyProjections(ctx context.Context, cfg config.Config, args []string, out, progress io.Writer) error {
+func verifyProjections(ctx context.Context, cfg config.Config, log *slog.Logger, args []string, out, progressOut io.Writer) error {
 	withSearch := true
 	for _, a := range args {
 		switch a {
@@ -38,9 +39,11 @@ func verifyProjections(ctx context.Context, cfg config.Config, args []string, ou
 			return err
 		}
 	}
-	v := verify.New(db, eventstore.New(db, cfg.Namespace), events.NewCodec(), es, cfg.Namespace)
+	bar := newProgress(progressOut, log, "verifying", "")
+	v := verify.New(verify.Config{DB: db, Store: eventstore.New(db, cfg.Namespace), Codec: events.NewCodec(), Search: es, Namespace: cfg.Namespace, Progress: bar.Update})
 	start := time.Now()
-	rep, err := v.Run(ctx, progress)
+	rep, err := v.Run(ctx)
+	bar.Done()
 	if err != nil {
 		return err
 	}

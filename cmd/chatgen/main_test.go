@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/chatsys/chat/catalog"
@@ -9,13 +10,18 @@ import (
 )
 
 // TestGenerate writes a small log and checks its shape: every event stored,
-// applications and chats created before their messages, numbers dense.
+// applications and chats created before their messages, numbers dense; its
+// progress, written to a pipe or a file, is whole lines.
 func TestGenerate(t *testing.T) {
 	cfg := testenv.Config(t)
 	t.Setenv("CHAT_MYSQL_DSN", cfg.MySQLDSN)
 	t.Setenv("CHAT_NAMESPACE", cfg.Namespace)
-	if err := generate(context.Background(), 3000, 3, 4, 0.1, 40, 500); err != nil {
+	var out strings.Builder
+	if err := generate(context.Background(), spec{events: 3000, apps: 3, chats: 4, edits: 0.1, bodySize: 40, batch: 500}, &out); err != nil {
 		t.Fatal(err)
+	}
+	if got := out.String(); strings.Contains(got, "\r") || !strings.HasPrefix(got, "append: 500 of 3000 events") || !strings.Contains(got, "\nappended 3000 events") || !strings.HasSuffix(got, "\n") {
+		t.Errorf("progress is not whole lines:\n%q", got)
 	}
 	db := testenv.DB(t, cfg)
 	events := catalog.New(cfg.Namespace).Events()
