@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -38,6 +37,10 @@ type PublisherConfig struct {
 	// confirms at once (2 when 0); what arrives meanwhile waits and goes in
 	// the next one.
 	InFlight int
+	// Slots is how many batch messages may await their confirms at once
+	// over all the partitions (8 when 0): when the load is spread over
+	// many partitions, each waits its turn and sends more per message.
+	Slots int
 	// MaxBatchBytes bounds the payload of one batch message (1 MiB when 0);
 	// a record larger than that travels alone.
 	MaxBatchBytes int
@@ -54,6 +57,7 @@ type Publisher struct {
 	names Names
 	cfg   PublisherConfig
 	lanes []*lane
+	slots dispatcher
 	sends sync.WaitGroup
 	close sync.Once
 
@@ -66,6 +70,9 @@ type Publisher struct {
 func NewPublisher(amqp wamqp.Config, names Names, logger watermill.LoggerAdapter, cfg PublisherConfig, reg prometheus.Registerer) (*Publisher, error) {
 	if cfg.InFlight <= 0 {
 		cfg.InFlight = 2
+	}
+	if cfg.Slots <= 0 {
+		cfg.Slots = 4
 	}
 	if cfg.MaxBatchBytes <= 0 {
 		cfg.MaxBatchBytes = 1 << 20
@@ -93,6 +100,7 @@ func NewPublisher(amqp wamqp.Config, names Names, logger watermill.LoggerAdapter
 			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
 		}),
 	}
+	p.slots.free = cfg.Slots
 	p.lanes = make([]*lane, names.Partitions)
 	for i := range p.lanes {
 		p.lanes[i] = &lane{p: p, topic: eventTopicPrefix + strconv.Itoa(i) + ".Events", partition: i}
@@ -152,98 +160,6 @@ type publishing struct {
 	rec    events.Record
 	sendBy time.Time  // not sent after this
 	done   chan error // buffered: the sender never waits for the caller
-}
-
-// lane is one partition's queue of records to publish.
-type lane struct {
-	p         *Publisher
-	topic     string
-	partition int
-	// refusedAt is when the broker last refused a batch of the lane's (unix
-	// nanoseconds; 0: never).
-	refusedAt atomic.Int64
-
-	mu       sync.Mutex
-	waiting  []*publishing
-	inFlight int
-}
-
-// add queues item and, unless the partition has as many publishes in
-// flight as it may, starts one for what is waiting.
-func (l *lane) add(item *publishing) {
-	l.mu.Lock()
-	l.waiting = append(l.waiting, item)
-	if l.inFlight >= l.p.cfg.InFlight {
-		l.mu.Unlock()
-		return
-	}
-	batch := l.take()
-	if batch == nil {
-		l.mu.Unlock()
-		return
-	}
-	l.inFlight++
-	l.mu.Unlock()
-	l.p.sends.Add(1)
-	go l.send(batch)
-}
-
-// errSendDeadline answers a record that waited for its batch past its send
-// deadline: it was not sent, and never will be.
-var errSendDeadline = fmt.Errorf("%w: its send deadline passed while earlier publishes held the partition", ErrNotSent)
-
-// take removes from the front of the queue what one batch message holds:
-// records up to MaxBatchBytes of payload, and at least one; nil when none
-// waits. Records past their send deadline are answered, unsent. l.mu is
-// held.
-func (l *lane) take() []*publishing {
-	now := time.Now()
-	live := l.waiting[:0]
-	for _, item := range l.waiting {
-		if now.After(item.sendBy) {
-			item.done <- errSendDeadline
-			continue
-		}
-		live = append(live, item)
-	}
-	clear(l.waiting[len(live):])
-	l.waiting = live
-	if len(l.waiting) == 0 {
-		l.waiting = nil
-		return nil
-	}
-	n, size := 0, 0
-	for n < len(l.waiting) && (n == 0 || size+len(l.waiting[n].rec.Data) <= l.p.cfg.MaxBatchBytes) {
-		size += len(l.waiting[n].rec.Data)
-		n++
-	}
-	batch := l.waiting[:n:n]
-	l.waiting = l.waiting[n:]
-	if len(l.waiting) == 0 {
-		l.waiting = nil
-	}
-	return batch
-}
-
-// send publishes batch, answers its callers, and goes on with what waited
-// meanwhile until nothing does. It ends when the broker confirmed or
-// refused the last batch, or its channel closed.
-func (l *lane) send(batch []*publishing) {
-	defer l.p.sends.Done()
-	for batch != nil {
-		err := l.p.publishBatch(l.topic, batch)
-		if errors.Is(err, ErrRefused) {
-			l.refusedAt.Store(time.Now().UnixNano())
-		}
-		for _, item := range batch {
-			item.done <- err
-		}
-		l.mu.Lock()
-		if batch = l.take(); batch == nil {
-			l.inFlight--
-		}
-		l.mu.Unlock()
-	}
 }
 
 // publishBatch sends the batch's records in one message and waits, at most
