@@ -134,6 +134,20 @@ func (l *lane) finish() bool {
 	return requeue
 }
 
+// withdraw takes item out of the lane if it still waits for its batch:
+// then it is never sent.
+func (l *lane) withdraw(item *publishing) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, w := range l.waiting {
+		if w == item {
+			l.waiting = append(l.waiting[:i], l.waiting[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
 // errSendDeadline answers a record that waited for its batch past its send
 // deadline: it was not sent, and never will be.
 var errSendDeadline = fmt.Errorf("%w: its send deadline passed while earlier publishes held the partition", ErrNotSent)

@@ -128,7 +128,8 @@ func (p *Publisher) Publish(ctx context.Context, r events.Record) error {
 	if d, ok := ctx.Deadline(); ok && d.Before(item.sendBy) {
 		item.sendBy = d
 	}
-	p.lanes[p.names.PartitionOf(r)].add(item)
+	l := p.lanes[p.names.PartitionOf(r)]
+	l.add(item)
 
 	timer := time.NewTimer(p.cfg.Timeout)
 	defer timer.Stop()
@@ -146,10 +147,18 @@ func (p *Publisher) Publish(ctx context.Context, r events.Record) error {
 		return nil
 	case <-timer.C:
 	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			break // the caller's own bound: a timeout like the publisher's
+		}
 		// The caller stopped waiting (a client that hung up); the publish
 		// itself goes on and may still be confirmed.
 		p.latency.WithLabelValues("abandoned").Observe(time.Since(start).Seconds())
 		return fmt.Errorf("%w: caller gone before the confirm: %w", ErrNotConfirmed, context.Cause(ctx))
+	}
+	if l.withdraw(item) {
+		// Still waiting for its batch: it is certainly not sent now.
+		p.latency.WithLabelValues("failed").Observe(time.Since(start).Seconds())
+		return fmt.Errorf("%w: %w", ErrNotConfirmed, errSendDeadline)
 	}
 	p.latency.WithLabelValues("timeout").Observe(time.Since(start).Seconds())
 	return fmt.Errorf("%w: no confirm within %s", ErrNotConfirmed, time.Since(start).Round(time.Millisecond))
