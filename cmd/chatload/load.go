@@ -299,7 +299,7 @@ func runLoad(ctx context.Context, cfg config, api *apiClient, targets []target, 
 	if cpuFrom != nil {
 		res.CPU = cpuUses(cfg.cpu, cpuFrom, cpuTo, res.Created)
 	}
-	if cfg.checkReadable {
+	if cfg.checkReadable && ctx.Err() == nil {
 		fmt.Fprintf(log, "chatload: load done; waiting for every 201 to read back\n")
 		r := countReadable(ctx, api, targets, l.created)
 		res.Readable = &r
