@@ -320,13 +320,15 @@ func permanent(err error) bool {
 
 // handle stores the records of one broker message: a batch message holds
 // many. A record that cannot be decoded, or that conflicts with a stored
-// one, is parked alone with its reason; the message is acknowledged once the
-// others are committed and those are parked.
+// one, is parked alone with its reason, once the others are committed (a
+// failed commit is retried before anything is parked, so that a retry does
+// not park a record twice); then the message is acknowledged.
 func (pw *partitionWriter) handle(msg *message.Message) ([]*message.Message, error) {
 	w := pw.w
 	lines := broker.Records(msg)
 	p := &pending{recs: make([]events.Record, 0, len(lines)), done: make(chan struct{})}
 	raws := make([][]byte, 0, len(lines))
+	var bad []parked
 	for _, l := range lines {
 		err := l.Err
 		if err == nil {
@@ -335,23 +337,20 @@ func (pw *partitionWriter) handle(msg *message.Message) ([]*message.Message, err
 		if err != nil {
 			w.metrics.records.WithLabelValues("undecodable").Inc()
 			w.log.Error("parking undecodable event", "message_id", msg.UUID, "correlation_id", l.Record.CorrelationID, "err", redact.Tokens(err.Error()))
-			if err := pw.park(msg, l.Raw, err); err != nil {
-				return nil, err
-			}
+			bad = append(bad, parked{l.Raw, err})
 			continue
 		}
 		p.recs = append(p.recs, l.Record)
 		raws = append(raws, l.Raw)
 	}
-	if len(p.recs) == 0 {
-		return nil, nil
-	}
-	// The batcher serves pw.in until every consumer has returned, so
-	// neither send nor receive can be stranded.
-	pw.in <- p
-	<-p.done
-	if p.err != nil {
-		return nil, p.err
+	if len(p.recs) > 0 {
+		// The batcher serves pw.in until every consumer has returned, so
+		// neither send nor receive can be stranded.
+		pw.in <- p
+		<-p.done
+		if p.err != nil {
+			return nil, p.err
+		}
 	}
 	for i, st := range p.status {
 		if st != eventstore.Conflict {
@@ -359,12 +358,20 @@ func (pw *partitionWriter) handle(msg *message.Message) ([]*message.Message, err
 		}
 		r := p.recs[i]
 		w.log.Error("parking conflicting event", "event_id", r.EventID, "correlation_id", r.CorrelationID, "stream_id", redact.Tokens(r.StreamID), "stream_version", r.StreamVersion)
-		err := fmt.Errorf("%w: %s version %d", ErrConflict, r.StreamID, r.StreamVersion)
-		if err := pw.park(msg, raws[i], err); err != nil {
+		bad = append(bad, parked{raws[i], fmt.Errorf("%w: %s version %d", ErrConflict, r.StreamID, r.StreamVersion)})
+	}
+	for _, b := range bad {
+		if err := pw.park(msg, b.raw, b.reason); err != nil {
 			return nil, err
 		}
 	}
 	return nil, nil
+}
+
+// parked is a record that can never be stored, and why.
+type parked struct {
+	raw    []byte
+	reason error
 }
 
 // park publishes one record that can never be stored to the dead-letter
