@@ -67,7 +67,7 @@ func migrate(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	// A new namespace's numbering state is sealed here, so the API can hand
 	// out numbers at once; otherwise a worker rebuilds it from the events.
-	// Classic queues of an older release are converted here when they are
+	// Queues of an older release's shape are declared anew here when they are
 	// empty and unused; a queue converted while a process publishes would
 	// drop what is published in between, hence here and not at start-up.
 	names, err := broker.ConvertQueues(ctx, cfg.AMQPURL, namesOf(cfg, parts))
