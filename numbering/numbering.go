@@ -28,14 +28,17 @@ var ErrRecovering = errors.New("numbering state is being recovered")
 
 // Store hands out numbers and versions from Redis.
 type Store struct {
-	rdb   redis.UniversalClient
-	names catalog.Catalog
+	rdb     redis.UniversalClient
+	names   catalog.Catalog
+	numbers *reserver
 }
 
 // New returns a store whose keys start with namespace, on one Redis server
 // or a Redis Cluster.
 func New(rdb redis.UniversalClient, namespace string) *Store {
-	return &Store{rdb: rdb, names: catalog.New(namespace)}
+	s := &Store{rdb: rdb, names: catalog.New(namespace)}
+	s.numbers = newReserver(s)
+	return s
 }
 
 // Key layout. An application's hash holds "v" (its stream version, present
@@ -50,12 +53,12 @@ func (s *Store) chatKey(token string, chat int64) string   { return s.names.Chat
 func (s *Store) failedKey(token string, chat int64) string { return s.names.FailedKey(token, chat) }
 func (s *Store) editsKey(token string, chat int64) string  { return s.names.EditsKey(token, chat) }
 
-// nextIfExists increments field of a hash whose "v" field marks it as
-// confirmed; -1 when it is not.
+// nextIfExists adds ARGV[2] to field ARGV[1] of a hash whose "v" field marks
+// it as confirmed, and returns the sum; -1 when it is not confirmed.
 var nextIfExists = redis.NewScript(`
 if redis.call('EXISTS', KEYS[2]) == 0 then return -2 end
 if redis.call('HEXISTS', KEYS[1], 'v') == 0 then return -1 end
-return redis.call('HINCRBY', KEYS[1], ARGV[1], 1)`)
+return redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])`)
 
 // nextEdit gives the next version of a message stream: 1 is its create, so
 // the first edit is 2. -1 when the number was never handed out or its create
@@ -87,22 +90,22 @@ func (s *Store) run(ctx context.Context, script *redis.Script, keys []string, ar
 
 // ReserveChatNumber hands out the next chat number of an application.
 func (s *Store) ReserveChatNumber(ctx context.Context, token string) (int64, error) {
-	return s.run(ctx, nextIfExists, []string{s.appKey(token)}, "n")
+	return s.numbers.next(ctx, s.appKey(token))
 }
 
 // ReserveMessageNumber hands out the next message number of a chat.
 func (s *Store) ReserveMessageNumber(ctx context.Context, token string, chat int64) (int64, error) {
-	return s.run(ctx, nextIfExists, []string{s.chatKey(token, chat)}, "n")
+	return s.numbers.next(ctx, s.chatKey(token, chat))
 }
 
 // NextApplicationVersion reserves the next stream version of an application.
 func (s *Store) NextApplicationVersion(ctx context.Context, token string) (int64, error) {
-	return s.run(ctx, nextIfExists, []string{s.appKey(token)}, "v")
+	return s.run(ctx, nextIfExists, []string{s.appKey(token)}, "v", 1)
 }
 
 // NextChatVersion reserves the next stream version of a chat.
 func (s *Store) NextChatVersion(ctx context.Context, token string, chat int64) (int64, error) {
-	return s.run(ctx, nextIfExists, []string{s.chatKey(token, chat)}, "v")
+	return s.run(ctx, nextIfExists, []string{s.chatKey(token, chat)}, "v", 1)
 }
 
 // NextMessageVersion reserves the next stream version of a message.

@@ -104,3 +104,61 @@ func testNumbering(t *testing.T, cfg config.Config) {
 		t.Fatalf("chat version %d, %v; want 2", v, err)
 	}
 }
+
+// TestReservationsTogether: reservations of several counters made at once,
+// some of a counter that does not exist, hand out each existing counter's
+// numbers 1..n once each, and fail only the unknown counter's callers.
+func TestReservationsTogether(t *testing.T) {
+	t.Parallel()
+	cfg := testenv.Config(t)
+	s := numbering.New(testenv.Redis(t, cfg), cfg.Namespace)
+	ctx := context.Background()
+	const token = "abcdefghijklmnopqrstuvwxyz"
+	if err := s.ApplicationConfirmed(ctx, token); err != nil {
+		t.Fatal(err)
+	}
+	for chat := int64(1); chat <= 3; chat++ {
+		if err := s.ChatConfirmed(ctx, token, chat); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const perChat = 300
+	var (
+		mu      sync.Mutex
+		got     = map[int64][]int64{}
+		unknown int
+		wg      sync.WaitGroup
+	)
+	for i := range 4 * perChat {
+		chat := int64(1 + i%4) // chat 4 was never confirmed
+		wg.Go(func() {
+			n, err := s.ReserveMessageNumber(ctx, token, chat)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case chat == 4 && errors.Is(err, numbering.ErrUnknown):
+				unknown++
+			case err != nil:
+				t.Errorf("chat %d: %v", chat, err)
+			default:
+				got[chat] = append(got[chat], n)
+			}
+		})
+	}
+	wg.Wait()
+	if unknown != perChat {
+		t.Errorf("%d reservations in the unknown chat refused, want %d", unknown, perChat)
+	}
+	for chat := int64(1); chat <= 3; chat++ {
+		nums := got[chat]
+		sort.Slice(nums, func(i, j int) bool { return nums[i] < nums[j] })
+		for i, n := range nums {
+			if n != int64(i+1) {
+				t.Fatalf("chat %d's numbers are not 1..%d once each: %v", chat, perChat, nums)
+			}
+		}
+		if len(nums) != perChat {
+			t.Errorf("chat %d: %d numbers, want %d", chat, len(nums), perChat)
+		}
+	}
+}

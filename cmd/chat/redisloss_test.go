@@ -92,8 +92,13 @@ func TestRedisMasterKilledUnderLoad(t *testing.T) {
 		t.Fatalf("no create was refused after the master at %s was killed (%d refused)", addr, refused)
 	}
 	t.Logf("master %s killed: creates answered 201 again after %s (%d refused)", addr, back.Sub(killed).Round(100*time.Millisecond), refused)
-	if took := back.Sub(killed); took > 10*time.Second {
-		t.Errorf("creates answered 201 again %s after the kill; want within 10 s", took.Round(100*time.Millisecond))
+	// About 9.5 s on an idle two-core machine (the failover itself takes
+	// the node timeout and an election, then a publish timeout and a second
+	// of settling); a build that waited twice a 5 s publish timeout, or a
+	// minute for the slot map, took 16 s and more. The bound leaves room for
+	// a loaded machine without letting those through.
+	if took := back.Sub(killed); took > 13*time.Second {
+		t.Errorf("creates answered 201 again %s after the kill; want within 13 s", took.Round(100*time.Millisecond))
 	}
 	wantEachOnceAndReadable(t, api, token, got)
 }
