@@ -116,13 +116,25 @@ func bindingFor(topic string) string {
 	return topic
 }
 
-// Heartbeat is the AMQP heartbeat timeout of the processes' connections.
-// The broker gives a connection up after two heartbeats without a frame
-// from it, and only then hands the deliveries it held to another consumer:
-// a frozen writer (a paused process, a stalled VM) holds its deliveries
-// about 4 s, under its partition's lease, where the client library's
-// default of 10 s held them 20 s and more (TestFrozenWriterLosesLittleTime).
+// Heartbeat is the AMQP heartbeat timeout of the event store writer's
+// connections (ConsumerConfig). The broker gives a connection up after two
+// heartbeats without a frame from it, and only then hands the deliveries it
+// held to another consumer: a frozen writer (a paused process, a stalled
+// VM) holds its deliveries about 4 s, under its partition's lease, where the
+// client library's default of 10 s held them 20 s and more
+// (TestFrozenWriterLosesLittleTime). Publishers keep that default: a
+// connection that must answer within 2 s would be dropped, with the
+// publishes in flight on it, whenever the broker stalls that long.
 const Heartbeat = 2 * time.Second
+
+// ConsumerConfig is cfg for the event store writer's connections: with a
+// short heartbeat, so that the broker soon notices a writer that stopped.
+func ConsumerConfig(cfg wamqp.Config) wamqp.Config {
+	dial := *cfg.Connection.AmqpConfig
+	dial.Heartbeat = Heartbeat
+	cfg.Connection.AmqpConfig = &dial
+	return cfg
+}
 
 // WatermillConfig is the one AMQP configuration of publishers and
 // subscribers: a durable topic exchange, durable queues, persistent
@@ -135,7 +147,6 @@ func WatermillConfig(amqpURLs string, names Names, publishChannels int, prefetch
 		return wamqp.Config{}, err
 	}
 	dialCfg := nodes.Config(5*time.Second, nil)
-	dialCfg.Heartbeat = Heartbeat
 	return wamqp.Config{
 		Connection: wamqp.ConnectionConfig{
 			AmqpURI:    nodes.URI(),

@@ -368,7 +368,7 @@ func (p *process) buildWorkers(d deps) {
 	}
 	writer := ingest.NewWriter(ingest.WriterConfig{
 		Consumers: ingest.ConsumersPerPartition(p.cfg.StoreConsumers, d.names.Partitions),
-		AMQP:      d.amqp, Store: store, Codec: d.codec, Log: p.log, Registerer: p.reg,
+		AMQP:      broker.ConsumerConfig(d.amqp), Store: store, Codec: d.codec, Log: p.log, Registerer: p.reg,
 	})
 	p.closers = append(p.closers, writer.Close)
 	// A partition's work: its writer, and its projectors, woken by its
