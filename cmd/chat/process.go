@@ -206,6 +206,8 @@ type process struct {
 	hub *wakeup.Hub
 	// stopping is closed when shutdown begins: it ends the streams.
 	stopping chan struct{}
+	// wakeups carry the wake-ups to and from the other processes.
+	wakeups *wakeup.Redis
 }
 
 // runProcess runs the API, the worker or both until ctx ends, then shuts
@@ -239,6 +241,7 @@ func newProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve,
 	if err != nil {
 		return nil, err
 	}
+	p.wakeups = wakeup.NewRedis(p.rdb, cfg.Namespace, d.names.Partitions, workerID(), p.hub, log, p.reg)
 	if serve {
 		if err := p.buildAPI(d); err != nil {
 			return nil, err
@@ -347,6 +350,7 @@ func (p *process) buildAPI(d deps) error {
 			WriteTimeout: p.cfg.StreamWriteTimeout, Stopping: p.stopping,
 		},
 	})
+	p.workers = append(p.workers, p.wakeups.Listen)
 	return nil
 }
 
@@ -422,7 +426,7 @@ func (p *process) buildWorkers(d deps) {
 		// what was sent reach its queue.
 		Settle: p.cfg.PublishTimeout + time.Second,
 	})
-	p.workers = append(p.workers, balancer.Run, rebuild.Run)
+	p.workers = append(p.workers, balancer.Run, rebuild.Run, p.wakeups.RunPublisher)
 	// The queues are the namespace's, not the process's: the processes that
 	// run the writer export their depths.
 	p.reg.MustRegister(newQueueCollector(p.cfg.AMQPURL, d.names, 2*time.Second, 5*time.Second))

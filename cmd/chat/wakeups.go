@@ -7,11 +7,11 @@ import (
 )
 
 // wakeChats wakes the streams of the chats whose messages a batch applied
-// to the read tables created or edited: they are readable now.
+// to the read tables created or edited, in this process and, through
+// Redis, in every other: they are readable now.
 func (p *process) wakeChats(batch []projections.Event) {
-	chats := touched(batch)
-	if len(chats) > 0 {
-		p.hub.Wake(chats...)
+	if len(batch) > 0 {
+		p.wakeups.Publish(batch[0].Partition, touched(batch))
 	}
 }
 
