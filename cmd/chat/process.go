@@ -208,6 +208,8 @@ type process struct {
 	stopping chan struct{}
 	// wakeups carry the wake-ups to and from the other processes.
 	wakeups *wakeup.Redis
+	// serve is set when the process serves the API (and the web client).
+	serve bool
 }
 
 // runProcess runs the API, the worker or both until ctx ends, then shuts
@@ -243,6 +245,7 @@ func newProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve,
 	}
 	p.wakeups = wakeup.NewRedis(p.rdb, cfg.Namespace, d.names.Partitions, workerID(), p.hub, log, p.reg)
 	if serve {
+		p.serve = true
 		if err := p.buildAPI(d); err != nil {
 			return nil, err
 		}
