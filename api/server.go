@@ -89,6 +89,7 @@ type server struct {
 	bodyTimeout time.Duration
 	wake        Wakeups
 	streams     streams
+	shared      *sharedReads
 }
 
 type httpMetrics struct {
@@ -116,6 +117,7 @@ func NewHandler(d Deps) http.Handler {
 	d.Registry.MustRegister(s.metrics.requests)
 	s.wake = d.Streams.Wakeups
 	s.streams = newStreams(d.Streams, d.Registry)
+	s.shared = &sharedReads{q: d.Queries, calls: map[readKey]*readCall{}}
 
 	return s.routes(d.Registry)
 }

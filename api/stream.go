@@ -24,6 +24,9 @@ type Wakeups interface {
 	// so wake-ups coalesce) when the chat may have changed, and a func that
 	// stops the watch.
 	Watch(token string, chat int64) (<-chan struct{}, func())
+	// Woken is when the chat was last woken: the streams it woke share a
+	// read begun after it.
+	Woken(token string, chat int64) time.Time
 }
 
 // The streams' defaults; Deps may set others.
@@ -33,7 +36,7 @@ const (
 	DefaultHeartbeat   = 15 * time.Second
 	DefaultStreamWrite = 10 * time.Second
 	streamRetry        = 2 * time.Second
-	streamBatch        = 100
+	streamBatch        = 32
 )
 
 // streamTarget reads a stream's chat and the cursor it resumes after: the
@@ -109,13 +112,15 @@ func (s *server) follow(ctx context.Context, st *sse, token string, chat, cursor
 	recheck := time.NewTimer(s.jitteredRecheck())
 	defer recheck.Stop()
 	live := false
+	since := time.Now()
 	for {
-		next, full, err := s.deliver(ctx, st, token, chat, cursor, live)
+		next, full, err := s.deliver(ctx, st, token, chat, cursor, live, since)
 		if err != nil {
 			return
 		}
 		cursor = next
 		if full {
+			since = time.Now()
 			continue
 		}
 		live = true
@@ -125,7 +130,11 @@ func (s *server) follow(ctx context.Context, st *sse, token string, chat, cursor
 		case <-s.streams.stopping:
 			return
 		case <-wake:
+			// Every stream this wake-up woke may share one read begun
+			// after it.
+			since = s.woken(token, chat)
 		case <-recheck.C:
+			since = time.Now()
 			recheck.Reset(s.jitteredRecheck())
 		case <-heartbeat.C:
 			if st.comment() != nil {
@@ -135,32 +144,39 @@ func (s *server) follow(ctx context.Context, st *sse, token string, chat, cursor
 	}
 }
 
-// deliver writes one read of changes after cursor, and returns the cursor
-// after them and whether the read was full (more may wait). An error ends
-// the stream: the client reconnects and resumes.
-func (s *server) deliver(ctx context.Context, st *sse, token string, chat, cursor int64, live bool) (int64, bool, error) {
-	got, err := s.q.Changes(ctx, token, chat, readmodel.Span{After: cursor, Limit: streamBatch})
+// deliver writes one read of changes after cursor, made no earlier than
+// since (shared with the chat's other streams at the same cursor), and
+// returns the cursor after them and whether the read was full (more may
+// wait). An error ends the stream: the client reconnects and resumes.
+func (s *server) deliver(ctx context.Context, st *sse, token string, chat, cursor int64, live bool, since time.Time) (int64, bool, error) {
+	call, err := s.shared.read(ctx, s.streams.stopping, token, chat, cursor, since)
 	if err != nil {
-		if apperr.As(err) == nil || apperr.As(err).Kind != apperr.KindUnavailable {
+		if e := apperr.As(err); e == nil || e.Kind != apperr.KindUnavailable {
 			return cursor, false, err
 		}
 		// The database is away: try again at the next re-read.
 		return cursor, false, nil
 	}
-	n := 0
-	err = got.Each(ctx, func(c readmodel.Change) error {
-		n++
-		if live {
+	if len(call.items) == 0 {
+		return cursor, false, nil
+	}
+	if live {
+		for _, c := range call.items {
 			s.streams.latency.Observe(time.Since(c.UpdatedAt).Seconds())
 		}
-		cursor = c.Position
-		return st.event("message", c.Position, messageOut(c.Message))
-	})
-	s.streams.delivered.Add(float64(n))
-	if err != nil {
+	}
+	if err := st.write(call.events); err != nil {
 		return cursor, false, err
 	}
-	return cursor, n == streamBatch, st.flush()
+	s.streams.delivered.Add(float64(len(call.items)))
+	return call.items[len(call.items)-1].Position, len(call.items) == streamBatch, st.flush()
+}
+
+func (s *server) woken(token string, chat int64) time.Time {
+	if s.wake == nil {
+		return time.Now()
+	}
+	return s.wake.Woken(token, chat)
 }
 
 func (s *server) watch(token string, chat int64) (<-chan struct{}, func()) {
@@ -187,21 +203,28 @@ type sse struct {
 
 func (e *sse) event(name string, id int64, v any) error {
 	e.buf.Reset()
-	e.buf.WriteString("event: " + name + "\nid: " + formatCursor(id) + "\n")
-	if name == "ready" {
-		e.buf.WriteString("retry: " + formatCursor(streamRetry.Milliseconds()) + "\n")
-	}
-	e.buf.WriteString("data: ")
-	if err := plainjson.NewEncoder(&e.buf).Encode(v); err != nil {
+	if err := appendEvent(&e.buf, name, id, v); err != nil {
 		return err
 	}
-	e.buf.WriteString("\n")
 	if err := e.write(e.buf.Bytes()); err != nil {
 		return err
 	}
+	return e.flush()
+}
+
+// appendEvent appends one Server-Sent Event to buf: its name, its id (a
+// cursor) and v as JSON; the ready event also tells the browser how long
+// to wait before it reconnects.
+func appendEvent(buf *bytes.Buffer, name string, id int64, v any) error {
+	buf.WriteString("event: " + name + "\nid: " + formatCursor(id) + "\n")
 	if name == "ready" {
-		return e.flush()
+		buf.WriteString("retry: " + formatCursor(streamRetry.Milliseconds()) + "\n")
 	}
+	buf.WriteString("data: ")
+	if err := plainjson.NewEncoder(buf).Encode(v); err != nil {
+		return err
+	}
+	buf.WriteString("\n")
 	return nil
 }
 
