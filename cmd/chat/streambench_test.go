@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -166,7 +167,7 @@ func busyFigures(t *testing.T, busy, posting *system, token string) {
 	cpu := func() string {
 		return fmt.Sprintf("serving the streams %.1f s, creating %.1f s", metric(t, busy, "process_cpu_seconds_total"), metric(t, posting, "process_cpu_seconds_total"))
 	}
-	cpuBefore := cpu()
+	cpuBefore, clientBefore := cpu(), clientCPU()
 	began := time.Now()
 	for range total {
 		<-tick.C
@@ -177,6 +178,7 @@ func busyFigures(t *testing.T, busy, posting *system, token string) {
 	tick.Stop()
 	t.Logf("busy: %d creates in %s; CPU of the processes before %s, after %s", len(answered), time.Since(began).Round(time.Millisecond), cpuBefore, cpu())
 	t.Logf("busy: server side, occurred-at → written: %s", serverSide(t, busy))
+	defer func() { t.Logf("busy: CPU of the test's clients %.1f s", clientCPU()-clientBefore) }()
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	select {
@@ -234,4 +236,11 @@ func benchCount(name string, def int) int {
 		return n
 	}
 	return def
+}
+
+// clientCPU is the CPU time this test process has used, in seconds.
+func clientCPU() float64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
