@@ -50,7 +50,10 @@ func TestStreamFigures(t *testing.T) {
 	}
 	idle.eventually(t, fmt.Sprintf("/applications/%s/chats/%d", token, chats), nil)
 
-	before := metric(t, idle, "process_resident_memory_bytes")
+	inUse := func() float64 {
+		return metric(t, idle, "go_memstats_heap_inuse_bytes") + metric(t, idle, "go_memstats_stack_inuse_bytes")
+	}
+	before, goBefore := metric(t, idle, "process_resident_memory_bytes"), inUse()
 	idleStreams := benchCount("CHAT_STREAM_BENCH_IDLE", 10000)
 	conns := make([]net.Conn, 0, idleStreams)
 	defer func() {
@@ -64,7 +67,9 @@ func TestStreamFigures(t *testing.T) {
 	}
 	testenv.Eventually(t, time.Minute, "the idle streams open", func() bool { return metric(t, idle, "chat_streams_open") == float64(idleStreams) })
 	time.Sleep(5 * time.Second)
-	after := metric(t, idle, "process_resident_memory_bytes")
+	after, goAfter := metric(t, idle, "process_resident_memory_bytes"), inUse()
+	t.Logf("idle: Go heap and stacks in use %.1f MiB before, %.1f MiB after: %.1f KiB per stream",
+		goBefore/(1<<20), goAfter/(1<<20), (goAfter-goBefore)/float64(max(idleStreams, 1))/1024)
 	t.Logf("idle: %d streams, resident memory %.1f MiB before, %.1f MiB after: %.1f KiB per stream",
 		idleStreams, before/(1<<20), after/(1<<20), (after-before)/float64(max(idleStreams, 1))/1024)
 
@@ -99,6 +104,9 @@ func metric(t *testing.T, s *system, name string) float64 {
 // messages a second for 10 s through posting.
 func busyFigures(t *testing.T, busy, posting *system, token string) {
 	streams := benchCount("CHAT_STREAM_BENCH_BUSY", 1000)
+	if streams == 0 {
+		return
+	}
 	const rate, seconds = 200, 10
 	total := rate * seconds
 	path := "/applications/" + token + "/chats/1/messages"
