@@ -68,6 +68,7 @@ func TestStreamFigures(t *testing.T) {
 	testenv.Eventually(t, time.Minute, "the idle streams open", func() bool { return metric(t, idle, "chat_streams_open") == float64(idleStreams) })
 	time.Sleep(5 * time.Second)
 	after, goAfter := metric(t, idle, "process_resident_memory_bytes"), inUse()
+	t.Logf("idle: stacks in use %.1f MiB", metric(t, idle, "go_memstats_stack_inuse_bytes")/(1<<20))
 	t.Logf("idle: Go heap and stacks in use %.1f MiB before, %.1f MiB after: %.1f KiB per stream",
 		goBefore/(1<<20), goAfter/(1<<20), (goAfter-goBefore)/float64(max(idleStreams, 1))/1024)
 	t.Logf("idle: %d streams, resident memory %.1f MiB before, %.1f MiB after: %.1f KiB per stream",
