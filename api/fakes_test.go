@@ -195,3 +195,15 @@ func (s *fakeSearch) Search(_ context.Context, token string, chat int64, q strin
 	s.asked = append(s.asked, fmt.Sprint(token, "/", chat, "/", q, "/", p.Number, "/", p.PerPage))
 	return readmodel.List[readmodel.Message]{Total: s.total, Last: s.total}, nil
 }
+
+// Changes answers no changes for a chat it holds.
+func (q *fakeQueries) Changes(_ context.Context, token string, chat int64, _ readmodel.Span) (readmodel.Changes, error) {
+	if err := q.read(); err != nil {
+		return readmodel.Changes{}, err
+	}
+	c, ok := q.chats[fmt.Sprint(token, "/", chat)]
+	if !ok {
+		return readmodel.Changes{}, apperr.NotFound("chat not found")
+	}
+	return readmodel.ChangesOf(c.MessagesCount), nil
+}

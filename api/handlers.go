@@ -195,7 +195,7 @@ func (s *server) doRenameChat(w http.ResponseWriter, r *http.Request, token stri
 	writeJSON(w, http.StatusOK, chatOut(chat))
 }
 
-func (s *server) listMessages(w http.ResponseWriter, r *http.Request) {
+func (s *server) listMessagePage(w http.ResponseWriter, r *http.Request) {
 	token, chat, p, err := chatPage(r)
 	if err != nil {
 		s.writeError(w, r, err)

@@ -53,7 +53,8 @@ func TestHeadWhereverGet(t *testing.T) {
 	srv := httptest.NewServer(a.h)
 	defer srv.Close()
 	for r := range oaWalk(t, a.h) {
-		if r.method != http.MethodGet {
+		// A stream's GET never ends: its HEAD is the stream's headers alone.
+		if r.method != http.MethodGet || strings.HasSuffix(r.path, "/stream") {
 			continue
 		}
 		path := routedPath(r.path)

@@ -87,10 +87,17 @@ var oaRouteSpecs = map[oaRoute]oaRouteSpec{
 	{"PATCH", "/applications/{token}/chats/{chat}"}: {statuses: oaWithSuccess(200, oaCommandStatuses), probes: []oaProbe{
 		{path: "/applications/" + oaToken + "/chats/one", body: `{"name":"a"}`, status: 404, code: "not_found"},
 	}},
-	{"GET", "/applications/{token}/chats/{chat}/messages"}: {statuses: oaWithSuccess(200, oaListStatuses), probes: []oaProbe{
+	{"GET", "/applications/{token}/chats/{chat}/messages"}: {statuses: oaWithSuccess(200, append([]int{400}, oaListStatuses...)), probes: []oaProbe{
 		{path: "/applications/" + oaToken + "/chats/0/messages", status: 404, code: "not_found"},
 		{path: "/applications/" + oaToken + "/chats/1/messages?page=0", status: 422, code: "validation_failed"},
 		{path: "/applications/" + oaToken + "/chats/1/messages?per_page=1001", status: 422, code: "validation_failed"},
+		{path: "/applications/" + oaToken + "/chats/1/messages?after=x", status: 400, code: "invalid_cursor"},
+		{path: "/applications/" + oaToken + "/chats/1/messages?after=1&wait=2h", status: 400, code: "invalid_cursor"},
+		{path: "/applications/" + oaToken + "/chats/1/messages?after=1&page=2", status: 400, code: "invalid_cursor"},
+	}},
+	{"GET", "/applications/{token}/chats/{chat}/messages/stream"}: {statuses: []int{200, 400, 404, 500, 503}, probes: []oaProbe{
+		{path: "/applications/x/chats/1/messages/stream", status: 404, code: "not_found"},
+		{path: "/applications/" + oaToken + "/chats/1/messages/stream?after=-1", status: 400, code: "invalid_cursor"},
 	}},
 	{"POST", "/applications/{token}/chats/{chat}/messages"}: {statuses: oaWithSuccess(201, oaCommandStatuses), probes: []oaProbe{
 		{path: "/applications/" + oaToken + "/chats/0/messages", body: `{"body":"b"}`, status: 404, code: "not_found"},
@@ -121,7 +128,7 @@ var oaRouteSpecs = map[oaRoute]oaRouteSpec{
 	{"PATCH", "/chats/{chat}"}: {statuses: oaWithSuccess(200, oaCommandStatuses), probes: []oaProbe{
 		{path: "/chats/1", body: `{"name":"a"}`, status: 422, code: "validation_failed"},
 	}},
-	{"GET", "/chats/{token}/{chat}/messages"}: {statuses: oaWithSuccess(200, oaListStatuses), probes: []oaProbe{
+	{"GET", "/chats/{token}/{chat}/messages"}: {statuses: oaWithSuccess(200, append([]int{400}, oaListStatuses...)), probes: []oaProbe{
 		{path: "/chats/x/1/messages", status: 404, code: "not_found"},
 		{path: "/chats/" + oaToken + "/1/messages?per_page=x", status: 422, code: "validation_failed"},
 	}},
@@ -355,7 +362,9 @@ func oaWalk(t *testing.T, h http.Handler) map[oaRoute]oaRouted {
 			if strings.HasSuffix(oaFuncName(mw), ".limit-fm") {
 				info.limited = true
 			}
-			if strings.HasSuffix(oaFuncName(mw), ".limitReads-fm") {
+			// Lists and streams have bounds of their own (admitListing,
+			// admitStream), which a read past them meets alike.
+			if n := oaFuncName(mw); strings.HasSuffix(n, ".limitReads-fm") || strings.HasSuffix(n, ".admitListing-fm") || strings.HasSuffix(n, ".admitStream-fm") {
 				info.readLimited = true
 			}
 		}

@@ -121,7 +121,12 @@ func pageLinks(r *http.Request, p readmodel.Page, pages int64, keep url.Values) 
 // list reads them, so a page is never held whole, neither as rows nor as
 // JSON.
 func writeList[T, J any](s *server, w http.ResponseWriter, r *http.Request, p readmodel.Page, keep url.Values, list readmodel.List[T], out func(T) J) {
-	links := pageLinks(r, p, max((list.Last+p.PerPage-1)/p.PerPage, 1), keep)
+	writeItems(s, w, r, pageLinks(r, p, max((list.Last+p.PerPage-1)/p.PerPage, 1), keep), list, out)
+}
+
+// writeItems answers a list's items with X-Total-Count and the given Link
+// header, an item at a time (see writeList).
+func writeItems[T, J any](s *server, w http.ResponseWriter, r *http.Request, links string, list readmodel.List[T], out func(T) J) {
 	// Nothing is sent before the first item, so that a failure to read it
 	// still gets an answer of its own.
 	started := false

@@ -47,6 +47,8 @@ type Queries interface {
 	Message(ctx context.Context, token string, chat, number int64) (readmodel.Message, error)
 	Chats(ctx context.Context, token string, p readmodel.Page) (readmodel.List[readmodel.Chat], error)
 	Messages(ctx context.Context, token string, chat int64, p readmodel.Page) (readmodel.List[readmodel.Message], error)
+	// Changes reads a chat's creates and edits by cursor.
+	Changes(ctx context.Context, token string, chat int64, s readmodel.Span) (readmodel.Changes, error)
 }
 
 // Searcher finds a chat's messages; readmodel.SearchQueries is the one
@@ -69,6 +71,8 @@ type Deps struct {
 	// BodyTimeout bounds the reading of a request's body, which happens
 	// before the request takes a slot; DefaultBodyTimeout when zero.
 	BodyTimeout time.Duration
+	// Streams configures the message streams and long polls.
+	Streams StreamConfig
 }
 
 type server struct {
@@ -83,6 +87,9 @@ type server struct {
 	faults   *faultLog
 	// bodyTimeout bounds the reading of a request's body.
 	bodyTimeout time.Duration
+	wake        Wakeups
+	streams     streams
+	shared      *sharedReads
 }
 
 type httpMetrics struct {
@@ -108,6 +115,9 @@ func NewHandler(d Deps) http.Handler {
 		}, []string{"route", "method", "status"})},
 	}
 	d.Registry.MustRegister(s.metrics.requests)
+	s.wake = d.Streams.Wakeups
+	s.streams = newStreams(d.Streams, d.Registry)
+	s.shared = &sharedReads{q: d.Queries, calls: map[readKey]*readCall{}}
 
 	return s.routes(d.Registry)
 }
@@ -124,6 +134,9 @@ func (s *server) limit(next http.Handler) http.Handler { return s.admit(s.inFlig
 // neither crowds out the other. Each read holds at most a slice of a page,
 // so this also bounds the memory reads take.
 func (s *server) limitReads(next http.Handler) http.Handler { return s.admit(s.reads, next) }
+
+// admitStream bounds the streams open at once (StreamConfig.Max).
+func (s *server) admitStream(next http.Handler) http.Handler { return s.admit(s.streams.slots, next) }
 
 // admit serves a request while it holds one of slots, and refuses it at
 // once when none is free.

@@ -69,6 +69,12 @@ func InvalidJSON(format string, args ...any) *Error {
 	return &Error{Kind: KindInvalid, Slug: "invalid_json", Message: fmt.Sprintf(format, args...)}
 }
 
+// InvalidCursor reports a cursor (after, before, Last-Event-ID) or wait that
+// does not parse.
+func InvalidCursor(format string, args ...any) *Error {
+	return &Error{Kind: KindInvalid, Slug: "invalid_cursor", Message: fmt.Sprintf(format, args...)}
+}
+
 // Validation reports input that parses but breaks a rule.
 func Validation(format string, args ...any) *Error {
 	return &Error{Kind: KindValidation, Slug: "validation_failed", Message: fmt.Sprintf(format, args...)}

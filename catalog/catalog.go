@@ -140,6 +140,13 @@ func (c Catalog) RedisPrefix() string { return c.ns + ":" }
 // RedisKeys is the pattern of every Redis key of the namespace.
 func (c Catalog) RedisKeys() string { return c.RedisPrefix() + "*" }
 
+// WakeChannel is the Redis (sharded) pub/sub channel of the wake-ups of a
+// partition's chats. Channels of different partitions hash to different
+// slots, so a Redis Cluster spreads them over its masters.
+func (c Catalog) WakeChannel(partition int) string {
+	return c.RedisPrefix() + "wake:" + strconv.Itoa(partition)
+}
+
 // The numbering state's keys. Every key of one application carries its token
 // as the hash tag, so that a script touching several of them runs on one
 // Redis Cluster slot.

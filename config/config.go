@@ -65,6 +65,15 @@ type Config struct {
 	IdempotencyKeys int
 	// DebugAddr, when set, is where Go's profiles are served.
 	DebugAddr string
+	// StreamMax caps the message streams and long polls one process holds
+	// open; beyond it they get 503.
+	StreamMax int
+	// StreamRecheck is how often a stream re-reads its chat without a
+	// wake-up: the most a lost wake-up delays a delivery.
+	StreamRecheck time.Duration
+	// StreamWriteTimeout bounds each write to a stream; a client that does
+	// not take an event within it is disconnected.
+	StreamWriteTimeout time.Duration
 }
 
 // Variable describes one environment variable the binary reads.
@@ -136,6 +145,9 @@ func Variables() []Variable {
 		{"CHAT_SHUTDOWN_TIMEOUT", "30s", "how long a graceful shutdown may take", durationSetter(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 		{"CHAT_PUBLISH_TIMEOUT", "2s", "how long a command may take from reserving a number to the broker's confirm before answering 503 (its event is never sent later)", durationSetter(func(c *Config) *time.Duration { return &c.PublishTimeout })},
 		{"CHAT_IDEMPOTENCY_KEYS", "100000", "Idempotency-Keys one application holds at once (each for 24 h); more get 429", intSetter(func(c *Config) *int { return &c.IdempotencyKeys }, 1, 100000000)},
+		{"CHAT_STREAM_MAX", "10000", "message streams and long polls one process holds open at once; more get 503", intSetter(func(c *Config) *int { return &c.StreamMax }, 1, 10000000)},
+		{"CHAT_STREAM_RECHECK", "3s", "how often an open stream or long poll reads its chat again without a wake-up: the most a lost wake-up delays a delivery", durationSetter(func(c *Config) *time.Duration { return &c.StreamRecheck })},
+		{"CHAT_STREAM_WRITE_TIMEOUT", "10s", "how long one write to a stream may take; a client that stops reading is disconnected (it reconnects and resumes)", durationSetter(func(c *Config) *time.Duration { return &c.StreamWriteTimeout })},
 		{"CHAT_DEBUG_ADDR", "", "address Go's profiles (/debug/pprof/) are served on, apart from the API; empty: not served", func(c *Config, v string) error {
 			if v != "" && !strings.Contains(v, ":") {
 				return fmt.Errorf("want host:port, got %q", v)

@@ -152,6 +152,15 @@ func versionedUpdate(field string) string {
 	return strings.ReplaceAll(versioned, "%s", field)
 }
 
+// messageUpdate is the versioned upsert of a message, whose position moves
+// to every event applied to it, whatever its version: an edit stored
+// before its create leaves a row that reads skip, and the create that
+// later makes it readable must move it past the cursors that passed the
+// edit. Events are applied in position order, so GREATEST is the last.
+func messageUpdate() string {
+	return strings.Replace(versionedUpdate("body"), "\n  version =", "\n  position = GREATEST(position, VALUES(position)),\n  version =", 1)
+}
+
 const countUpdate = ` ON DUPLICATE KEY UPDATE %[1]s = %[1]s + VALUES(%[1]s), %[2]s = GREATEST(%[2]s, VALUES(%[2]s))`
 
 func (p *plan) exec(ctx context.Context, tx *sql.Tx, m *MySQL) error {
@@ -162,7 +171,7 @@ func (p *plan) exec(ctx context.Context, tx *sql.Tx, m *MySQL) error {
 	}{
 		{"INSERT INTO " + m.t.Applications + " (token, name, version, created_at, updated_at) VALUES ", p.apps, versionedUpdate("name")},
 		{"INSERT INTO " + m.t.Chats + " (token, number, name, version, created_at, updated_at) VALUES ", p.chats, versionedUpdate("name")},
-		{"INSERT INTO " + m.t.Messages + " (token, chat_number, number, body, version, created_at, updated_at) VALUES ", p.messages, versionedUpdate("body")},
+		{"INSERT INTO " + m.t.Messages + " (token, chat_number, number, body, version, created_at, updated_at, position) VALUES ", p.messages, messageUpdate()},
 		{"INSERT INTO " + m.t.Applications + " (token, chats_count, last_chat_number) VALUES ", p.appCountRows(), countUpdateFor("chats_count", "last_chat_number")},
 		{"INSERT INTO " + m.t.Chats + " (token, number, messages_count, last_message_number) VALUES ", p.chatCountRows(), countUpdateFor("messages_count", "last_message_number")},
 	}

@@ -12,7 +12,7 @@ import (
 type plan struct {
 	apps     []row // token, name, version, created_at, updated_at
 	chats    []row // token, number, name, version, created_at, updated_at
-	messages []row // token, chat_number, number, body, version, created_at, updated_at
+	messages []row // token, chat_number, number, body, version, created_at, updated_at, position
 	// Counts are summed per parent so the batches make one statement per
 	// table.
 	appCounts  map[string]*count
@@ -74,10 +74,10 @@ func (p *plan) add(e Event) error {
 		p.chats = append(p.chats, row{ev.Token, ev.Number, ev.Name, e.StreamVersion, created, at})
 	case events.MessageCreated:
 		created = at
-		p.messages = append(p.messages, row{ev.Token, ev.ChatNumber, ev.Number, ev.Body, e.StreamVersion, created, at})
+		p.messages = append(p.messages, row{ev.Token, ev.ChatNumber, ev.Number, ev.Body, e.StreamVersion, created, at, e.Position})
 		p.countChat(chatKey{ev.Token, ev.ChatNumber}, ev.Number)
 	case events.MessageEdited:
-		p.messages = append(p.messages, row{ev.Token, ev.ChatNumber, ev.Number, ev.Body, e.StreamVersion, created, at})
+		p.messages = append(p.messages, row{ev.Token, ev.ChatNumber, ev.Number, ev.Body, e.StreamVersion, created, at, e.Position})
 	default:
 		return fmt.Errorf("event at position %d: type %s is not handled by the MySQL projection", e.Position, e.Event.EventType())
 	}

@@ -83,6 +83,7 @@ type Runner struct {
 	// thousand events of large messages must not be held, decoded and
 	// written at once.
 	batchBytes int
+	onApplied  func(batch []Event)
 }
 
 // RunnerMetrics are shared by every runner of a process, labelled by projection.
@@ -136,6 +137,9 @@ type RunnerConfig struct {
 	// Reader, if set, is shared with the process's other runners, whose
 	// reads at about the same time are then made in one query.
 	Reader *Reader
+	// Applied, if set, is called with each batch once it is applied (and
+	// readable): the moment to wake the readers of what it changed.
+	Applied func(batch []Event)
 }
 
 // NewRunner returns a runner of proj over one partition.
@@ -184,6 +188,7 @@ func NewRunner(proj Projection, partition int, cfg RunnerConfig) *Runner {
 		applied: m.applied.WithLabelValues(proj.Name()),
 
 		batchBytes: 4 << 20,
+		onApplied:  cfg.Applied,
 	}
 }
 
@@ -366,6 +371,9 @@ func (r *Runner) step(ctx context.Context, pos int64) (int64, bool, error) {
 	defer cancel()
 	if err := r.applier.Apply(applyCtx, batch, bytes); err != nil {
 		return pos, false, fmt.Errorf("apply events %d..%d: %w", batch[0].Position, batch[len(batch)-1].Position, err)
+	}
+	if r.onApplied != nil {
+		r.onApplied(batch)
 	}
 	last := batch[len(batch)-1]
 	r.applied.Add(float64(len(batch)))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/chatsys/chat/api"
 	"github.com/chatsys/chat/internal/connlimit"
+	"github.com/chatsys/chat/webui"
 )
 
 // httpTimeouts bound what a client may take: a slow or stalled client must
@@ -34,13 +35,29 @@ var defaultHTTPTimeouts = httpTimeouts{
 // httpServer is the process's HTTP server, with its timeouts.
 func (p *process) httpServer() *http.Server {
 	return &http.Server{
-		Handler:           p.handler,
+		Handler:           p.withClient(p.handler),
 		ReadHeaderTimeout: p.timeouts.readHeader,
 		ReadTimeout:       p.timeouts.read,
 		WriteTimeout:      p.timeouts.write,
 		IdleTimeout:       p.timeouts.idle,
 		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
 	}
+}
+
+// withClient serves the web client (package webui) at / and /ui/ of a
+// process that serves the API, and the API everywhere else.
+func (p *process) withClient(h http.Handler) http.Handler {
+	if !p.serve {
+		return h
+	}
+	ui := webui.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if webui.Serves(r) {
+			ui.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // limitConns bounds the connections each client holds on ln

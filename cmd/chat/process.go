@@ -37,6 +37,7 @@ import (
 	"github.com/chatsys/chat/rediscluster"
 	"github.com/chatsys/chat/registry"
 	"github.com/chatsys/chat/searchindex"
+	"github.com/chatsys/chat/wakeup"
 )
 
 // storePrefetch is each event store subscription's prefetch: the next message
@@ -201,6 +202,14 @@ type process struct {
 	closers []func() error
 	// timeouts are the HTTP server's; tests shorten them.
 	timeouts httpTimeouts
+	// hub wakes the streams of the chats whose messages changed.
+	hub *wakeup.Hub
+	// stopping is closed when shutdown begins: it ends the streams.
+	stopping chan struct{}
+	// wakeups carry the wake-ups to and from the other processes.
+	wakeups *wakeup.Redis
+	// serve is set when the process serves the API (and the web client).
+	serve bool
 }
 
 // runProcess runs the API, the worker or both until ctx ends, then shuts
@@ -222,7 +231,8 @@ func runProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve,
 // newProcess connects to what the process needs and builds its API (serve),
 // its workers (work) or both.
 func newProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve, work bool) (_ *process, err error) {
-	p := &process{cfg: cfg, log: log, reg: prometheus.NewRegistry(), timeouts: defaultHTTPTimeouts}
+	p := &process{cfg: cfg, log: log, reg: prometheus.NewRegistry(), timeouts: defaultHTTPTimeouts,
+		hub: wakeup.NewHub(), stopping: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			p.close()
@@ -233,7 +243,9 @@ func newProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve,
 	if err != nil {
 		return nil, err
 	}
+	p.wakeups = wakeup.NewRedis(p.rdb, cfg.Namespace, d.names.Partitions, workerID(), p.hub, log, p.reg)
 	if serve {
+		p.serve = true
 		if err := p.buildAPI(d); err != nil {
 			return nil, err
 		}
@@ -336,7 +348,12 @@ func (p *process) buildAPI(d deps) error {
 		MaxInFlight:      p.cfg.MaxInFlight,
 		MaxReadsInFlight: p.cfg.MaxReadsInFlight,
 		BodyTimeout:      p.cfg.BodyTimeout,
+		Streams: api.StreamConfig{
+			Wakeups: p.hub, Max: p.cfg.StreamMax, Recheck: p.cfg.StreamRecheck,
+			WriteTimeout: p.cfg.StreamWriteTimeout, Stopping: p.stopping,
+		},
 	})
+	p.workers = append(p.workers, p.wakeups.Listen)
 	return nil
 }
 
@@ -354,6 +371,8 @@ func (p *process) buildWorkers(d deps) {
 		Watch:  projections.NewWatch(store, p.db, p.cfg.Namespace),
 		Reader: projections.NewReader(store),
 	}
+	mysqlCfg := runnerCfg
+	mysqlCfg.Applied = p.wakeChats
 	search := projections.NewSearch(d.es, p.cfg.Namespace, p.log, p.reg)
 	projs := []projections.Projection{
 		projections.NewMySQL(p.cfg.Namespace),
@@ -377,6 +396,9 @@ func (p *process) buildWorkers(d deps) {
 		runners := make([]*projections.Runner, len(projs))
 		for i, proj := range projs {
 			cfg := runnerCfg
+			if i == 0 {
+				cfg = mysqlCfg
+			}
 			cfg.Applier = appliers[i]
 			runners[i] = projections.NewRunner(proj, l.Partition, cfg)
 		}
@@ -407,7 +429,7 @@ func (p *process) buildWorkers(d deps) {
 		// what was sent reach its queue.
 		Settle: p.cfg.PublishTimeout + time.Second,
 	})
-	p.workers = append(p.workers, balancer.Run, rebuild.Run)
+	p.workers = append(p.workers, balancer.Run, rebuild.Run, p.wakeups.RunPublisher)
 	// The queues are the namespace's, not the process's: the processes that
 	// run the writer export their depths.
 	p.reg.MustRegister(newQueueCollector(p.cfg.AMQPURL, d.names, 2*time.Second, 5*time.Second))
@@ -456,6 +478,9 @@ func (p *process) run(ctx context.Context, ln net.Listener) error {
 	p.log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
 	defer cancel()
+	// Streams would hold the shutdown until its timeout: they end now, and
+	// their clients reconnect to another process.
+	close(p.stopping)
 	if shutErr := srv.Shutdown(shutdownCtx); shutErr != nil {
 		p.log.Error("HTTP shutdown", "err", shutErr)
 	}

@@ -43,6 +43,13 @@ func start(t *testing.T, cfg config.Config, serve, work bool) *system {
 // startTweaked is start with a chance to change the process before it runs.
 func startTweaked(t *testing.T, cfg config.Config, serve, work bool, tweak func(*process)) *system {
 	t.Helper()
+	return startAt(t, cfg, "127.0.0.1:0", serve, work, tweak)
+}
+
+// startAt is startTweaked listening on addr, such as the address of a
+// process the test stopped.
+func startAt(t *testing.T, cfg config.Config, addr string, serve, work bool, tweak func(*process)) *system {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	p, err := newProcess(ctx, cfg, testenv.Logger(t, slog.LevelWarn), serve, work)
 	if err != nil {
@@ -50,7 +57,7 @@ func startTweaked(t *testing.T, cfg config.Config, serve, work bool, tweak func(
 		t.Fatalf("start: %v", err)
 	}
 	tweak(p)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
