@@ -121,6 +121,9 @@ func TestReplayUnderOpenStreams(t *testing.T) {
 	s.must(t, 201, "POST", "/applications/"+token+"/chats", nil)
 	base := "/applications/" + token + "/chats/1/messages"
 	s.must(t, 201, "POST", base, map[string]any{"body": "before"})
+	// The log may hold the message ahead of its chat (the writer stores
+	// concurrent deliveries), and a stream needs the chat.
+	s.eventually(t, "/applications/"+token+"/chats/1", nil)
 	s.eventually(t, base+"/1", nil)
 	stream, _ := openStream(t, s, base+"/stream?after=0", "")
 	nextEvents(t, stream, 1, 10*time.Second)

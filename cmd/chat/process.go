@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"sync"
 	"time"
 
 	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v2/pkg/amqp"
@@ -197,7 +196,7 @@ type process struct {
 	rdb     redis.UniversalClient
 	pub     *broker.Publisher
 	handler http.Handler
-	workers []func(context.Context) error
+	workers []worker
 	// closers close what the workers share, after they stopped.
 	closers []func() error
 	// timeouts are the HTTP server's; tests shorten them.
@@ -353,7 +352,7 @@ func (p *process) buildAPI(d deps) error {
 			WriteTimeout: p.cfg.StreamWriteTimeout, Stopping: p.stopping,
 		},
 	})
-	p.workers = append(p.workers, p.wakeups.Listen)
+	p.workers = append(p.workers, worker{"wake-up listener", p.wakeups.Listen})
 	return nil
 }
 
@@ -429,7 +428,8 @@ func (p *process) buildWorkers(d deps) {
 		// what was sent reach its queue.
 		Settle: p.cfg.PublishTimeout + time.Second,
 	})
-	p.workers = append(p.workers, balancer.Run, rebuild.Run, p.wakeups.RunPublisher)
+	p.workers = append(p.workers, worker{"partition balancer", balancer.Run},
+		worker{"numbering recovery", rebuild.Run}, worker{"wake-up publisher", p.wakeups.RunPublisher})
 	// The queues are the namespace's, not the process's: the processes that
 	// run the writer export their depths.
 	p.reg.MustRegister(newQueueCollector(p.cfg.AMQPURL, d.names, 2*time.Second, 5*time.Second))
@@ -459,15 +459,9 @@ func (p *process) run(ctx context.Context, ln net.Listener) error {
 
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
-	var wg sync.WaitGroup
+	running := newRunning()
 	for _, w := range p.workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := w(workCtx); err != nil {
-				p.log.Error("worker stopped", "err", err)
-			}
-		}()
+		running.start(workCtx, w, p.log)
 	}
 
 	var err error
@@ -489,12 +483,8 @@ func (p *process) run(ctx context.Context, ln net.Listener) error {
 		p.pub = nil
 	}
 	stopWork()
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-shutdownCtx.Done():
-		p.log.Error("workers did not stop in time")
+	if !running.wait(shutdownCtx) {
+		p.log.Error("workers did not stop in time", "running", running.names())
 	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
