@@ -86,6 +86,13 @@ func (f *fakeCommands) EditMessage(_ context.Context, cmd commands.EditMessage) 
 	return commands.Message{ChatNumber: cmd.ChatNumber, Number: cmd.Number, Body: cmd.Body, Timestamps: commands.Timestamps{UpdatedAt: fakeNow}}, nil
 }
 
+func (f *fakeCommands) DeleteMessage(_ context.Context, cmd commands.DeleteMessage) (commands.Deleted, error) {
+	if err := f.take(cmd); err != nil {
+		return commands.Deleted{}, err
+	}
+	return commands.Deleted{ChatNumber: cmd.ChatNumber, Number: cmd.Number, DeletedAt: fakeNow}, nil
+}
+
 // fakeQueries is a read side holding what it is given; like
 // readmodel.Queries it answers not_found for what it does not hold.
 type fakeQueries struct {

@@ -115,6 +115,9 @@ var oaRouteSpecs = map[oaRoute]oaRouteSpec{
 	{"PATCH", "/applications/{token}/chats/{chat}/messages/{message}"}: {statuses: oaWithSuccess(200, oaCommandStatuses), probes: []oaProbe{
 		{path: "/applications/" + oaToken + "/chats/1/messages/0", body: `{"body":"b"}`, status: 404, code: "not_found"},
 	}},
+	{"DELETE", "/applications/{token}/chats/{chat}/messages/{message}"}: {statuses: oaWithSuccess(204, oaCommandStatuses), probes: []oaProbe{
+		{path: "/applications/" + oaToken + "/chats/1/messages/0", status: 404, code: "not_found"},
+	}},
 
 	// The seed's routes.
 	{"POST", "/chats"}: {statuses: oaWithSuccess(201, oaCommandStatuses), probes: []oaProbe{
@@ -150,6 +153,12 @@ var oaRouteSpecs = map[oaRoute]oaRouteSpec{
 	}},
 	{"PATCH", "/messages/{message}"}: {statuses: oaWithSuccess(200, oaCommandStatuses), probes: []oaProbe{
 		{path: "/messages/1", body: `{"body":"b","app_token":"x"}`, status: 422, code: "validation_failed"},
+	}},
+	{"DELETE", "/messages/{message}"}: {statuses: oaWithSuccess(204, oaCommandStatuses), probes: []oaProbe{
+		{path: "/messages/1", status: 422, code: "validation_failed"},
+		{path: "/messages/1?app_token=x", status: 422, code: "validation_failed"},
+		{path: "/messages/0?app_token=x&chat_number=1", status: 404, code: "not_found"},
+		{path: "/messages/1?chat_number=one", body: `{"app_token":"x"}`, status: 422, code: "validation_failed"},
 	}},
 }
 
@@ -450,7 +459,7 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	// they answer 503 overloaded, which the document must allow. The
 	// operational routes are not bounded.
 	for r, info := range router {
-		isCommand := r.method == http.MethodPost || r.method == http.MethodPatch
+		isCommand := r.method == http.MethodPost || r.method == http.MethodPatch || r.method == http.MethodDelete
 		if isCommand != info.limited {
 			t.Errorf("%s (%s): command %v but behind the in-flight bound %v", r, info.handler, isCommand, info.limited)
 		}
@@ -492,7 +501,7 @@ func TestOpenAPIResponses(t *testing.T) {
 		if _, ok := res.Headers["X-Request-Id"]; !ok {
 			t.Errorf("%s %s: no X-Request-Id header", where, status)
 		}
-		if len(res.Content) == 0 {
+		if len(res.Content) == 0 && status != "204" {
 			t.Errorf("%s %s: no content", where, status)
 		}
 		for mt, m := range res.Content {
@@ -545,7 +554,7 @@ func TestOpenAPIResponses(t *testing.T) {
 		if !params["header:X-Request-Id"] {
 			t.Errorf("%s %s: the X-Request-Id request header is not documented", r.method, d.docPath)
 		}
-		isCommand := r.method == http.MethodPost || r.method == http.MethodPatch
+		isCommand := r.method == http.MethodPost || r.method == http.MethodPatch || r.method == http.MethodDelete
 		if params["header:Idempotency-Key"] != isCommand {
 			t.Errorf("%s %s: documents the Idempotency-Key header %v; a command takes it, nothing else does", r.method, d.docPath, !isCommand)
 		}
@@ -629,7 +638,7 @@ func TestOpenAPIProbes(t *testing.T) {
 			big := `{"name":"` + strings.Repeat("x", MaxBodyBytes) + `"}`
 			expect(r.String()+" over 1 MiB", send(r.method, path, "application/json", big), 413, "payload_too_large", d.op.Responses)
 		}
-		if r.method == http.MethodPost || r.method == http.MethodPatch {
+		if r.method == http.MethodPost || r.method == http.MethodPatch || r.method == http.MethodDelete {
 			// A body every command accepts, so that the key is what fails.
 			body := `{"name":"a","body":"b","app_token":"` + oaToken + `","chat_number":1}`
 			for _, keys := range [][]string{{""}, {"a b"}, {strings.Repeat("k", 256)}, {"k1", "k2"}} {

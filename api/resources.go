@@ -33,12 +33,15 @@ type chatJSON struct {
 	UpdatedAt     string `json:"updated_at"`
 }
 
+// messageJSON is a message; a deleted one, which lists show in its
+// number's place, has deleted_at and no body.
 type messageJSON struct {
 	Number     int64  `json:"number"`
 	ChatNumber int64  `json:"chat_number"`
-	Body       string `json:"body"`
+	Body       string `json:"body,omitempty"`
 	CreatedAt  string `json:"created_at"`
 	UpdatedAt  string `json:"updated_at"`
+	DeletedAt  string `json:"deleted_at,omitempty"`
 }
 
 func ts(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
@@ -52,7 +55,11 @@ func chatOut(c readmodel.Chat) chatJSON {
 }
 
 func messageOut(m readmodel.Message) messageJSON {
-	return messageJSON{m.Number, m.ChatNumber, m.Body, ts(m.CreatedAt), ts(m.UpdatedAt)}
+	out := messageJSON{m.Number, m.ChatNumber, m.Body, ts(m.CreatedAt), ts(m.UpdatedAt), ""}
+	if m.Deleted() {
+		out.Body, out.DeletedAt = "", ts(m.DeletedAt)
+	}
+	return out
 }
 
 func applicationPath(token string) string { return "/applications/" + token }

@@ -66,6 +66,7 @@ func (s *server) routes(reg *prometheus.Registry) http.Handler {
 	read.Get(messagesRoute+"/search", s.searchMessages)
 	read.Get(messageRoute, s.getMessage)
 	command.Patch(messageRoute, s.editMessage)
+	command.Delete(messageRoute, s.deleteMessage)
 
 	// The seed's routes, kept for its existing clients. Its GET of a chat
 	// may carry the token in a body, read before the slot like a command's.
@@ -77,6 +78,7 @@ func (s *server) routes(reg *prometheus.Registry) http.Handler {
 	read.Get("/messages/{token}/{chat}/{message}", s.getMessage)
 	command.Post("/messages", s.seedCreateMessage)
 	command.Patch("/messages/{message}", s.seedEditMessage)
+	command.Delete("/messages/{message}", s.seedDeleteMessage)
 	return r
 }
 

@@ -37,6 +37,7 @@ type Commands interface {
 	RenameChat(ctx context.Context, cmd commands.RenameChat) (commands.Chat, error)
 	CreateMessage(ctx context.Context, cmd commands.CreateMessage) (commands.Message, error)
 	EditMessage(ctx context.Context, cmd commands.EditMessage) (commands.Message, error)
+	DeleteMessage(ctx context.Context, cmd commands.DeleteMessage) (commands.Deleted, error)
 }
 
 // Queries are the reads of the read tables the API makes;

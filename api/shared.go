@@ -75,7 +75,7 @@ func (sr *sharedReads) run(k readKey, c *readCall) {
 	var buf bytes.Buffer
 	for _, it := range c.items {
 		if err == nil {
-			err = appendEvent(&buf, "message", it.Position, messageOut(it.Message))
+			err = appendEvent(&buf, changeEvent(it), it.Position, messageOut(it.Message))
 		}
 	}
 	c.events, c.err = buf.Bytes(), err
@@ -85,6 +85,15 @@ func (sr *sharedReads) run(k readKey, c *readCall) {
 		delete(sr.calls, k)
 	}
 	sr.mu.Unlock()
+}
+
+// changeEvent names a change's Server-Sent Event: "delete" for a deleted
+// message, "message" for a created or edited one.
+func changeEvent(c readmodel.Change) string {
+	if c.Deleted() {
+		return "delete"
+	}
+	return "message"
 }
 
 // errStopping ends a stream's wait when the process stops.

@@ -64,6 +64,12 @@ func NotFound(format string, args ...any) *Error {
 	return &Error{Kind: KindNotFound, Slug: "not_found", Message: fmt.Sprintf(format, args...)}
 }
 
+// MessageDeleted is the answer about a message that was deleted: a code
+// of its own, so that a client tells it from a number never used.
+func MessageDeleted() *Error {
+	return &Error{Kind: KindNotFound, Slug: "message_deleted", Message: "message deleted"}
+}
+
 // InvalidJSON reports a body that is not the JSON the endpoint takes.
 func InvalidJSON(format string, args ...any) *Error {
 	return &Error{Kind: KindInvalid, Slug: "invalid_json", Message: fmt.Sprintf(format, args...)}

@@ -30,6 +30,9 @@ func (c Catalog) SchemaMigrations() string { return c.table("schema_migrations")
 // Events is the event store's table.
 func (c Catalog) Events() string { return c.table("events") }
 
+// Erasures names the deleted message streams, whose events are erased.
+func (c Catalog) Erasures() string { return c.table("erasures") }
+
 // Partitions is the table of the event log's partitions: head and writer lease.
 func (c Catalog) Partitions() string { return c.table("partitions") }
 
@@ -162,6 +165,11 @@ func (c Catalog) ChatKey(token string, chat int64) string {
 // FailedKey is a chat's bitmap of message numbers whose create failed.
 func (c Catalog) FailedKey(token string, chat int64) string {
 	return c.RedisPrefix() + "failed:{" + token + "}:" + strconv.FormatInt(chat, 10)
+}
+
+// DeletedKey is a chat's bitmap of deleted message numbers.
+func (c Catalog) DeletedKey(token string, chat int64) string {
+	return c.RedisPrefix() + "deleted:{" + token + "}:" + strconv.FormatInt(chat, 10)
 }
 
 // EditsKey is a chat's hash of message edit counts.

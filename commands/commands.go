@@ -30,6 +30,7 @@ type Numbering interface {
 	ReserveMessageNumber(ctx context.Context, token string, chat int64) (int64, error)
 	MessageFailed(ctx context.Context, token string, chat, number int64) error
 	NextMessageVersion(ctx context.Context, token string, chat, number int64) (int64, error)
+	MessageDeleted(ctx context.Context, token string, chat, number int64) error
 }
 
 // KeyRecords keeps the record of each Idempotency-Key, with the semantics
@@ -133,6 +134,9 @@ func (h *Handlers) sendBy(ctx context.Context) (context.Context, context.CancelF
 func reserved(err error, what string) error {
 	if errors.Is(err, numbering.ErrUnknown) {
 		return apperr.NotFound("%s not found", what)
+	}
+	if errors.Is(err, numbering.ErrDeleted) {
+		return apperr.MessageDeleted()
 	}
 	if errors.Is(err, numbering.ErrRecovering) {
 		return apperr.Unavailable(apperr.DepRedis, err, "numbering is being recovered after a Redis failure; retry shortly")

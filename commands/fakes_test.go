@@ -31,6 +31,7 @@ type fakeNumbering struct {
 	apps        map[string]*fakeStream
 	chats       map[fakeChat]*fakeStream
 	failed      map[fakeMessage]bool
+	deleted     map[fakeMessage]bool
 	edits       map[fakeMessage]int64
 }
 
@@ -49,7 +50,7 @@ type fakeMessage struct {
 }
 
 func newFakeNumbering() *fakeNumbering {
-	return &fakeNumbering{apps: map[string]*fakeStream{}, chats: map[fakeChat]*fakeStream{}, failed: map[fakeMessage]bool{}, edits: map[fakeMessage]int64{}}
+	return &fakeNumbering{apps: map[string]*fakeStream{}, chats: map[fakeChat]*fakeStream{}, failed: map[fakeMessage]bool{}, deleted: map[fakeMessage]bool{}, edits: map[fakeMessage]int64{}}
 }
 
 // addApp makes an application with chats chats, each holding messages
@@ -175,6 +176,9 @@ func (f *fakeNumbering) NextMessageVersion(_ context.Context, token string, chat
 	if c == nil || number > c.last || f.failed[m] {
 		return 0, numbering.ErrUnknown
 	}
+	if f.deleted[m] {
+		return 0, numbering.ErrDeleted
+	}
 	f.edits[m]++
 	return 1 + f.edits[m], nil
 }
@@ -186,6 +190,16 @@ func (f *fakeNumbering) MessageFailed(_ context.Context, token string, chat, num
 		return err
 	}
 	f.failed[fakeMessage{fakeChat{token, chat}, number}] = true
+	return nil
+}
+
+func (f *fakeNumbering) MessageDeleted(_ context.Context, token string, chat, number int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check(); err != nil {
+		return err
+	}
+	f.deleted[fakeMessage{fakeChat{token, chat}, number}] = true
 	return nil
 }
 

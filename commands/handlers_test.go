@@ -95,6 +95,13 @@ func editMessage(token string, chat, number int64, body, key string) command {
 	}}
 }
 
+func deleteMessage(token string, chat, number int64, key string) command {
+	return command{"DeleteMessage", func(ctx context.Context, h *commands.Handlers) (int64, time.Time, error) {
+		d, err := h.DeleteMessage(ctx, commands.DeleteMessage{Token: token, ChatNumber: chat, Number: number, IdempotencyKey: key})
+		return d.Number, d.DeletedAt, err
+	}}
+}
+
 // everyCommand is one of each command on what the rig holds.
 func everyCommand(key string) []command {
 	return []command{
@@ -104,6 +111,7 @@ func everyCommand(key string) []command {
 		renameChat(app, 1, "random", key),
 		createMessage(app, 1, "hello", key),
 		editMessage(app, 1, 2, "hello again", key),
+		deleteMessage(app, 1, 3, key),
 	}
 }
 
@@ -167,6 +175,7 @@ func TestCommandsPublishTheirEvent(t *testing.T) {
 		{renameChat(app, 2, "random", ""), 2, events.ChatRenamed{Token: app, Number: 2, Name: "random"}, 2},
 		{createMessage(app, 2, "hello", ""), 4, events.MessageCreated{Token: app, ChatNumber: 2, Number: 4, Body: "hello"}, 1},
 		{editMessage(app, 2, 3, "hello again", ""), 3, events.MessageEdited{Token: app, ChatNumber: 2, Number: 3, Body: "hello again"}, 2},
+		{deleteMessage(app, 2, 3, ""), 3, events.MessageDeleted{Token: app, ChatNumber: 2, Number: 3}, 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.cmd.name, func(t *testing.T) {
@@ -254,6 +263,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"chat 0", createMessage(app, 0, "x", ""), apperr.KindNotFound, "not_found"},
 		{"a chat past the largest number", renameChat(app, 1<<32, "x", ""), apperr.KindNotFound, "not_found"},
 		{"message 0", editMessage(app, 1, 0, "x", ""), apperr.KindNotFound, "not_found"},
+		{"a delete of message 0", deleteMessage(app, 1, 0, ""), apperr.KindNotFound, "not_found"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.what, func(t *testing.T) {
@@ -285,6 +295,7 @@ func TestUnknownTargetsAreNotFound(t *testing.T) {
 		{"a rename of an unknown chat", "chat not found", renameChat(app, 9, "x", "")},
 		{"an edit of a number not handed out", "message not found", editMessage(app, 1, 4, "x", "")},
 		{"an edit in an unknown chat", "message not found", editMessage(app, 7, 1, "x", "")},
+		{"a delete of a number not handed out", "message not found", deleteMessage(app, 1, 4, "")},
 	}
 	for _, tc := range tests {
 		t.Run(tc.what, func(t *testing.T) {
@@ -309,6 +320,34 @@ func TestUnknownTargetsAreNotFound(t *testing.T) {
 	}
 	_, _, err := r.do(createChat(nobody, "x", ""))
 	wantError(t, err, apperr.KindNotFound, "not_found")
+}
+
+// TestDeletedMessagesRefuseChanges: once a delete is confirmed, an edit or
+// a second delete of the message is 404 message_deleted and publishes
+// nothing; a retry of the delete under its Idempotency-Key gets the
+// first answer.
+func TestDeletedMessagesRefuseChanges(t *testing.T) {
+	t.Parallel()
+	r := newRig()
+	if _, _, err := r.do(deleteMessage(app, 1, 2, "k1")); err != nil {
+		t.Fatal(err)
+	}
+	published := r.pub.tries()
+	for _, cmd := range []command{editMessage(app, 1, 2, "x", ""), deleteMessage(app, 1, 2, ""), deleteMessage(app, 1, 2, "k2")} {
+		_, _, err := r.do(cmd)
+		if e := wantError(t, err, apperr.KindNotFound, "message_deleted"); e.Message != "message deleted" {
+			t.Errorf("%s: message %q", cmd.name, e.Message)
+		}
+	}
+	if _, _, err := r.do(deleteMessage(app, 1, 2, "k1")); err != nil {
+		t.Errorf("a retry under the delete's key: %v", err)
+	}
+	if r.pub.tries() != published {
+		t.Errorf("%d more events published, want none", r.pub.tries()-published)
+	}
+	if _, _, err := r.do(editMessage(app, 1, 1, "x", "")); err != nil {
+		t.Errorf("another message of the chat: %v", err)
+	}
 }
 
 // TestNumberingUnavailable: with Redis unreachable or its numbering state

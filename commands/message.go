@@ -112,3 +112,61 @@ func (h *Handlers) EditMessage(ctx context.Context, cmd EditMessage) (Message, e
 	}
 	return Message{ChatNumber: cmd.ChatNumber, Number: cmd.Number, Body: cmd.Body, Timestamps: Timestamps{UpdatedAt: o.At}}, nil
 }
+
+// DeleteMessage deletes a message.
+type DeleteMessage struct {
+	Token          string
+	ChatNumber     int64
+	Number         int64
+	IdempotencyKey string
+}
+
+// Deleted is a delete as the command left it.
+type Deleted struct {
+	ChatNumber int64
+	Number     int64
+	DeletedAt  time.Time
+}
+
+// DeleteMessage publishes MessageDeleted. Once the broker confirmed it, the
+// message is marked deleted, so that later edits and deletes are refused
+// with message_deleted; a delete that raced an edit leaves the message
+// deleted whatever order the event store keeps them in.
+func (h *Handlers) DeleteMessage(ctx context.Context, cmd DeleteMessage) (Deleted, error) {
+	if err := checkToken(cmd.Token); err != nil {
+		return Deleted{}, err
+	}
+	if err := checkNumber(cmd.ChatNumber, "chat"); err != nil {
+		return Deleted{}, err
+	}
+	if err := checkNumber(cmd.Number, "message"); err != nil {
+		return Deleted{}, err
+	}
+	o, err := h.apply(ctx, change{
+		key:         cmd.IdempotencyKey,
+		scope:       cmd.Token,
+		fingerprint: idempotency.Fingerprint("DeleteMessage", cmd.Token, strconv.FormatInt(cmd.ChatNumber, 10), strconv.FormatInt(cmd.Number, 10)),
+		reserve: func(ctx context.Context) (idempotency.Outcome, error) {
+			version, err := h.numbers.NextMessageVersion(ctx, cmd.Token, cmd.ChatNumber, cmd.Number)
+			if err != nil {
+				return idempotency.Outcome{}, reserved(err, "message")
+			}
+			return idempotency.Outcome{Version: version}, nil
+		},
+		event: func(idempotency.Outcome) events.Event {
+			return events.MessageDeleted{Token: cmd.Token, ChatNumber: cmd.ChatNumber, Number: cmd.Number}
+		},
+		// The registry projection marks every stored delete too; this is
+		// only the fast path, so that a second delete right after this one
+		// is refused.
+		confirmed: func(ctx context.Context, _ idempotency.Outcome) {
+			h.register(ctx, "message delete", func(ctx context.Context) error {
+				return h.numbers.MessageDeleted(ctx, cmd.Token, cmd.ChatNumber, cmd.Number)
+			})
+		},
+	})
+	if err != nil {
+		return Deleted{}, err
+	}
+	return Deleted{ChatNumber: cmd.ChatNumber, Number: cmd.Number, DeletedAt: o.At}, nil
+}

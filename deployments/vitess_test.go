@@ -48,6 +48,7 @@ var vitessPlacement = map[string]struct{ column, vindex, pinned string }{
 	"chat_partitions":         {"partition_id", partitionVindex, ""},
 	"chat_checkpoints":        {"partition_id", partitionVindex, ""},
 	"chat_search_parked":      {"partition_id", partitionVindex, ""},
+	"chat_erasures":           {"partition_id", partitionVindex, ""},
 	"chat_read_position":      {"id", partitionVindex, ""},
 	"chat_read_position_next": {"id", partitionVindex, ""},
 	"chat_applications":       {"token", tokenVindex, ""},

@@ -86,6 +86,12 @@ func NewCodec() *Codec {
 		token, chat, number, body, ok := fastMessage(d)
 		return MessageEdited{Token: token, ChatNumber: chat, Number: number, Body: body}, ok
 	})
+	register(c, 1, func(d []byte) (MessageDeleted, bool) {
+		s := scanner{data: d}
+		var e MessageDeleted
+		ok := s.text("token", &e.Token) && s.number("chat_number", &e.ChatNumber) && s.number("number", &e.Number) && s.end()
+		return e, ok
+	})
 	return c
 }
 

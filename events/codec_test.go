@@ -61,7 +61,7 @@ func TestDecodeRejects(t *testing.T) {
 		name   string
 		change func(r *Record)
 	}{
-		{"unknown type", func(r *Record) { r.Type = "MessageDeleted" }},
+		{"unknown type", func(r *Record) { r.Type = "MessagePinned" }},
 		{"future schema version", func(r *Record) { r.SchemaVersion = 2 }},
 		{"malformed payload", func(r *Record) { r.Data = []byte("{") }},
 		{"payload of another stream", func(r *Record) { r.StreamID = "msg:t:1:2" }},

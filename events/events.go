@@ -18,6 +18,7 @@ const (
 	TypeChatRenamed        = "ChatRenamed"
 	TypeMessageCreated     = "MessageCreated"
 	TypeMessageEdited      = "MessageEdited"
+	TypeMessageDeleted     = "MessageDeleted"
 )
 
 // Event is the payload of one domain event.
@@ -60,6 +61,9 @@ type MessageCreated struct {
 	ChatNumber int64  `json:"chat_number"`
 	Number     int64  `json:"number"`
 	Body       string `json:"body"`
+	// Erased marks a create whose message was deleted: the event store
+	// erased its body (Erase).
+	Erased bool `json:"erased,omitempty"`
 }
 
 // MessageEdited replaces a message's body.
@@ -68,6 +72,16 @@ type MessageEdited struct {
 	ChatNumber int64  `json:"chat_number"`
 	Number     int64  `json:"number"`
 	Body       string `json:"body"`
+	Erased     bool   `json:"erased,omitempty"`
+}
+
+// MessageDeleted deletes a message. Its stream's other events are erased
+// where they are stored: a deletion takes the words away, not only the
+// message out of sight.
+type MessageDeleted struct {
+	Token      string `json:"token"`
+	ChatNumber int64  `json:"chat_number"`
+	Number     int64  `json:"number"`
 }
 
 func (ApplicationCreated) EventType() string { return TypeApplicationCreated }
@@ -76,6 +90,7 @@ func (ChatCreated) EventType() string        { return TypeChatCreated }
 func (ChatRenamed) EventType() string        { return TypeChatRenamed }
 func (MessageCreated) EventType() string     { return TypeMessageCreated }
 func (MessageEdited) EventType() string      { return TypeMessageEdited }
+func (MessageDeleted) EventType() string     { return TypeMessageDeleted }
 
 func (e ApplicationCreated) StreamID() string { return ApplicationStream(e.Token) }
 func (e ApplicationRenamed) StreamID() string { return ApplicationStream(e.Token) }
@@ -83,6 +98,7 @@ func (e ChatCreated) StreamID() string        { return ChatStream(e.Token, e.Num
 func (e ChatRenamed) StreamID() string        { return ChatStream(e.Token, e.Number) }
 func (e MessageCreated) StreamID() string     { return MessageStream(e.Token, e.ChatNumber, e.Number) }
 func (e MessageEdited) StreamID() string      { return MessageStream(e.Token, e.ChatNumber, e.Number) }
+func (e MessageDeleted) StreamID() string     { return MessageStream(e.Token, e.ChatNumber, e.Number) }
 
 // ApplicationStream is the stream id of an application.
 func ApplicationStream(token string) string { return "app:" + token }

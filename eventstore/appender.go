@@ -37,6 +37,7 @@ type Appender struct {
 	db         *sql.DB
 	table      string
 	partitions string
+	erasures   string
 	partition  int
 	epoch      int64
 }
@@ -44,7 +45,7 @@ type Appender struct {
 // Appender returns the appender of a partition for the holder of its lease
 // with the given fencing epoch.
 func (s *Store) Appender(partition int, epoch int64) *Appender {
-	return &Appender{db: s.db, table: s.table, partitions: s.partitions, partition: partition, epoch: epoch}
+	return &Appender{db: s.db, table: s.table, partitions: s.partitions, erasures: s.erasures, partition: partition, epoch: epoch}
 }
 
 // Partition is the partition the appender writes.
@@ -64,7 +65,7 @@ func (a *Appender) Append(ctx context.Context, recs []events.Record) ([]Status, 
 }
 
 func (a *Appender) store() *Store {
-	return &Store{db: a.db, table: a.table, partitions: a.partitions}
+	return &Store{db: a.db, table: a.table, partitions: a.partitions, erasures: a.erasures}
 }
 
 // Batch is records for one partition, handed to its appender.
@@ -124,6 +125,9 @@ func (s *Store) AppendAll(ctx context.Context, batches []Batch) ([]Result, error
 	}
 	if err != nil {
 		return nil, err
+	}
+	if err := s.erase(ctx, tx, pieces); err != nil {
+		return nil, fmt.Errorf("erase deleted messages: %w", err)
 	}
 	if err := s.moveHeads(ctx, tx, pieces); err != nil {
 		return nil, err

@@ -55,6 +55,8 @@ func typeName(b []byte) string {
 		return events.TypeMessageCreated
 	case events.TypeMessageEdited:
 		return events.TypeMessageEdited
+	case events.TypeMessageDeleted:
+		return events.TypeMessageDeleted
 	}
 	return string(b)
 }

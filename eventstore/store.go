@@ -35,12 +35,13 @@ type Store struct {
 	db         *sql.DB
 	table      string
 	partitions string
+	erasures   string
 }
 
 // New returns the event store of a namespace.
 func New(db *sql.DB, namespace string) *Store {
 	names := catalog.New(namespace)
-	return &Store{db: db, table: names.Events(), partitions: names.Partitions()}
+	return &Store{db: db, table: names.Events(), partitions: names.Partitions(), erasures: names.Erasures()}
 }
 
 const columns = "position, event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, occurred_at, recorded_at"

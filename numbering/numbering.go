@@ -21,6 +21,9 @@ import (
 // create has not been confirmed yet).
 var ErrUnknown = errors.New("unknown aggregate")
 
+// ErrDeleted means the message was deleted (as confirmed by the broker).
+var ErrDeleted = errors.New("deleted message")
+
 // ErrRecovering means Redis has lost the numbering state (its epoch key is
 // gone) and it is being rebuilt from the event store; no number may be
 // handed out until then, or one that was already given out could be again.
@@ -45,13 +48,17 @@ func New(rdb redis.UniversalClient, namespace string) *Store {
 // once its create is confirmed) and "n" (the last chat number handed out); a
 // chat's hash likewise holds its version and last message number. A message
 // exists when its number is handed out and not marked failed in the chat's
-// bitmap of failed creates; a hash holds each message's edit count. (Marking
-// failures instead of confirmations keeps a message create at one Redis round
-// trip: failures are rare.)
+// bitmap of failed creates, nor deleted in its bitmap of deletes; a hash
+// holds each message's edit count, deletes included. (Marking failures
+// instead of confirmations keeps a message create at one Redis round trip:
+// failures are rare.)
 func (s *Store) appKey(token string) string                { return s.names.AppKey(token) }
 func (s *Store) chatKey(token string, chat int64) string   { return s.names.ChatKey(token, chat) }
 func (s *Store) failedKey(token string, chat int64) string { return s.names.FailedKey(token, chat) }
 func (s *Store) editsKey(token string, chat int64) string  { return s.names.EditsKey(token, chat) }
+func (s *Store) deletedKey(token string, chat int64) string {
+	return s.names.DeletedKey(token, chat)
+}
 
 // nextIfExists adds ARGV[2] to field ARGV[1] of a hash whose "v" field marks
 // it as confirmed, and returns the sum; -1 when it is not confirmed.
@@ -61,12 +68,13 @@ if redis.call('HEXISTS', KEYS[1], 'v') == 0 then return -1 end
 return redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])`)
 
 // nextEdit gives the next version of a message stream: 1 is its create, so
-// the first edit is 2. -1 when the number was never handed out or its create
-// failed.
+// the first edit (or the delete) is 2. -1 when the number was never handed
+// out or its create failed, -3 when the message is deleted.
 var nextEdit = redis.NewScript(`
-if redis.call('EXISTS', KEYS[4]) == 0 then return -2 end
+if redis.call('EXISTS', KEYS[5]) == 0 then return -2 end
 local last = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
 if tonumber(ARGV[1]) > last or redis.call('GETBIT', KEYS[2], ARGV[1]) == 1 then return -1 end
+if redis.call('GETBIT', KEYS[4], ARGV[1]) == 1 then return -3 end
 return 1 + redis.call('HINCRBY', KEYS[3], ARGV[1], 1)`)
 
 // reserveApp registers a new token; the epoch guards it like every number.
@@ -82,6 +90,8 @@ func (s *Store) run(ctx context.Context, script *redis.Script, keys []string, ar
 		return 0, fmt.Errorf("redis: %w", err)
 	case n == -2:
 		return 0, ErrRecovering
+	case n == -3:
+		return 0, ErrDeleted
 	case n < 0:
 		return 0, ErrUnknown
 	}
@@ -108,9 +118,10 @@ func (s *Store) NextChatVersion(ctx context.Context, token string, chat int64) (
 	return s.run(ctx, nextIfExists, []string{s.chatKey(token, chat)}, "v", 1)
 }
 
-// NextMessageVersion reserves the next stream version of a message.
+// NextMessageVersion reserves the next stream version of a message, for
+// an edit or its delete.
 func (s *Store) NextMessageVersion(ctx context.Context, token string, chat, number int64) (int64, error) {
-	return s.run(ctx, nextEdit, []string{s.chatKey(token, chat), s.failedKey(token, chat), s.editsKey(token, chat)}, number)
+	return s.run(ctx, nextEdit, []string{s.chatKey(token, chat), s.failedKey(token, chat), s.editsKey(token, chat), s.deletedKey(token, chat)}, number)
 }
 
 // ReserveApplication registers a new application's token before its create
@@ -143,23 +154,47 @@ var registerCreate = redis.NewScript(`
 if redis.call('EXISTS', KEYS[2]) == 0 then return -2 end
 return redis.call('HSETNX', KEYS[1], 'v', 1)`)
 
-// Register records applications and chats whose creates the event store
-// holds, in one pipelined round trip. It is idempotent. While the numbering
-// state is being recovered it refuses with ErrRecovering: the rebuild
-// restores every stored create itself.
-func (s *Store) Register(ctx context.Context, apps []string, chats []Chat) error {
-	if len(apps)+len(chats) == 0 {
+// Message names one message of a chat.
+type Message struct {
+	Token        string
+	Chat, Number int64
+}
+
+// Registration is what stored events tell the command side: the
+// applications and chats whose creates are stored, and the messages whose
+// deletes are.
+type Registration struct {
+	Apps    []string
+	Chats   []Chat
+	Deleted []Message
+}
+
+// registerDelete marks a message whose delete is stored as deleted.
+var registerDelete = redis.NewScript(`
+if redis.call('EXISTS', KEYS[2]) == 0 then return -2 end
+return redis.call('SETBIT', KEYS[1], ARGV[1], 1)`)
+
+// Register records what stored events tell (r), in one pipelined round
+// trip. It is idempotent. While the numbering state is being recovered it
+// refuses with ErrRecovering: the rebuild restores every stored create and
+// delete itself.
+func (s *Store) Register(ctx context.Context, r Registration) error {
+	if len(r.Apps)+len(r.Chats)+len(r.Deleted) == 0 {
 		return nil
 	}
 	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.Cmd, 0, len(apps)+len(chats))
-	for _, token := range apps {
+	cmds := make([]*redis.Cmd, 0, len(r.Apps)+len(r.Chats)+len(r.Deleted))
+	for _, token := range r.Apps {
 		key := s.appKey(token)
 		cmds = append(cmds, registerCreate.Eval(ctx, pipe, []string{key, s.names.EpochKeyOf(key)}))
 	}
-	for _, c := range chats {
+	for _, c := range r.Chats {
 		key := s.chatKey(c.Token, c.Number)
 		cmds = append(cmds, registerCreate.Eval(ctx, pipe, []string{key, s.names.EpochKeyOf(key)}))
+	}
+	for _, m := range r.Deleted {
+		key := s.deletedKey(m.Token, m.Chat)
+		cmds = append(cmds, registerDelete.Eval(ctx, pipe, []string{key, s.names.EpochKeyOf(key)}, m.Number))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return wrap(err)
@@ -176,6 +211,12 @@ func (s *Store) Register(ctx context.Context, apps []string, chats []Chat) error
 // so the number is never edited.
 func (s *Store) MessageFailed(ctx context.Context, token string, chat, number int64) error {
 	return wrap(s.rdb.SetBit(ctx, s.failedKey(token, chat), number, 1).Err())
+}
+
+// MessageDeleted records that a message's delete was confirmed, so that
+// it is neither edited nor deleted again.
+func (s *Store) MessageDeleted(ctx context.Context, token string, chat, number int64) error {
+	return wrap(s.rdb.SetBit(ctx, s.deletedKey(token, chat), number, 1).Err())
 }
 
 // Ready reports whether numbers can be handed out: Redis answers and every
@@ -239,6 +280,12 @@ func (r *Restore) Chat(ctx context.Context, token string, chat, version, lastMes
 // Failed restores a message number that was handed out but never stored.
 func (r *Restore) Failed(ctx context.Context, token string, chat, number int64) error {
 	r.pipe.SetBit(ctx, r.s.failedKey(token, chat), number, 1)
+	return r.queued(ctx)
+}
+
+// Deleted restores a deleted message.
+func (r *Restore) Deleted(ctx context.Context, token string, chat, number int64) error {
+	r.pipe.SetBit(ctx, r.s.deletedKey(token, chat), number, 1)
 	return r.queued(ctx)
 }
 

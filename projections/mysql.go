@@ -157,26 +157,48 @@ func versionedUpdate(field string) string {
 // before its create leaves a row that reads skip, and the create that
 // later makes it readable must move it past the cursors that passed the
 // edit. Events are applied in position order, so GREATEST is the last.
+// A deleted row keeps no body, whatever comes after its delete.
 func messageUpdate() string {
-	return strings.Replace(versionedUpdate("body"), "\n  version =", "\n  position = GREATEST(position, VALUES(position)),\n  version =", 1)
+	u := strings.Replace(versionedUpdate("body"), "\n  version =", "\n  position = GREATEST(position, VALUES(position)),\n  version =", 1)
+	return strings.Replace(u, "body = IF(VALUES(version) > version, VALUES(body), body),",
+		"body = IF(deleted_at IS NOT NULL, '', IF(VALUES(version) > version, VALUES(body), body)),", 1)
 }
 
 const countUpdate = ` ON DUPLICATE KEY UPDATE %[1]s = %[1]s + VALUES(%[1]s), %[2]s = GREATEST(%[2]s, VALUES(%[2]s))`
 
 func (p *plan) exec(ctx context.Context, tx *sql.Tx, m *MySQL) error {
-	steps := []struct {
-		head string
-		rows []row
-		tail string
-	}{
-		{"INSERT INTO " + m.t.Applications + " (token, name, version, created_at, updated_at) VALUES ", p.apps, versionedUpdate("name")},
-		{"INSERT INTO " + m.t.Chats + " (token, number, name, version, created_at, updated_at) VALUES ", p.chats, versionedUpdate("name")},
-		{"INSERT INTO " + m.t.Messages + " (token, chat_number, number, body, version, created_at, updated_at, position) VALUES ", p.messages, messageUpdate()},
-		{"INSERT INTO " + m.t.Applications + " (token, chats_count, last_chat_number) VALUES ", p.appCountRows(), countUpdateFor("chats_count", "last_chat_number")},
-		{"INSERT INTO " + m.t.Chats + " (token, number, messages_count, last_message_number) VALUES ", p.chatCountRows(), countUpdateFor("messages_count", "last_message_number")},
+	const messageColumns = " (token, chat_number, number, body, version, created_at, updated_at, position) VALUES "
+	if _, err := upsert(ctx, tx, "INSERT INTO "+m.t.Applications+" (token, name, version, created_at, updated_at) VALUES ", p.apps, versionedUpdate("name")); err != nil {
+		return err
 	}
-	for _, s := range steps {
-		if err := upsert(ctx, tx, s.head, s.rows, s.tail); err != nil {
+	if _, err := upsert(ctx, tx, "INSERT INTO "+m.t.Chats+" (token, number, name, version, created_at, updated_at) VALUES ", p.chats, versionedUpdate("name")); err != nil {
+		return err
+	}
+	affected, err := upsert(ctx, tx, "INSERT INTO "+m.t.Messages+messageColumns, p.creates, messageUpdate())
+	if err != nil {
+		return err
+	}
+	if err := p.uncountDeleted(ctx, tx, m, affected); err != nil {
+		return err
+	}
+	if _, err := upsert(ctx, tx, "INSERT INTO "+m.t.Messages+messageColumns, p.edits, messageUpdate()); err != nil {
+		return err
+	}
+	if err := p.applyDeletes(ctx, tx, m); err != nil {
+		return err
+	}
+	if _, err := upsert(ctx, tx, "INSERT INTO "+m.t.Applications+" (token, chats_count, last_chat_number) VALUES ", p.appCountRows(), countUpdateFor("chats_count", "last_chat_number")); err != nil {
+		return err
+	}
+	added, taken := p.chatCountRows()
+	if _, err := upsert(ctx, tx, "INSERT INTO "+m.t.Chats+" (token, number, messages_count, last_message_number) VALUES ", added, countUpdateFor("messages_count", "last_message_number")); err != nil {
+		return err
+	}
+	// A count that goes down (more deletes than creates) is no insert: its
+	// chat's row exists, holding the creates it takes off.
+	for _, r := range taken {
+		if _, err := tx.ExecContext(ctx, "UPDATE "+m.t.Chats+" SET messages_count = messages_count - ?, last_message_number = GREATEST(last_message_number, ?) WHERE token = ? AND number = ?",
+			r[2], r[3], r[0], r[1]); err != nil {
 			return err
 		}
 	}
@@ -198,11 +220,12 @@ const maxStatementBytes = 4 << 20
 const rowsPerStatement = 500
 
 // upsert runs head + rows + tail as few multi-row statements as the size
-// limits allow.
-func upsert(ctx context.Context, tx *sql.Tx, head string, rows []row, tail string) error {
+// limits allow, and returns the rows they affected.
+func upsert(ctx context.Context, tx *sql.Tx, head string, rows []row, tail string) (int64, error) {
 	if len(rows) == 0 {
-		return nil
+		return 0, nil
 	}
+	var affected int64
 	var prepared *sql.Stmt
 	defer func() {
 		if prepared != nil {
@@ -215,23 +238,31 @@ func upsert(ctx context.Context, tx *sql.Tx, head string, rows []row, tail strin
 		for _, r := range rows[:n] {
 			args = append(args, r...)
 		}
-		var err error
+		var (
+			res sql.Result
+			err error
+		)
 		switch {
 		case n < rowsPerStatement:
-			_, err = tx.ExecContext(ctx, statement(head, len(rows[0]), n, tail), args...)
+			res, err = tx.ExecContext(ctx, statement(head, len(rows[0]), n, tail), args...)
 		case prepared == nil:
 			if prepared, err = tx.PrepareContext(ctx, statement(head, len(rows[0]), n, tail)); err == nil {
-				_, err = prepared.ExecContext(ctx, args...)
+				res, err = prepared.ExecContext(ctx, args...)
 			}
 		default:
-			_, err = prepared.ExecContext(ctx, args...)
+			res, err = prepared.ExecContext(ctx, args...)
 		}
 		if err != nil {
-			return err
+			return 0, err
 		}
+		k, err := res.RowsAffected()
+		if err != nil {
+			return 0, err
+		}
+		affected += k
 		rows = rows[n:]
 	}
-	return nil
+	return affected, nil
 }
 
 // fits returns how many rows, from the first, make one statement: at most

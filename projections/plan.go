@@ -10,9 +10,11 @@ import (
 // plan is the events of the batches applied at once, turned into a few
 // multi-row statements.
 type plan struct {
-	apps     []row // token, name, version, created_at, updated_at
-	chats    []row // token, number, name, version, created_at, updated_at
-	messages []row // token, chat_number, number, body, version, created_at, updated_at, position
+	apps    []row // token, name, version, created_at, updated_at
+	chats   []row // token, number, name, version, created_at, updated_at
+	creates []row // token, chat_number, number, body, version, created_at, updated_at, position
+	edits   []row // the same columns
+	deletes []deletion
 	// Counts are summed per parent so the batches make one statement per
 	// table.
 	appCounts  map[string]*count
@@ -74,10 +76,12 @@ func (p *plan) add(e Event) error {
 		p.chats = append(p.chats, row{ev.Token, ev.Number, ev.Name, e.StreamVersion, created, at})
 	case events.MessageCreated:
 		created = at
-		p.messages = append(p.messages, row{ev.Token, ev.ChatNumber, ev.Number, ev.Body, e.StreamVersion, created, at, e.Position})
-		p.countChat(chatKey{ev.Token, ev.ChatNumber}, ev.Number)
+		p.creates = append(p.creates, row{ev.Token, ev.ChatNumber, ev.Number, ev.Body, e.StreamVersion, created, at, e.Position})
+		p.countChat(chatKey{ev.Token, ev.ChatNumber}, ev.Number, 1)
 	case events.MessageEdited:
-		p.messages = append(p.messages, row{ev.Token, ev.ChatNumber, ev.Number, ev.Body, e.StreamVersion, created, at, e.Position})
+		p.edits = append(p.edits, row{ev.Token, ev.ChatNumber, ev.Number, ev.Body, e.StreamVersion, created, at, e.Position})
+	case events.MessageDeleted:
+		p.deletes = append(p.deletes, deletion{ev.Token, ev.ChatNumber, ev.Number, e.StreamVersion, at, e.Position})
 	default:
 		return fmt.Errorf("event at position %d: type %s is not handled by the MySQL projection", e.Position, e.Event.EventType())
 	}
@@ -97,7 +101,7 @@ func (p *plan) countApp(token string, number int64) {
 	c.last = max(c.last, number)
 }
 
-func (p *plan) countChat(k chatKey, number int64) {
+func (p *plan) countChat(k chatKey, number, n int64) {
 	if p.chatCounts == nil {
 		p.chatCounts = map[chatKey]*count{}
 	}
@@ -106,7 +110,7 @@ func (p *plan) countChat(k chatKey, number int64) {
 		c = &count{}
 		p.chatCounts[k] = c
 	}
-	c.n++
+	c.n += n
 	c.last = max(c.last, number)
 }
 
@@ -118,10 +122,15 @@ func (p *plan) appCountRows() []row {
 	return rows
 }
 
-func (p *plan) chatCountRows() []row {
-	rows := make([]row, 0, len(p.chatCounts))
+// chatCountRows returns the chats' counts that go up (or stay) and those
+// that go down, whose rows hold what they take off.
+func (p *plan) chatCountRows() (added, taken []row) {
 	for k, c := range p.chatCounts {
-		rows = append(rows, row{k.token, k.number, c.n, c.last})
+		if c.n >= 0 {
+			added = append(added, row{k.token, k.number, c.n, c.last})
+		} else {
+			taken = append(taken, row{k.token, k.number, -c.n, c.last})
+		}
 	}
-	return rows
+	return added, taken
 }

@@ -26,7 +26,7 @@ import (
 //
 // A message has a document only once its create is applied, so that every
 // document can be found and returned: an edit of a number whose create
-// never landed is not indexed. A document always holds the newest body up
+// never landed is not indexed. A deleted message's document has no words. A document always holds the newest body up
 // to the checkpoint, whatever the order in which the message's events were
 // stored (an edit may be stored before its create).
 type Search struct {
@@ -88,6 +88,7 @@ type pendingDoc struct {
 	position  int64
 	version   int64
 	created   bool // the message's create is applied
+	deleted   bool // the message's delete is in the batch or applied
 	doc       searchindex.Document
 }
 
@@ -100,6 +101,11 @@ func messageDoc(ev events.Event) (d searchindex.Document, created, ok bool, err 
 		return searchindex.Document{Token: ev.Token, ChatNumber: ev.ChatNumber, Number: ev.Number, Body: ev.Body}, true, true, nil
 	case events.MessageEdited:
 		return searchindex.Document{Token: ev.Token, ChatNumber: ev.ChatNumber, Number: ev.Number, Body: ev.Body}, false, true, nil
+	case events.MessageDeleted:
+		// A deleted message's document stays, without words, at the
+		// delete's version: the index then refuses any older version of
+		// it, and an empty body matches no search.
+		return searchindex.Document{Token: ev.Token, ChatNumber: ev.ChatNumber, Number: ev.Number}, false, true, nil
 	case events.ApplicationCreated, events.ApplicationRenamed, events.ChatCreated, events.ChatRenamed:
 		return searchindex.Document{}, false, false, nil
 	default:
@@ -155,6 +161,9 @@ func (s *Search) documents(ctx context.Context, db *sql.DB, batch []Event, docs 
 			order = append(order, id)
 		}
 		p.created = p.created || created
+		if _, ok := e.Event.(events.MessageDeleted); ok {
+			p.deleted = true
+		}
 		if e.StreamVersion > p.version {
 			p.version, p.position, p.doc = e.StreamVersion, e.Position, d
 		}
@@ -170,6 +179,11 @@ func (s *Search) documents(ctx context.Context, db *sql.DB, batch []Event, docs 
 	indexed := order[:0]
 	for _, id := range order {
 		if d := docs[id]; d.created {
+			// The log erases a deleted message's words; this keeps them
+			// out of the index whatever the events it is handed say.
+			if d.deleted {
+				d.doc.Body = ""
+			}
 			d.doc.Body = searchindex.FoldAccents(d.doc.Body)
 			indexed = append(indexed, id)
 		}
@@ -217,30 +231,31 @@ func (s *Search) complete(ctx context.Context, db *sql.DB, partition int, docs m
 	const chunk = 1000
 	for start := 0; start < len(order); start += chunk {
 		ids := order[start:min(start+chunk, len(order))]
-		args := make([]any, 0, len(ids)+3)
-		args = append(args, events.TypeMessageCreated)
+		args := make([]any, 0, len(ids)+4)
+		args = append(args, events.TypeMessageCreated, events.TypeMessageDeleted)
 		for _, id := range ids {
 			byStream[docs[id].stream] = docs[id]
 			args = append(args, docs[id].stream)
 		}
 		args = append(args, partition, before)
-		rows, err := db.QueryContext(ctx, "SELECT stream_id, stream_version, event_type = ? FROM "+s.events+
+		rows, err := db.QueryContext(ctx, "SELECT stream_id, stream_version, event_type = ?, event_type = ? FROM "+s.events+
 			" WHERE stream_id IN (?"+strings.Repeat(",?", len(ids)-1)+") AND partition_id = ? AND position < ?", args...)
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
 			var (
-				stream  string
-				version int64
-				create  bool
+				stream          string
+				version         int64
+				create, deletes bool
 			)
-			if err := rows.Scan(&stream, &version, &create); err != nil {
+			if err := rows.Scan(&stream, &version, &create, &deletes); err != nil {
 				rows.Close()
 				return err
 			}
 			d := byStream[stream]
 			d.created = d.created || create
+			d.deleted = d.deleted || deletes
 			if version > d.version && version > newest[stream] {
 				newest[stream] = version
 			}
@@ -282,6 +297,8 @@ func (s *Search) load(ctx context.Context, db *sql.DB, d *pendingDoc, version in
 		d.doc.Body = ev.Body
 	case events.MessageEdited:
 		d.doc.Body = ev.Body
+	case events.MessageDeleted:
+		d.doc.Body = ""
 	default:
 		return groupcommit.Split(fmt.Errorf("partition %d: event at position %d: a %s in message stream %s", d.partition, pos, r.Type, redact.Tokens(d.stream)))
 	}

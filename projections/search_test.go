@@ -51,12 +51,23 @@ func searchHistory(token string) []events.Envelope {
 	msg(2, 1, "Łódź", 1)
 	msg(2, 2, "orphan again", 2)
 	msg(2, 2, "orphan again twice", 3)
+	// Deletes: one raced by a later edit, one stored (once shuffled)
+	// before its create and done twice, one of a number never created.
+	msg(1, 5, "delta secret", 1)
+	msg(1, 5, "delta secret edited", 2)
+	add(events.MessageDeleted{Token: token, ChatNumber: 1, Number: 5}, 3)
+	msg(1, 5, "delta secret late", 4)
+	add(events.MessageDeleted{Token: token, ChatNumber: 1, Number: 6}, 2)
+	msg(1, 6, "epsilon secret", 1)
+	add(events.MessageDeleted{Token: token, ChatNumber: 1, Number: 6}, 3)
+	add(events.MessageDeleted{Token: token, ChatNumber: 1, Number: 7}, 2)
 	return out
 }
 
 // searchWant is what the index must hold after searchHistory, in any order:
-// one document per created message, with its newest body.
-var searchWant = map[string]string{"1:1": "alpha one", "1:2": "beta twice", "1:4": "gamma late", "2:1": "Łódź"}
+// one document per created message, with its newest body, and none for a
+// deleted one.
+var searchWant = map[string]string{"1:1": "alpha one", "1:2": "beta twice", "1:4": "gamma late", "2:1": "Łódź", "1:5": "", "1:6": ""}
 
 // TestSearchFoldIsOrderIndependent stores the same message events in many
 // orders and projects them into the search index in batches of many sizes:

@@ -9,10 +9,10 @@ import (
 	"github.com/chatsys/chat/apperr"
 )
 
-// Change is a message as it reads after its latest create or edit, with
-// the position that create or edit holds among the chat's changes: a
-// cursor. A chat's changes are ordered by position, creates and edits
-// alike; an edit moves its message to a later position.
+// Change is a message as it reads after its latest create, edit or delete,
+// with the position that event holds among the chat's changes: a cursor. A
+// chat's changes are ordered by position, creates, edits and deletes
+// alike; an edit or a delete moves its message to a later position.
 type Change struct {
 	Message
 	Position int64
@@ -108,7 +108,7 @@ func (q *Queries) positions(ctx context.Context, token string, chat int64, s Spa
 
 // changeRange reads the changes of a chat at positions lo..hi.
 func (q *Queries) changeRange(ctx context.Context, token string, chat, lo, hi int64) ([]Change, error) {
-	rows, err := q.db.QueryContext(ctx, "SELECT number, body, created_at, updated_at, position FROM "+q.messages+
+	rows, err := q.db.QueryContext(ctx, "SELECT position, "+messageColumns+" FROM "+q.messages+
 		" WHERE token = ? AND chat_number = ? AND position BETWEEN ? AND ? AND created_at IS NOT NULL ORDER BY position", token, chat, lo, hi)
 	if err != nil {
 		return nil, unavailable(err)
@@ -117,7 +117,7 @@ func (q *Queries) changeRange(ctx context.Context, token string, chat, lo, hi in
 	var out []Change
 	for rows.Next() {
 		c := Change{Message: Message{ChatNumber: chat}}
-		if err := rows.Scan(&c.Number, &c.Body, &c.CreatedAt, &c.UpdatedAt, &c.Position); err != nil {
+		if err := scanMessage(rows, &c.Message, &c.Position); err != nil {
 			return nil, unavailable(err)
 		}
 		out = append(out, c)

@@ -31,13 +31,31 @@ type Chat struct {
 	UpdatedAt     time.Time
 }
 
-// Message is a message as the read side holds it.
+// Message is a message as the read side holds it. A deleted message keeps
+// its place in lists and among a chat's changes, with no body.
 type Message struct {
 	ChatNumber int64
 	Number     int64
 	Body       string
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
+	DeletedAt  time.Time // zero unless deleted
+}
+
+// Deleted reports whether the message was deleted.
+func (m Message) Deleted() bool { return !m.DeletedAt.IsZero() }
+
+// messageColumns are what scanMessage reads, after any columns before them.
+const messageColumns = "number, body, created_at, updated_at, deleted_at"
+
+// scanMessage reads messageColumns, after dest (columns before them).
+func scanMessage(rows *sql.Rows, m *Message, dest ...any) error {
+	var deleted sql.NullTime
+	if err := rows.Scan(append(dest, &m.Number, &m.Body, &m.CreatedAt, &m.UpdatedAt, &deleted)...); err != nil {
+		return err
+	}
+	m.DeletedAt = deleted.Time
+	return nil
 }
 
 // Page selects a slice of a list. Numbers are dense, so page p is the number
@@ -159,16 +177,21 @@ func (q *Queries) Chat(ctx context.Context, token string, number int64) (Chat, e
 	return c, nil
 }
 
-// Message returns one message of a chat.
+// Message returns one message of a chat; a deleted one is
+// apperr.MessageDeleted.
 func (q *Queries) Message(ctx context.Context, token string, chat, number int64) (Message, error) {
 	m := Message{ChatNumber: chat, Number: number}
-	err := q.db.QueryRowContext(ctx, "SELECT body, created_at, updated_at FROM "+q.messages+
-		" WHERE token = ? AND chat_number = ? AND number = ? AND created_at IS NOT NULL", token, chat, number).Scan(&m.Body, &m.CreatedAt, &m.UpdatedAt)
+	var deleted sql.NullTime
+	err := q.db.QueryRowContext(ctx, "SELECT body, created_at, updated_at, deleted_at FROM "+q.messages+
+		" WHERE token = ? AND chat_number = ? AND number = ? AND created_at IS NOT NULL", token, chat, number).Scan(&m.Body, &m.CreatedAt, &m.UpdatedAt, &deleted)
 	if errors.Is(err, sql.ErrNoRows) {
 		return m, apperr.NotFound("message not found")
 	}
 	if err != nil {
 		return m, unavailable(err)
+	}
+	if deleted.Valid {
+		return m, apperr.MessageDeleted()
 	}
 	return m, nil
 }
@@ -239,7 +262,7 @@ func (q *Queries) Messages(ctx context.Context, token string, chat int64, p Page
 
 // messageRange reads the messages of a chat numbered lo..hi.
 func (q *Queries) messageRange(ctx context.Context, token string, chat, lo, hi int64) ([]Message, error) {
-	rows, err := q.db.QueryContext(ctx, "SELECT number, body, created_at, updated_at FROM "+q.messages+
+	rows, err := q.db.QueryContext(ctx, "SELECT "+messageColumns+" FROM "+q.messages+
 		" WHERE token = ? AND chat_number = ? AND number BETWEEN ? AND ? AND created_at IS NOT NULL ORDER BY number", token, chat, lo, hi)
 	if err != nil {
 		return nil, unavailable(err)
@@ -248,7 +271,7 @@ func (q *Queries) messageRange(ctx context.Context, token string, chat, lo, hi i
 	out := make([]Message, 0, hi-lo+1)
 	for rows.Next() {
 		m := Message{ChatNumber: chat}
-		if err := rows.Scan(&m.Number, &m.Body, &m.CreatedAt, &m.UpdatedAt); err != nil {
+		if err := scanMessage(rows, &m); err != nil {
 			return nil, unavailable(err)
 		}
 		out = append(out, m)

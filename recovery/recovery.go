@@ -301,6 +301,7 @@ type state struct {
 	apps     map[string]*[2]int64 // version, last chat number
 	chats    map[chatKey]*chatState
 	edits    map[chatKey]map[int64]int64
+	deleted  []numbering.Message
 	messages int
 }
 
@@ -356,6 +357,15 @@ func fold(ctx context.Context, store *eventstore.Store, keep func(token string) 
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	err = store.DeletedStreams(ctx, func(id string) error {
+		if s, ok := events.ParseStream(id); ok && s.Kind == "msg" && keep(s.Token) {
+			st.deleted = append(st.deleted, numbering.Message{Token: s.Token, Chat: s.Chat, Number: s.Number})
+		}
+		return nil
+	})
 	return st, err
 }
 
@@ -388,6 +398,11 @@ func (st *state) write(ctx context.Context, r *numbering.Restore) error {
 			if err := r.Edits(ctx, k.token, k.chat, n, e); err != nil {
 				return err
 			}
+		}
+	}
+	for _, m := range st.deleted {
+		if err := r.Deleted(ctx, m.Token, m.Chat, m.Number); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -1,6 +1,8 @@
 // Package registry folds the event log into the command side's record of
-// which applications and chats exist, so that every create the event store
-// holds is accepted as a parent, whatever became of the request that made it.
+// which applications and chats exist and which messages are deleted, so that
+// every create the event store holds is accepted as a parent, and every
+// stored delete refuses later edits, whatever became of the request that
+// made it.
 package registry
 
 import (
@@ -16,9 +18,9 @@ import (
 	"github.com/chatsys/chat/projections"
 )
 
-// Registrar records stored creates; it is idempotent.
+// Registrar records stored creates and deletes; it is idempotent.
 type Registrar interface {
-	Register(ctx context.Context, apps []string, chats []numbering.Chat) error
+	Register(ctx context.Context, r numbering.Registration) error
 }
 
 // Projection registers every stored ApplicationCreated and ChatCreated. A
@@ -55,23 +57,22 @@ func (p *Projection) Checkpoint(ctx context.Context, db *sql.DB, partition int) 
 // again, which changes nothing.
 func (p *Projection) Apply(ctx context.Context, db *sql.DB, batches [][]projections.Event) error {
 	var (
-		apps  []string
-		chats []numbering.Chat
-		to    = make(map[int]int64, len(batches))
+		all numbering.Registration
+		to  = make(map[int]int64, len(batches))
 	)
 	for _, batch := range batches {
 		if len(batch) == 0 {
 			continue
 		}
-		a, c, err := Creates(batch)
+		r, err := Fold(batch)
 		if err != nil {
 			return groupcommit.Split(fmt.Errorf("partition %d: %w", batch[0].Partition, err))
 		}
-		apps, chats = append(apps, a...), append(chats, c...)
+		all.Apps, all.Chats, all.Deleted = append(all.Apps, r.Apps...), append(all.Chats, r.Chats...), append(all.Deleted, r.Deleted...)
 		part := batch[0].Partition
 		to[part] = max(to[part], batch[len(batch)-1].Position)
 	}
-	if err := p.reg.Register(ctx, apps, chats); err != nil {
+	if err := p.reg.Register(ctx, all); err != nil {
 		return fmt.Errorf("register creates: %w", ofSlots(err))
 	}
 	if err := p.checkpoints.AdvanceAll(ctx, db, p.Name(), to); err != nil {
@@ -90,21 +91,24 @@ func ofSlots(err error) error {
 	return err
 }
 
-// Creates returns the applications and chats whose creates are in batch.
-// Every other known event type changes nothing the command side keeps:
-// numbers and versions are taken before their events are published. An
-// unknown type stops the fold rather than being skipped unseen.
-func Creates(batch []projections.Event) (apps []string, chats []numbering.Chat, err error) {
+// Fold returns what batch tells the command side: the applications and
+// chats whose creates it holds and the messages it deletes. Every other
+// known event type changes nothing the command side keeps: numbers and
+// versions are taken before their events are published. An unknown type
+// stops the fold rather than being skipped unseen.
+func Fold(batch []projections.Event) (r numbering.Registration, err error) {
 	for _, e := range batch {
 		switch ev := e.Event.(type) {
 		case events.ApplicationCreated:
-			apps = append(apps, ev.Token)
+			r.Apps = append(r.Apps, ev.Token)
 		case events.ChatCreated:
-			chats = append(chats, numbering.Chat{Token: ev.Token, Number: ev.Number})
+			r.Chats = append(r.Chats, numbering.Chat{Token: ev.Token, Number: ev.Number})
+		case events.MessageDeleted:
+			r.Deleted = append(r.Deleted, numbering.Message{Token: ev.Token, Chat: ev.ChatNumber, Number: ev.Number})
 		case events.ApplicationRenamed, events.ChatRenamed, events.MessageCreated, events.MessageEdited:
 		default:
-			return nil, nil, fmt.Errorf("event at position %d: type %T is not handled by the registry", e.Position, ev)
+			return numbering.Registration{}, fmt.Errorf("event at position %d: type %T is not handled by the registry", e.Position, ev)
 		}
 	}
-	return apps, chats, nil
+	return r, nil
 }

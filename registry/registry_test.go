@@ -13,7 +13,7 @@ type unknownEvent struct{ events.ChatCreated }
 
 func (unknownEvent) EventType() string { return "Unknown" }
 
-func TestCreates(t *testing.T) {
+func TestFold(t *testing.T) {
 	t.Parallel()
 	const a, b = "aaaaaaaaaaaaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbbbbbbbb"
 	batch := func(evs ...events.Event) []projections.Event {
@@ -26,8 +26,7 @@ func TestCreates(t *testing.T) {
 	tests := []struct {
 		name    string
 		batch   []projections.Event
-		apps    []string
-		chats   []numbering.Chat
+		want    numbering.Registration
 		wantErr bool
 	}{
 		{name: "nothing to register", batch: batch(
@@ -41,14 +40,19 @@ func TestCreates(t *testing.T) {
 			events.ApplicationCreated{Token: b, Name: "b"},
 			events.MessageCreated{Token: a, ChatNumber: 2, Number: 1, Body: "x"},
 			events.ChatCreated{Token: b, Number: 1},
-		), apps: []string{b}, chats: []numbering.Chat{{Token: a, Number: 2}, {Token: b, Number: 1}}},
+		), want: numbering.Registration{Apps: []string{b}, Chats: []numbering.Chat{{Token: a, Number: 2}, {Token: b, Number: 1}}}},
+		{name: "deletes", batch: batch(
+			events.MessageCreated{Token: a, ChatNumber: 2, Number: 1, Body: "x"},
+			events.MessageDeleted{Token: a, ChatNumber: 2, Number: 1},
+			events.MessageDeleted{Token: b, ChatNumber: 1, Number: 7},
+		), want: numbering.Registration{Deleted: []numbering.Message{{Token: a, Chat: 2, Number: 1}, {Token: b, Chat: 1, Number: 7}}}},
 		{name: "an unknown type stops the fold", batch: batch(
 			events.ApplicationCreated{Token: a, Name: "a"},
 			unknownEvent{},
 		), wantErr: true},
 	}
 	for _, tc := range tests {
-		apps, chats, err := Creates(tc.batch)
+		got, err := Fold(tc.batch)
 		if (err != nil) != tc.wantErr {
 			t.Errorf("%s: err = %v, want error %v", tc.name, err, tc.wantErr)
 			continue
@@ -56,18 +60,18 @@ func TestCreates(t *testing.T) {
 		if tc.wantErr {
 			continue
 		}
-		if !reflect.DeepEqual(apps, tc.apps) || !reflect.DeepEqual(chats, tc.chats) {
-			t.Errorf("%s: got %v %v, want %v %v", tc.name, apps, chats, tc.apps, tc.chats)
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
 		}
 	}
 }
 
-// TestCreatesHandlesEveryType walks the codec's registry: a type added there
+// TestFoldHandlesEveryType walks the codec's registry: a type added there
 // without a branch in the registry's fold fails here.
-func TestCreatesHandlesEveryType(t *testing.T) {
+func TestFoldHandlesEveryType(t *testing.T) {
 	t.Parallel()
 	for _, ev := range events.NewCodec().Examples() {
-		if _, _, err := Creates([]projections.Event{{Position: 1, Envelope: events.Envelope{Event: ev}}}); err != nil {
+		if _, err := Fold([]projections.Event{{Position: 1, Envelope: events.Envelope{Event: ev}}}); err != nil {
 			t.Errorf("%s: %v", ev.EventType(), err)
 		}
 	}

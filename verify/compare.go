@@ -14,6 +14,7 @@ type found struct {
 	version int64
 	created bool
 	count   int64 // chats_count, messages_count
+	deleted bool  // a message deleted
 }
 
 // table is a read table as compared with the fold.
@@ -77,12 +78,21 @@ func (t table[K]) differ(k K, got found, want *entity) string {
 		return name + " is in the read table but not in the event log"
 	case got.created != want.created:
 		return fmt.Sprintf("%s is %s in the read table but %s in the event log", name, describe(got.created), describe(want.created))
+	case got.deleted != want.deleted:
+		return fmt.Sprintf("%s is %s in the read table but %s in the event log", name, deletedOrNot(got.deleted), deletedOrNot(want.deleted))
 	case want.version > 0 && (hash(got.text) != want.text || got.version != want.version):
 		return t.text(name, got, want)
 	case t.count != nil && got.count != want.count:
 		return t.count(name, got.count, want.count)
 	}
 	return ""
+}
+
+func deletedOrNot(deleted bool) string {
+	if deleted {
+		return "deleted"
+	}
+	return "not deleted"
 }
 
 func describe(created bool) string {
@@ -129,9 +139,9 @@ func (c *check) compareTables(ctx context.Context, f *fold, s slice, tokens []st
 		return err
 	}
 	return compareRows(ctx, c.conn, table[msgKey]{
-		query: "SELECT token, chat_number, number, body, version, created_at IS NOT NULL FROM " + t.Messages + " WHERE token IN (%s)",
+		query: "SELECT token, chat_number, number, body, version, created_at IS NOT NULL, deleted_at IS NOT NULL FROM " + t.Messages + " WHERE token IN (%s)",
 		scan: func(r *sql.Rows) (k msgKey, f found, err error) {
-			return k, f, r.Scan(&k.token, &k.chat, &k.number, &f.text, &f.version, &f.created)
+			return k, f, r.Scan(&k.token, &k.chat, &k.number, &f.text, &f.version, &f.created, &f.deleted)
 		},
 		holds: s.hasMsg, want: f.msgs,
 		name: func(k msgKey) string { return fmt.Sprintf("message %s/%d/%d", k.token, k.chat, k.number) },

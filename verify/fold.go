@@ -14,6 +14,7 @@ type entity struct {
 	version int64
 	created bool
 	count   int64 // chats of an application, messages of a chat
+	deleted bool  // a message deleted
 	seen    bool  // a row of the read tables stands for it
 }
 
@@ -32,10 +33,15 @@ type fold struct {
 	apps  map[string]*entity
 	chats map[chatKey]*entity
 	msgs  map[msgKey]*entity
+	// deleted is the messages deleted in the chats the fold holds: each
+	// counts in its chat's messages only if its create is stored too,
+	// which the fold learns at its end (uncount), as a create may come
+	// before or after its delete.
+	deleted map[msgKey]bool
 }
 
 func newFold() *fold {
-	return &fold{map[string]*entity{}, map[chatKey]*entity{}, map[msgKey]*entity{}}
+	return &fold{map[string]*entity{}, map[chatKey]*entity{}, map[msgKey]*entity{}, map[msgKey]bool{}}
 }
 
 func hash(s string) uint64 {
@@ -53,10 +59,15 @@ func get[K comparable](m map[K]*entity, k K) *entity {
 	return e
 }
 
-// set applies a named or bodied event: the newest version wins.
+// set applies a named or bodied event: the newest version wins. A
+// deleted message keeps no body, whatever its events say (they are
+// erased, unless stored before erasure existed).
 func (e *entity) set(text string, version int64) {
 	if version > e.version {
 		e.text, e.version = hash(text), version
+	}
+	if e.deleted {
+		e.text = hash("")
 	}
 }
 
@@ -105,6 +116,16 @@ func (f *fold) applyIn(env events.Envelope, s slice) error {
 	case events.MessageEdited:
 		if k := (msgKey{ev.Token, ev.ChatNumber, ev.Number}); s.hasMsg(k) {
 			get(f.msgs, k).set(ev.Body, v)
+		}
+	case events.MessageDeleted:
+		k := msgKey{ev.Token, ev.ChatNumber, ev.Number}
+		if s.hasMsg(k) {
+			m := get(f.msgs, k)
+			m.deleted = true
+			m.set("", v)
+		}
+		if s.hasChat(chatKey{ev.Token, ev.ChatNumber}) {
+			f.deleted[k] = true
 		}
 	default:
 		return fmt.Errorf("type %s is not handled by verify", env.Event.EventType())

@@ -45,6 +45,9 @@ func (c *check) partition(ctx context.Context, p part, tokens []string) error {
 		if forSearch != nil {
 			addSearchWant(want, forSearch)
 		}
+		if err := c.uncount(ctx, forMySQL, p, p.mysqlAt); err != nil {
+			return err
+		}
 		if err := c.compareTables(ctx, forMySQL, s, tokens); err != nil {
 			return err
 		}

@@ -14,7 +14,7 @@ func (otherEvent) EventType() string { return "Other" }
 // without a branch in verify's fold fails here.
 func TestFoldHandlesEveryType(t *testing.T) {
 	t.Parallel()
-	f := &fold{map[string]*entity{}, map[chatKey]*entity{}, map[msgKey]*entity{}}
+	f := newFold()
 	for _, ev := range events.NewCodec().Examples() {
 		if err := f.apply(events.Envelope{Event: ev, StreamVersion: 1}); err != nil {
 			t.Errorf("%s: %v", ev.EventType(), err)

@@ -62,7 +62,7 @@ func openStream(t *testing.T, s *system, path, lastEventID string) (<-chan sseEv
 				ev.name = strings.TrimPrefix(line, "event: ")
 			case strings.HasPrefix(line, "id: "):
 				ev.id = strings.TrimPrefix(line, "id: ")
-			case strings.HasPrefix(line, "data: ") && ev.name == "message":
+			case strings.HasPrefix(line, "data: ") && isChange(ev.name):
 				var m struct {
 					Number int64  `json:"number"`
 					Body   string `json:"body"`
@@ -76,7 +76,11 @@ func openStream(t *testing.T, s *system, path, lastEventID string) (<-chan sseEv
 	return out, cancel
 }
 
-// nextEvents reads n message events from a stream, failing after wait.
+// isChange reports whether an event is a message's change: a create or
+// edit ("message") or a delete.
+func isChange(name string) bool { return name == "message" || name == "delete" }
+
+// nextEvents reads n change events from a stream, failing after wait.
 func nextEvents(t *testing.T, events <-chan sseEvent, n int, wait time.Duration) []sseEvent {
 	t.Helper()
 	var got []sseEvent
@@ -87,7 +91,7 @@ func nextEvents(t *testing.T, events <-chan sseEvent, n int, wait time.Duration)
 			if !ok {
 				t.Fatalf("the stream ended after %v", got)
 			}
-			if ev.name == "message" {
+			if isChange(ev.name) {
 				got = append(got, ev)
 			}
 		case <-deadline:
@@ -104,7 +108,7 @@ func quiet(t *testing.T, events <-chan sseEvent, d time.Duration) {
 	for {
 		select {
 		case ev := <-events:
-			if ev.name == "message" {
+			if isChange(ev.name) {
 				t.Fatalf("an extra event: %+v", ev)
 			}
 		case <-deadline:
@@ -134,6 +138,10 @@ func inAnyOrder(summary string) string {
 func summary(evs []sseEvent) string {
 	var parts []string
 	for _, e := range evs {
+		if e.name == "delete" {
+			parts = append(parts, strconv.FormatInt(e.number, 10)+":(deleted)")
+			continue
+		}
 		parts = append(parts, strconv.FormatInt(e.number, 10)+":"+e.body)
 	}
 	return strings.Join(parts, " ")

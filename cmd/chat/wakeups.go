@@ -15,8 +15,8 @@ func (p *process) wakeChats(batch []projections.Event) {
 	}
 }
 
-// touched lists, once each, the chats whose messages batch created or
-// edited.
+// touched lists, once each, the chats whose messages batch created,
+// edited or deleted.
 func touched(batch []projections.Event) []wakeup.Chat {
 	seen := map[wakeup.Chat]bool{}
 	var out []wakeup.Chat
@@ -26,6 +26,8 @@ func touched(batch []projections.Event) []wakeup.Chat {
 		case events.MessageCreated:
 			c = wakeup.Chat{Token: ev.Token, Number: ev.ChatNumber}
 		case events.MessageEdited:
+			c = wakeup.Chat{Token: ev.Token, Number: ev.ChatNumber}
+		case events.MessageDeleted:
 			c = wakeup.Chat{Token: ev.Token, Number: ev.ChatNumber}
 		default:
 			continue

@@ -55,6 +55,7 @@ var (
 		"partitions":         "partition_id",
 		"checkpoints":        "partition_id",
 		"search_parked":      "partition_id",
+		"erasures":           "partition_id",
 		"read_position":      "id",
 		"read_position_next": "id", // built by chat replay, swapped in by RENAME TABLE
 	}

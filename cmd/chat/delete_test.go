@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chatsys/chat/catalog"
+	"github.com/chatsys/chat/config"
+	"github.com/chatsys/chat/events"
+	"github.com/chatsys/chat/internal/testenv"
+)
+
+// errorCode is the code of an error answer.
+func errorCode(t *testing.T, r response) string {
+	t.Helper()
+	var e struct{ Error struct{ Code string } }
+	r.json(t, &e)
+	return e.Error.Code
+}
+
+// storedPayloads are the payloads of a message's events in the event store,
+// by event type.
+func storedPayloads(t *testing.T, cfg config.Config, token string, chat, number int64) map[string][]string {
+	t.Helper()
+	rows, err := testenv.DB(t, cfg).Query("SELECT event_type, payload FROM "+catalog.New(cfg.Namespace).Events()+
+		" WHERE stream_id = ? ORDER BY stream_version", events.MessageStream(token, chat, number))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string][]string{}
+	for rows.Next() {
+		var typ, payload string
+		if err := rows.Scan(&typ, &payload); err != nil {
+			t.Fatal(err)
+		}
+		out[typ] = append(out[typ], payload)
+	}
+	return out
+}
+
+// TestDeleteMessage: a delete takes a message away for real. Its words are
+// gone from the event store, the read tables and search; GET, an edit and
+// a second delete answer 404 message_deleted; lists keep its place; the
+// chat's count drops; a stream sends the delete; and a replay and verify
+// after it agree.
+func TestDeleteMessage(t *testing.T) {
+	t.Parallel()
+	cfg := testenv.Config(t)
+	s := start(t, cfg, true, true)
+	token := s.must(t, 201, "POST", "/applications", map[string]any{"name": "deleting"}).object(t)["token"].(string)
+	s.must(t, 201, "POST", "/applications/"+token+"/chats", nil)
+	base := "/applications/" + token + "/chats/1/messages"
+	for _, body := range []string{"alpha secret", "beta words", "gamma words"} {
+		s.must(t, 201, "POST", base, map[string]any{"body": body})
+	}
+	s.must(t, 200, "PATCH", base+"/1", map[string]any{"body": "alpha secret, edited"})
+	s.eventually(t, "/applications/"+token+"/chats/1", func(r response) bool { return r.object(t)["messages_count"] == 3.0 })
+	s.eventually(t, base+"/1", func(r response) bool { return r.object(t)["body"] == "alpha secret, edited" })
+	eventuallyFinds(t, s, base+"/search?q=secret", 1)
+	stream, _ := openStream(t, s, base+"/stream", "")
+
+	r := s.call(t, "DELETE", base+"/1", nil)
+	if r.Status != http.StatusNoContent || len(r.Body) != 0 {
+		t.Fatalf("DELETE: %d %s", r.Status, r.Body)
+	}
+	if got := summary(nextEvents(t, stream, 1, 10*time.Second)); got != "1:(deleted)" {
+		t.Errorf("the stream sent %s, want the delete of 1", got)
+	}
+
+	testenv.Eventually(t, 15*time.Second, "GET of the deleted message", func() bool {
+		r := s.call(t, "GET", base+"/1", nil)
+		return r.Status == 404 && errorCode(t, r) == "message_deleted"
+	})
+	for _, c := range []struct {
+		method string
+		body   any
+	}{{"PATCH", map[string]any{"body": "back"}}, {"DELETE", nil}} {
+		if r := s.call(t, c.method, base+"/1", c.body); r.Status != 404 || errorCode(t, r) != "message_deleted" {
+			t.Errorf("%s of the deleted message: %d %s", c.method, r.Status, r.Body)
+		}
+	}
+	if r := s.call(t, "DELETE", base+"/9", nil); r.Status != 404 || errorCode(t, r) != "not_found" {
+		t.Errorf("DELETE of a number never used: %d %s", r.Status, r.Body)
+	}
+
+	// The list keeps the number's place, without the words.
+	s.eventually(t, "/applications/"+token+"/chats/1", func(r response) bool { return r.object(t)["messages_count"] == 2.0 })
+	var items []map[string]any
+	s.must(t, 200, "GET", base, nil).json(t, &items)
+	if len(items) != 3 || items[0]["number"] != 1.0 || items[0]["deleted_at"] == nil || items[0]["body"] != nil || items[1]["body"] != "beta words" {
+		t.Errorf("list after the delete: %v", items)
+	}
+	eventuallyFinds(t, s, base+"/search?q=secret")
+	eventuallyFinds(t, s, base+"/search?q=words", 2, 3)
+
+	// Erased where it is stored: the create and the edit keep their place
+	// in the log without the words.
+	stored := storedPayloads(t, cfg, token, 1, 1)
+	if len(stored[events.TypeMessageCreated]) != 1 || len(stored[events.TypeMessageEdited]) != 1 || len(stored[events.TypeMessageDeleted]) != 1 {
+		t.Fatalf("the message's stored events: %v", stored)
+	}
+	for typ, payloads := range stored {
+		for _, p := range payloads {
+			if strings.Contains(p, "secret") || typ != events.TypeMessageDeleted && !strings.Contains(p, `"erased":true`) {
+				t.Errorf("a stored %s still says %s", typ, p)
+			}
+		}
+	}
+
+	// A retry under the same Idempotency-Key gets the same answer.
+	key := http.Header{"Idempotency-Key": {"delete-2"}}
+	for i := range 2 {
+		if r := s.callWith(t, "DELETE", base+"/2", nil, key); r.Status != http.StatusNoContent {
+			t.Errorf("DELETE under a key, try %d: %d %s", i+1, r.Status, r.Body)
+		}
+	}
+	eventuallyFinds(t, s, base+"/search?q=words", 3)
+	s.eventually(t, "/applications/"+token+"/chats/1", func(r response) bool { return r.object(t)["messages_count"] == 1.0 })
+
+	// The seed's route deletes as well.
+	if r := s.call(t, "DELETE", fmt.Sprintf("/messages/3?app_token=%s&chat_number=1", token), nil); r.Status != http.StatusNoContent {
+		t.Errorf("seed DELETE: %d %s", r.Status, r.Body)
+	}
+	s.eventually(t, "/applications/"+token+"/chats/1", func(r response) bool { return r.object(t)["messages_count"] == 0.0 })
+
+	// Verify agrees with the tables, then with a replay of them.
+	env := map[string]string{"CHAT_MYSQL_DSN": cfg.MySQLDSN, "CHAT_ELASTICSEARCH_URL": cfg.ElasticsearchURL, "CHAT_NAMESPACE": cfg.Namespace}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	for _, args := range [][]string{{"verify"}, {"replay", "mysql"}, {"replay", "search"}, {"verify"}} {
+		var out, errOut strings.Builder
+		if code := run(context.Background(), args, lookup, &out, &errOut); code != 0 {
+			t.Fatalf("chat %s: exit %d\n%s%s", strings.Join(args, " "), code, out.String(), errOut.String())
+		}
+	}
+	s.must(t, 200, "GET", base, nil).json(t, &items)
+	if len(items) != 3 || items[0]["deleted_at"] == nil || items[0]["body"] != nil {
+		t.Errorf("list after the replay: %v", items)
+	}
+	if r := s.call(t, "GET", base+"/1", nil); r.Status != 404 || errorCode(t, r) != "message_deleted" {
+		t.Errorf("GET after the replay: %d %s", r.Status, r.Body)
+	}
+	eventuallyFinds(t, s, base+"/search?q=secret")
+}
