@@ -86,6 +86,7 @@ func NewCodec() *Codec {
 		token, chat, number, body, ok := fastMessage(d)
 		return MessageEdited{Token: token, ChatNumber: chat, Number: number, Body: body}, ok
 	})
+	register[ApplicationLimitsSet](c, 1, nil)
 	return c
 }
 

@@ -78,6 +78,8 @@ func (p *plan) add(e Event) error {
 		p.countChat(chatKey{ev.Token, ev.ChatNumber}, ev.Number)
 	case events.MessageEdited:
 		p.messages = append(p.messages, row{ev.Token, ev.ChatNumber, ev.Number, ev.Body, e.StreamVersion, created, at, e.Position})
+	case events.ApplicationLimitsSet:
+		// Rate limits are the command side's; the read tables show none.
 	default:
 		return fmt.Errorf("event at position %d: type %s is not handled by the MySQL projection", e.Position, e.Event.EventType())
 	}

@@ -100,7 +100,7 @@ func messageDoc(ev events.Event) (d searchindex.Document, created, ok bool, err 
 		return searchindex.Document{Token: ev.Token, ChatNumber: ev.ChatNumber, Number: ev.Number, Body: ev.Body}, true, true, nil
 	case events.MessageEdited:
 		return searchindex.Document{Token: ev.Token, ChatNumber: ev.ChatNumber, Number: ev.Number, Body: ev.Body}, false, true, nil
-	case events.ApplicationCreated, events.ApplicationRenamed, events.ChatCreated, events.ChatRenamed:
+	case events.ApplicationCreated, events.ApplicationRenamed, events.ChatCreated, events.ChatRenamed, events.ApplicationLimitsSet:
 		return searchindex.Document{}, false, false, nil
 	default:
 		return searchindex.Document{}, false, false, fmt.Errorf("type %s is not handled by the search projection", ev.EventType())

@@ -32,6 +32,7 @@ import (
 	"github.com/chatsys/chat/numbering"
 	"github.com/chatsys/chat/partition"
 	"github.com/chatsys/chat/projections"
+	"github.com/chatsys/chat/ratelimit"
 	"github.com/chatsys/chat/readmodel"
 	"github.com/chatsys/chat/recovery"
 	"github.com/chatsys/chat/rediscluster"
@@ -265,6 +266,7 @@ type deps struct {
 	amqp    wamqp.Config
 	codec   *events.Codec
 	numbers *numbering.Store
+	limits  *ratelimit.Store
 	es      *searchindex.Client
 	// checks are the readiness checks both kinds of process answer.
 	checks []api.Check
@@ -304,6 +306,7 @@ func (p *process) connect(ctx context.Context) (deps, error) {
 	}
 	p.reg.MustRegister(newRedisPoolCollector(p.rdb))
 	d.numbers = numbering.New(p.rdb, p.cfg.Namespace)
+	d.limits = ratelimit.NewStore(p.rdb, p.cfg.Namespace)
 	if d.es, err = newElasticsearch(p.cfg); err != nil {
 		return d, err
 	}
@@ -377,7 +380,7 @@ func (p *process) buildWorkers(d deps) {
 	projs := []projections.Projection{
 		projections.NewMySQL(p.cfg.Namespace),
 		search,
-		registry.New(d.numbers, p.cfg.Namespace),
+		registry.New(d.numbers, d.limits, p.cfg.Namespace),
 	}
 	// One applier per projection, shared by the runners of every partition
 	// this process holds, so that their batches commit together.
