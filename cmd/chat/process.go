@@ -342,7 +342,9 @@ func (p *process) buildAPI(d deps) error {
 			Log:       p.log,
 			// The Redis-loss recovery's settle counts on this bound.
 			SendWithin: p.cfg.PublishTimeout,
+			Overrides:  d.limits,
 		}),
+		RateLimit:        newLimiter(d.limits, p.cfg, p.log, p.reg),
 		Queries:          queries,
 		Search:           readmodel.NewSearchQueries(d.es, queries, p.cfg.Namespace),
 		Checks:           checks,
