@@ -428,7 +428,7 @@ func (p *process) buildWorkers(d deps) {
 	})
 	rebuild := recovery.New(recovery.Config{
 		Numbers: d.numbers, Store: store, DB: p.db, Depth: queueDepth(p.cfg.AMQPURL, d.names),
-		Namespace: p.cfg.Namespace, Log: p.log, Registerer: p.reg,
+		Namespace: p.cfg.Namespace, Log: p.log, Registerer: p.reg, Overrides: d.limits,
 		// No event is sent later than a publish timeout after its number
 		// was reserved (commands.Config.SendWithin); a second more lets
 		// what was sent reach its queue.
