@@ -52,9 +52,9 @@ type oaProbe struct {
 
 var (
 	oaCommandStatuses = []int{400, 404, 408, 409, 413, 415, 422, 429, 500, 503} // a command on an existing resource
-	oaSeedGetStatuses = []int{400, 404, 408, 413, 415, 422, 500, 503}           // the seed's GET of a chat, which reads a body
-	oaReadStatuses    = []int{404, 500, 503}                                    // a read of one resource
-	oaListStatuses    = []int{404, 422, 500, 503}                               // a list or a search: page and per_page are validated
+	oaSeedGetStatuses = []int{400, 404, 408, 413, 415, 422, 429, 500, 503}      // the seed's GET of a chat, which reads a body
+	oaReadStatuses    = []int{404, 429, 500, 503}                               // a read of one resource
+	oaListStatuses    = []int{404, 422, 429, 500, 503}                          // a list or a search: page and per_page are validated
 )
 
 func oaWithSuccess(success int, rest []int) []int { return append([]int{success}, rest...) }
@@ -95,7 +95,7 @@ var oaRouteSpecs = map[oaRoute]oaRouteSpec{
 		{path: "/applications/" + oaToken + "/chats/1/messages?after=1&wait=2h", status: 400, code: "invalid_cursor"},
 		{path: "/applications/" + oaToken + "/chats/1/messages?after=1&page=2", status: 400, code: "invalid_cursor"},
 	}},
-	{"GET", "/applications/{token}/chats/{chat}/messages/stream"}: {statuses: []int{200, 400, 404, 500, 503}, probes: []oaProbe{
+	{"GET", "/applications/{token}/chats/{chat}/messages/stream"}: {statuses: []int{200, 400, 404, 429, 500, 503}, probes: []oaProbe{
 		{path: "/applications/x/chats/1/messages/stream", status: 404, code: "not_found"},
 		{path: "/applications/" + oaToken + "/chats/1/messages/stream?after=-1", status: 400, code: "invalid_cursor"},
 	}},

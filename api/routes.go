@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/chatsys/chat/apperr"
+	"github.com/chatsys/chat/ratelimit"
 )
 
 // The canonical routes' patterns. They are registered flat, each whole on
@@ -48,8 +49,8 @@ func (s *server) routes(reg *prometheus.Registry) http.Handler {
 
 	// A read takes no body; a command's body is read whole before it takes
 	// one of the slots, so that a slot is held only while there is work.
-	read := r.With(s.noBody, s.limitReads)
-	command := r.With(s.readBody, s.limit)
+	read := r.With(s.noBody, s.rateLimit(ratelimit.Reads), s.limitReads)
+	command := r.With(s.readBody, s.rateLimit(ratelimit.Commands), s.limit)
 
 	command.Post("/applications", s.createApplication)
 	read.Get(appRoute, s.getApplication)
@@ -58,10 +59,10 @@ func (s *server) routes(reg *prometheus.Registry) http.Handler {
 	command.Post(chatsRoute, s.createChat)
 	read.Get(chatRoute, s.getChat)
 	command.Patch(chatRoute, s.renameChat)
-	listing := r.With(s.noBody, s.admitListing)
+	listing := r.With(s.noBody, s.rateLimit(ratelimit.Reads), s.admitListing)
 	listing.Get(messagesRoute, s.listMessages)
 	// A stream holds one of the stream slots for its life, not a read slot.
-	r.With(s.noBody, s.admitStream).Get(messagesRoute+"/stream", s.streamMessages)
+	r.With(s.noBody, s.rateLimit(ratelimit.Reads), s.admitStream).Get(messagesRoute+"/stream", s.streamMessages)
 	command.Post(messagesRoute, s.createMessage)
 	read.Get(messagesRoute+"/search", s.searchMessages)
 	read.Get(messageRoute, s.getMessage)
@@ -70,7 +71,7 @@ func (s *server) routes(reg *prometheus.Registry) http.Handler {
 
 	// The seed's routes, kept for its existing clients. Its GET of a chat
 	// may carry the token in a body, read before the slot like a command's.
-	r.With(s.seedChatBody, s.limitReads).Get("/chats/{chat}", s.seedGetChat)
+	r.With(s.seedChatBody, s.rateLimit(ratelimit.Reads), s.limitReads).Get("/chats/{chat}", s.seedGetChat)
 	command.Post("/chats", s.seedCreateChat)
 	command.Patch("/chats/{chat}", s.seedRenameChat)
 	listing.Get("/chats/{token}/{chat}/messages", s.listMessages)

@@ -74,6 +74,8 @@ type Deps struct {
 	BodyTimeout time.Duration
 	// Streams configures the message streams and long polls.
 	Streams StreamConfig
+	// RateLimit (optional) holds each application to its budgets.
+	RateLimit RateLimiter
 }
 
 type server struct {
@@ -91,6 +93,7 @@ type server struct {
 	wake        Wakeups
 	streams     streams
 	shared      *sharedReads
+	limiter     RateLimiter
 }
 
 type httpMetrics struct {
@@ -109,6 +112,7 @@ func NewHandler(d Deps) http.Handler {
 		faults:      newFaultLog(d.Log, faultInterval),
 		reads:       make(chan struct{}, d.MaxReadsInFlight),
 		bodyTimeout: cmp.Or(d.BodyTimeout, DefaultBodyTimeout),
+		limiter:     d.RateLimit,
 		metrics: httpMetrics{requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "chat_http_request_seconds",
 			Help:    "HTTP requests by route pattern, method and status, with their latency.",

@@ -144,6 +144,11 @@ func KeyLimit(retryAfter time.Duration, format string, args ...any) *Error {
 	return &Error{Kind: KindLimited, Slug: "idempotency_key_limit", Message: fmt.Sprintf(format, args...), RetryAfter: retryAfter}
 }
 
+// RateLimited reports a request over its application's rate limit.
+func RateLimited(retryAfter time.Duration, format string, args ...any) *Error {
+	return &Error{Kind: KindLimited, Slug: "rate_limited", Message: fmt.Sprintf(format, args...), RetryAfter: retryAfter}
+}
+
 // As returns the *Error in err's chain, or nil.
 func As(err error) *Error {
 	var e *Error

@@ -200,3 +200,17 @@ func (c Catalog) IdempotencyIndex(scope string) string {
 	}
 	return c.RedisPrefix() + "idem:{" + tag + "}"
 }
+
+// Rate limits' keys, under the application's hash tag like its numbering
+// state, so that the limiter's script reads the application's key, its
+// override and its budget in one slot.
+
+// LimitsKey is an application's rate-limit override: the version of the
+// event that set it and the rates and burst it sets.
+func (c Catalog) LimitsKey(token string) string { return c.RedisPrefix() + "limits:{" + token + "}" }
+
+// BudgetKey is an application's token bucket of one kind of request
+// ("commands" or "reads").
+func (c Catalog) BudgetKey(token, kind string) string {
+	return c.RedisPrefix() + "budget:{" + token + "}:" + kind
+}

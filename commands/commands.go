@@ -87,6 +87,8 @@ type Config struct {
 	// SendWithin bounds the time from reserving a number or version to
 	// sending its event; past it the event is not sent (0: no bound).
 	SendWithin time.Duration
+	// Overrides (optional) records confirmed rate-limit overrides.
+	Overrides Overrides
 }
 
 // Handlers holds what every command handler needs.
@@ -97,6 +99,9 @@ type Handlers struct {
 	codec   *events.Codec
 	log     *slog.Logger
 	within  time.Duration
+	// overrides records confirmed rate-limit overrides; nil leaves them to
+	// the registry projection.
+	overrides Overrides
 }
 
 // New returns the command handlers.
@@ -107,7 +112,7 @@ func New(cfg Config) *Handlers {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Handlers{numbers: cfg.Numbering, keys: cfg.Keys, pub: cfg.Publisher, codec: cfg.Codec, log: cfg.Log, within: cfg.SendWithin}
+	return &Handlers{numbers: cfg.Numbering, keys: cfg.Keys, pub: cfg.Publisher, codec: cfg.Codec, log: cfg.Log, within: cfg.SendWithin, overrides: cfg.Overrides}
 }
 
 // ready refuses a command before it reserves anything while the broker is

@@ -74,6 +74,11 @@ type Config struct {
 	// StreamWriteTimeout bounds each write to a stream; a client that does
 	// not take an event within it is disconnected.
 	StreamWriteTimeout time.Duration
+	// RateLimitCommands and RateLimitReads are each application's default
+	// budgets, in requests per second; 0 is no limit.
+	RateLimitCommands, RateLimitReads int
+	// RateLimitBurst is how many seconds of its rate an idle budget holds.
+	RateLimitBurst int
 }
 
 // Variable describes one environment variable the binary reads.
@@ -148,6 +153,9 @@ func Variables() []Variable {
 		{"CHAT_STREAM_MAX", "10000", "message streams and long polls one process holds open at once; more get 503", intSetter(func(c *Config) *int { return &c.StreamMax }, 1, 10000000)},
 		{"CHAT_STREAM_RECHECK", "3s", "how often an open stream or long poll reads its chat again without a wake-up: the most a lost wake-up delays a delivery", durationSetter(func(c *Config) *time.Duration { return &c.StreamRecheck })},
 		{"CHAT_STREAM_WRITE_TIMEOUT", "10s", "how long one write to a stream may take; a client that stops reading is disconnected (it reconnects and resumes)", durationSetter(func(c *Config) *time.Duration { return &c.StreamWriteTimeout })},
+		{"CHAT_RATE_LIMIT_COMMANDS", "0", "commands (POST, PATCH) per second each application may send, over every process; more get 429; 0: no limit (`chat limits set` sets an application's own)", intSetter(func(c *Config) *int { return &c.RateLimitCommands }, 0, 1000000)},
+		{"CHAT_RATE_LIMIT_READS", "0", "reads (gets, lists, searches, streams opened) per second each application may send, over every process; more get 429; 0: no limit", intSetter(func(c *Config) *int { return &c.RateLimitReads }, 0, 1000000)},
+		{"CHAT_RATE_LIMIT_BURST", "1", "seconds of its rate an application's budget holds: after that long idle, it may send that many seconds' worth at once", intSetter(func(c *Config) *int { return &c.RateLimitBurst }, 1, 3600)},
 		{"CHAT_DEBUG_ADDR", "", "address Go's profiles (/debug/pprof/) are served on, apart from the API; empty: not served", func(c *Config, v string) error {
 			if v != "" && !strings.Contains(v, ":") {
 				return fmt.Errorf("want host:port, got %q", v)

@@ -92,6 +92,7 @@ func NewCodec() *Codec {
 		ok := s.text("token", &e.Token) && s.number("chat_number", &e.ChatNumber) && s.number("number", &e.Number) && s.end()
 		return e, ok
 	})
+	register[ApplicationLimitsSet](c, 1, nil)
 	return c
 }
 

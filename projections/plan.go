@@ -82,6 +82,8 @@ func (p *plan) add(e Event) error {
 		p.edits = append(p.edits, row{ev.Token, ev.ChatNumber, ev.Number, ev.Body, e.StreamVersion, created, at, e.Position})
 	case events.MessageDeleted:
 		p.deletes = append(p.deletes, deletion{ev.Token, ev.ChatNumber, ev.Number, e.StreamVersion, at, e.Position})
+	case events.ApplicationLimitsSet:
+		// Rate limits are the command side's; the read tables show none.
 	default:
 		return fmt.Errorf("event at position %d: type %s is not handled by the MySQL projection", e.Position, e.Event.EventType())
 	}

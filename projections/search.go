@@ -106,7 +106,7 @@ func messageDoc(ev events.Event) (d searchindex.Document, created, ok bool, err 
 		// delete's version: the index then refuses any older version of
 		// it, and an empty body matches no search.
 		return searchindex.Document{Token: ev.Token, ChatNumber: ev.ChatNumber, Number: ev.Number}, false, true, nil
-	case events.ApplicationCreated, events.ApplicationRenamed, events.ChatCreated, events.ChatRenamed:
+	case events.ApplicationCreated, events.ApplicationRenamed, events.ChatCreated, events.ChatRenamed, events.ApplicationLimitsSet:
 		return searchindex.Document{}, false, false, nil
 	default:
 		return searchindex.Document{}, false, false, fmt.Errorf("type %s is not handled by the search projection", ev.EventType())

@@ -38,6 +38,8 @@ type Recovery struct {
 	interval  time.Duration
 	// lostSlots is the number of slots whose state is lost and not rebuilt.
 	lostSlots prometheus.Gauge
+	// overrides (optional) gets the rate-limit overrides back.
+	overrides Overrides
 }
 
 // Config is what a recovery needs.
@@ -55,6 +57,8 @@ type Config struct {
 	Log    *slog.Logger
 	// Registerer (optional) gets the recovery's metric.
 	Registerer prometheus.Registerer
+	// Overrides (optional) gets the lost slots' rate-limit overrides back.
+	Overrides Overrides
 }
 
 // New returns a recovery.
@@ -77,6 +81,7 @@ func New(cfg Config) *Recovery {
 		settle:    cfg.Settle,
 		log:       cfg.Log.With("component", "numbering-recovery"),
 		interval:  time.Second,
+		overrides: cfg.Overrides,
 	}
 }
 
@@ -239,12 +244,17 @@ func (r *Recovery) Rebuild(ctx context.Context, lost []Lost) error {
 	if err := restore.Commit(ctx); err != nil {
 		return err
 	}
+	// Before the seal, so that commands resume under their overrides.
+	nOverrides, err := r.restoreOverrides(ctx, st)
+	if err != nil {
+		return err
+	}
 	for _, l := range lost {
 		if err := r.numbers.Seal(ctx, l.Slots, l.RunID); err != nil {
 			return err
 		}
 	}
-	r.log.Info("numbering state rebuilt from the event store", "slots", len(slots), "applications", len(st.apps), "chats", len(st.chats), "messages", st.messages, "took", time.Since(start).Round(time.Millisecond))
+	r.log.Info("numbering state rebuilt from the event store", "slots", len(slots), "applications", len(st.apps), "chats", len(st.chats), "messages", st.messages, "rate_limit_overrides", nOverrides, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

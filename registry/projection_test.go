@@ -18,6 +18,7 @@ import (
 	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/numbering"
 	"github.com/chatsys/chat/projections"
+	"github.com/chatsys/chat/ratelimit"
 	"github.com/chatsys/chat/registry"
 )
 
@@ -102,7 +103,8 @@ func TestApplyRegistersPartitionsTogether(t *testing.T) {
 	t.Parallel()
 	cfg := testenv.Config(t)
 	db := testenv.DB(t, cfg)
-	numbers := numbering.New(testenv.Redis(t, cfg), cfg.Namespace)
+	rdb := testenv.Redis(t, cfg)
+	numbers := numbering.New(rdb, cfg.Namespace)
 	ctx := context.Background()
 	n := int64(len(logOf(0, "", false)))
 	for i, tc := range []struct {
@@ -126,7 +128,7 @@ func TestApplyRegistersPartitionsTogether(t *testing.T) {
 			if _, err := mysqldb.Migrate(ctx, db, ns, partitions); err != nil {
 				t.Fatal(err)
 			}
-			proj := registry.New(numbers, ns)
+			proj := registry.New(numbers, ratelimit.NewStore(rdb, ns), ns)
 			checkpoints(t, db, proj) // as a runner starts: they exist from then on
 			token := func(p int) string { return strings.Repeat(string(rune('a'+p)), 25) + string(rune('2'+i)) }
 			var batches [][]projections.Event
@@ -198,4 +200,34 @@ func (g *gate) Apply(ctx context.Context, db *sql.DB, batches [][]projections.Ev
 		<-g.release
 	})
 	return g.Projection.Apply(ctx, db, batches)
+}
+
+// TestApplyRecordsOverrides: a stored ApplicationLimitsSet becomes the
+// application's override in Redis, the newest version kept whatever order
+// the batches come in.
+func TestApplyRecordsOverrides(t *testing.T) {
+	t.Parallel()
+	cfg := testenv.Config(t)
+	db := testenv.DB(t, cfg)
+	rdb := testenv.Redis(t, cfg)
+	limits := ratelimit.NewStore(rdb, cfg.Namespace)
+	proj := registry.New(numbering.New(rdb, cfg.Namespace), limits, cfg.Namespace)
+	checkpoints(t, db, proj)
+	token := strings.Repeat("o", 26)
+	set := func(pos, version, commands int64) projections.Event {
+		return projections.Event{Partition: 0, Position: pos, Envelope: events.Envelope{
+			EventID: uuid.New(), StreamVersion: version, OccurredAt: time.Now(),
+			Event: events.ApplicationLimitsSet{Token: token, Commands: &commands},
+		}}
+	}
+	ctx := context.Background()
+	for _, batch := range [][]projections.Event{{set(1, 3, 30)}, {set(2, 2, 20)}} {
+		if err := proj.Apply(ctx, db, [][]projections.Event{batch}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o, ok, err := limits.Override(ctx, token)
+	if err != nil || !ok || o.Version != 3 || o.Commands == nil || *o.Commands != 30 || o.Reads != nil {
+		t.Fatalf("override after the batches: %+v %v %v; want version 3, commands 30", o, ok, err)
+	}
 }

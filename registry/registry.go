@@ -16,6 +16,7 @@ import (
 	"github.com/chatsys/chat/internal/groupcommit"
 	"github.com/chatsys/chat/numbering"
 	"github.com/chatsys/chat/projections"
+	"github.com/chatsys/chat/ratelimit"
 )
 
 // Registrar records stored creates and deletes; it is idempotent.
@@ -23,7 +24,14 @@ type Registrar interface {
 	Register(ctx context.Context, r numbering.Registration) error
 }
 
-// Projection registers every stored ApplicationCreated and ChatCreated. A
+// Overrides records stored rate-limit overrides; it keeps the newest of an
+// application's, so it is idempotent.
+type Overrides interface {
+	SetOverrides(ctx context.Context, overrides []ratelimit.Override) error
+}
+
+// Projection registers every stored ApplicationCreated and ChatCreated, and
+// records every stored ApplicationLimitsSet. A
 // create's request registers it too, right after the broker's confirm; this
 // is what makes the log, not the request, decide: a client that hung up, a
 // confirm that came after the publish timeout, or a process killed between
@@ -31,12 +39,13 @@ type Registrar interface {
 // within moments of its append.
 type Projection struct {
 	reg         Registrar
+	overrides   Overrides
 	checkpoints *checkpoint.Store
 }
 
 // New returns the registry projection of a namespace.
-func New(reg Registrar, namespace string) *Projection {
-	return &Projection{reg: reg, checkpoints: checkpoint.New(namespace)}
+func New(reg Registrar, overrides Overrides, namespace string) *Projection {
+	return &Projection{reg: reg, overrides: overrides, checkpoints: checkpoint.New(namespace)}
 }
 
 // Name implements projections.Projection.
@@ -57,8 +66,9 @@ func (p *Projection) Checkpoint(ctx context.Context, db *sql.DB, partition int) 
 // again, which changes nothing.
 func (p *Projection) Apply(ctx context.Context, db *sql.DB, batches [][]projections.Event) error {
 	var (
-		all numbering.Registration
-		to  = make(map[int]int64, len(batches))
+		all  numbering.Registration
+		over []ratelimit.Override
+		to   = make(map[int]int64, len(batches))
 	)
 	for _, batch := range batches {
 		if len(batch) == 0 {
@@ -69,11 +79,15 @@ func (p *Projection) Apply(ctx context.Context, db *sql.DB, batches [][]projecti
 			return groupcommit.Split(fmt.Errorf("partition %d: %w", batch[0].Partition, err))
 		}
 		all.Apps, all.Chats, all.Deleted = append(all.Apps, r.Apps...), append(all.Chats, r.Chats...), append(all.Deleted, r.Deleted...)
+		over = append(over, OverridesIn(batch)...)
 		part := batch[0].Partition
 		to[part] = max(to[part], batch[len(batch)-1].Position)
 	}
 	if err := p.reg.Register(ctx, all); err != nil {
 		return fmt.Errorf("register creates: %w", ofSlots(err))
+	}
+	if err := p.overrides.SetOverrides(ctx, over); err != nil {
+		return fmt.Errorf("record rate-limit overrides: %w", err)
 	}
 	if err := p.checkpoints.AdvanceAll(ctx, db, p.Name(), to); err != nil {
 		return fmt.Errorf("store the registry checkpoints: %w", err)
@@ -105,10 +119,21 @@ func Fold(batch []projections.Event) (r numbering.Registration, err error) {
 			r.Chats = append(r.Chats, numbering.Chat{Token: ev.Token, Number: ev.Number})
 		case events.MessageDeleted:
 			r.Deleted = append(r.Deleted, numbering.Message{Token: ev.Token, Chat: ev.ChatNumber, Number: ev.Number})
-		case events.ApplicationRenamed, events.ChatRenamed, events.MessageCreated, events.MessageEdited:
+		case events.ApplicationRenamed, events.ChatRenamed, events.MessageCreated, events.MessageEdited, events.ApplicationLimitsSet:
 		default:
 			return numbering.Registration{}, fmt.Errorf("event at position %d: type %T is not handled by the registry", e.Position, ev)
 		}
 	}
 	return r, nil
+}
+
+// OverridesIn returns the rate-limit overrides batch sets.
+func OverridesIn(batch []projections.Event) []ratelimit.Override {
+	var out []ratelimit.Override
+	for _, e := range batch {
+		if ev, ok := e.Event.(events.ApplicationLimitsSet); ok {
+			out = append(out, ratelimit.OverrideOf(e.StreamVersion, ev))
+		}
+	}
+	return out
 }

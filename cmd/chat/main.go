@@ -35,6 +35,12 @@ commands:
   verify [--no-search]
             fold the event store and compare it with the read tables and
             the search index; exits 1 on any difference
+  limits set TOKEN [-commands N|default] [-reads N|default] [-burst S|default]
+            replace an application's rate-limit override (requests per
+            second, burst in seconds; 0 lifts a limit; what is not named
+            follows CHAT_RATE_LIMIT_*); it is an event, kept in the log
+  limits show TOKEN
+            print the limits an application is held to, and their source
   env       list the environment variables read, with their defaults
 
 Configuration comes from the environment; see 'chat env'.
@@ -84,6 +90,8 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 		runErr = replay(ctx, cfg, log, args[1:], stdout, stderr)
 	case "verify":
 		runErr = verifyProjections(ctx, cfg, log, args[1:], stdout, stderr)
+	case "limits":
+		runErr = limits(ctx, cfg, log, args[1:], stdout)
 	default:
 		fmt.Fprintf(stderr, "chat: unknown command %q\n\n%s", args[0], usage)
 		return 2

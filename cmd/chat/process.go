@@ -31,6 +31,7 @@ import (
 	"github.com/chatsys/chat/numbering"
 	"github.com/chatsys/chat/partition"
 	"github.com/chatsys/chat/projections"
+	"github.com/chatsys/chat/ratelimit"
 	"github.com/chatsys/chat/readmodel"
 	"github.com/chatsys/chat/recovery"
 	"github.com/chatsys/chat/rediscluster"
@@ -264,6 +265,7 @@ type deps struct {
 	amqp    wamqp.Config
 	codec   *events.Codec
 	numbers *numbering.Store
+	limits  *ratelimit.Store
 	es      *searchindex.Client
 	// checks are the readiness checks both kinds of process answer.
 	checks []api.Check
@@ -303,6 +305,7 @@ func (p *process) connect(ctx context.Context) (deps, error) {
 	}
 	p.reg.MustRegister(newRedisPoolCollector(p.rdb))
 	d.numbers = numbering.New(p.rdb, p.cfg.Namespace)
+	d.limits = ratelimit.NewStore(p.rdb, p.cfg.Namespace)
 	if d.es, err = newElasticsearch(p.cfg); err != nil {
 		return d, err
 	}
@@ -338,7 +341,9 @@ func (p *process) buildAPI(d deps) error {
 			Log:       p.log,
 			// The Redis-loss recovery's settle counts on this bound.
 			SendWithin: p.cfg.PublishTimeout,
+			Overrides:  d.limits,
 		}),
+		RateLimit:        newLimiter(d.limits, p.cfg, p.log, p.reg),
 		Queries:          queries,
 		Search:           readmodel.NewSearchQueries(d.es, queries, p.cfg.Namespace),
 		Checks:           checks,
@@ -376,7 +381,7 @@ func (p *process) buildWorkers(d deps) {
 	projs := []projections.Projection{
 		projections.NewMySQL(p.cfg.Namespace),
 		search,
-		registry.New(d.numbers, p.cfg.Namespace),
+		registry.New(d.numbers, d.limits, p.cfg.Namespace),
 	}
 	// One applier per projection, shared by the runners of every partition
 	// this process holds, so that their batches commit together.
@@ -422,7 +427,7 @@ func (p *process) buildWorkers(d deps) {
 	})
 	rebuild := recovery.New(recovery.Config{
 		Numbers: d.numbers, Store: store, DB: p.db, Depth: queueDepth(p.cfg.AMQPURL, d.names),
-		Namespace: p.cfg.Namespace, Log: p.log, Registerer: p.reg,
+		Namespace: p.cfg.Namespace, Log: p.log, Registerer: p.reg, Overrides: d.limits,
 		// No event is sent later than a publish timeout after its number
 		// was reserved (commands.Config.SendWithin); a second more lets
 		// what was sent reach its queue.

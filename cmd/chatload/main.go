@@ -42,6 +42,8 @@ type config struct {
 	// checkReadable waits, after the load, until every 201 reads back.
 	checkReadable bool
 	json          bool
+	// neighbours runs the two-application isolation measurement instead.
+	neighbours bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -62,6 +64,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.checkReadable, "check-readable", false, "after the load, wait until each chat's messages_count holds every 201 it was given, and report it")
 	cpu := fs.String("cpu", "", "server processes whose CPU per create to report, as name=pid,name=pid (Linux)")
 	fs.BoolVar(&c.json, "json", false, "also print the summary as JSON")
+	fs.BoolVar(&c.neighbours, "neighbours", false, "measure two applications instead: a quiet one creating at -rate, alone and then beside a noisy one in closed loop with -concurrency workers, first ignoring its 429s, then obeying their Retry-After; each phase lasts -duration")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -102,6 +105,8 @@ func (c config) validate() error {
 		return errors.New("-lag-sample must be between 0 and 1")
 	case c.probe < 0:
 		return errors.New("-probe must not be negative")
+	case c.neighbours && c.rate <= 0:
+		return errors.New("-neighbours needs the quiet application's -rate")
 	}
 	return nil
 }
@@ -119,6 +124,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	api := newAPIClient(cfg.url, cfg.concurrency)
 	defer api.close()
+	if cfg.neighbours {
+		return runNeighbours(ctx, cfg, api, stdout, stderr)
+	}
 
 	targets, err := setup(ctx, api, cfg.apps, cfg.chats, stderr)
 	if err != nil {
