@@ -20,7 +20,7 @@ ZINC_DIR ?= $(CURDIR)/bin/zinc
 test: vet
 	export CHAT_ELASTICSEARCH_URL=$${CHAT_ELASTICSEARCH_URL:-$$(tools/zincsearch/start.sh $(ZINC_DIR))} && \
 	echo "search engine: $$CHAT_ELASTICSEARCH_URL" && \
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
 	scripts/openapi-lint.sh
 	CHAT_ELASTICSEARCH_URL=$${CHAT_ELASTICSEARCH_URL:-$$(tools/zincsearch/start.sh $(ZINC_DIR))} scripts/newman.sh
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"strings"
+	"time"
 
 	"github.com/chatsys/chat/events"
 )
@@ -169,4 +170,39 @@ func (s *Store) DeletedStreams(ctx context.Context, fn func(streamID string) err
 		}
 	}
 	return rows.Err()
+}
+
+// Deleted returns which of the streams are deleted.
+func (s *Store) Deleted(ctx context.Context, streams []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for start := 0; start < len(streams); start += 1000 {
+		chunk := streams[start:min(start+1000, len(streams))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := s.db.QueryContext(ctx, "SELECT stream_id FROM "+s.erasures+" WHERE stream_id IN ("+marks(len(chunk))+")", args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[id] = true
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// LastErasure is when the latest delete was stored (zero for none).
+func (s *Store) LastErasure(ctx context.Context) (time.Time, error) {
+	var at sql.NullTime
+	err := s.db.QueryRowContext(ctx, "SELECT MAX(erased_at) FROM "+s.erasures).Scan(&at)
+	return at.Time, err
 }

@@ -1,7 +1,9 @@
 package ingest
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -62,6 +64,10 @@ func (pw *partitionWriter) handle(msg *message.Message) ([]*message.Message, err
 	return nil, nil
 }
 
+// parkCheckTimeout bounds the look-up of whether a record to park is of a
+// deleted message.
+const parkCheckTimeout = 10 * time.Second
+
 // parked is a record that can never be stored, and why.
 type parked struct {
 	raw    []byte
@@ -74,6 +80,16 @@ func (pw *partitionWriter) park(from *message.Message, raw []byte, reason error)
 	dead, err := pw.w.deadPublisher()
 	if err != nil {
 		return err
+	}
+	// A record of a deleted message is parked without its words; one
+	// parked while its delete commits is erased by the DeadEraser.
+	ctx, cancel := context.WithTimeout(context.Background(), parkCheckTimeout)
+	defer cancel()
+	raw, _, err = broker.EraseLines(raw, func(streams []string) (map[string]bool, error) {
+		return pw.w.store.Deleted(ctx, streams)
+	})
+	if err != nil {
+		return fmt.Errorf("park an event: %w", err)
 	}
 	msg := message.NewMessage(watermill.NewUUID(), raw)
 	msg.Metadata.Set(middleware.ReasonForPoisonedKey, reason.Error())

@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,6 +56,43 @@ type Limiter struct {
 	defaults Defaults
 	log      *slog.Logger
 	counted  *prometheus.CounterVec
+	free     unlimited
+}
+
+// unlimitedFor is how long the limiter remembers that no limit applies to
+// an application's requests of a kind: while limits are off by default,
+// that spares every request a Redis round trip, and an override set by an
+// operator applies within it.
+const unlimitedFor = time.Second
+
+// unlimitedMax bounds what the limiter remembers; past it, it forgets all.
+const unlimitedMax = 100_000
+
+// unlimited remembers, per kind and application, until when no limit
+// applies.
+type unlimited struct {
+	mu    sync.Mutex
+	until map[budget]time.Time
+}
+
+type budget struct {
+	kind  Kind
+	token string
+}
+
+func (u *unlimited) holds(b budget, now time.Time) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return now.Before(u.until[b])
+}
+
+func (u *unlimited) remember(b budget, now time.Time) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.until == nil || len(u.until) >= unlimitedMax {
+		u.until = map[budget]time.Time{}
+	}
+	u.until[b] = now.Add(unlimitedFor)
 }
 
 // New returns a limiter drawing on store with defaults, counting its
@@ -74,6 +112,11 @@ func New(store *Store, defaults Defaults, log *slog.Logger, reg prometheus.Regis
 // answer, a read is let through (limits fail open: reads do not need Redis)
 // and a command gets an unavailable error, as its numbering would.
 func (l *Limiter) Allow(ctx context.Context, kind Kind, token string) (Decision, error) {
+	b := budget{kind, token}
+	if l.defaults.rate(kind) == 0 && l.free.holds(b, time.Now()) {
+		l.counted.WithLabelValues(kind.String(), "unlimited").Inc()
+		return Decision{Allowed: true}, nil
+	}
 	t, err := l.store.Take(ctx, kind, token, l.defaults.rate(kind), l.defaults.Burst)
 	if err != nil {
 		l.counted.WithLabelValues(kind.String(), "failed").Inc()
@@ -84,6 +127,7 @@ func (l *Limiter) Allow(ctx context.Context, kind Kind, token string) (Decision,
 		return Decision{}, apperr.Unavailable(apperr.DepRedis, err, "the rate limiter is unavailable; retry later")
 	}
 	if !t.Limited {
+		l.free.remember(b, time.Now())
 		l.counted.WithLabelValues(kind.String(), "unlimited").Inc()
 		return Decision{Allowed: true}, nil
 	}

@@ -362,8 +362,8 @@ func (p *process) buildAPI(d deps) error {
 }
 
 // buildWorkers builds the partition balancer, which runs the event store
-// writer and the projectors of each partition this process holds, and the
-// numbering recovery.
+// writer and the projectors of each partition this process holds, the
+// numbering recovery and the dead-letter eraser.
 func (p *process) buildWorkers(d deps) {
 	store := eventstore.New(p.db, p.cfg.Namespace)
 	// The runners share one watch (heads and pause flags, asked once for
@@ -433,6 +433,8 @@ func (p *process) buildWorkers(d deps) {
 		// what was sent reach its queue.
 		Settle: p.cfg.PublishTimeout + time.Second,
 	})
+	eraser := &ingest.DeadEraser{AMQPURL: p.cfg.AMQPURL, Names: d.names, Store: store, Log: p.log}
+	p.workers = append(p.workers, worker{"dead-letter eraser", eraser.Run})
 	p.workers = append(p.workers, worker{"partition balancer", balancer.Run},
 		worker{"numbering recovery", rebuild.Run}, worker{"wake-up publisher", p.wakeups.RunPublisher})
 	// The queues are the namespace's, not the process's: the processes that
