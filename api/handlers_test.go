@@ -88,6 +88,31 @@ var commandRoutes = []struct{ method, path, body string }{
 	{"PATCH", "/chats/1", `{"name":"random","app_token":"` + apiToken + `"}`},
 	{"POST", "/messages", `{"body":"hi","chat_number":1,"app_token":"` + apiToken + `"}`},
 	{"PATCH", "/messages/1", `{"body":"hi again","chat_number":"1","app_token":"` + apiToken + `"}`},
+	{"DELETE", "/applications/" + apiToken + "/chats/1/messages/1", ""},
+	{"DELETE", "/messages/1", `{"chat_number":1,"app_token":"` + apiToken + `"}`},
+}
+
+// TestDeletesAnswer204: a delete answers 204 with no body, on either route,
+// and hands the command what the request named; the seed's route takes
+// app_token and chat_number from the query string or the body.
+func TestDeletesAnswer204(t *testing.T) {
+	t.Parallel()
+	want := commands.DeleteMessage{Token: apiToken, ChatNumber: 2, Number: 5}
+	for _, tc := range []struct{ path, body string }{
+		{"/applications/" + apiToken + "/chats/2/messages/5", ""},
+		{"/messages/5?app_token=" + apiToken + "&chat_number=2", ""},
+		{"/messages/5", `{"app_token":"` + apiToken + `","chat_number":"2"}`},
+		{"/messages/5?chat_number=2", `{"app_token":"` + apiToken + `","chat_number":9}`},
+	} {
+		a := newTestAPI(false)
+		w := a.call("DELETE", tc.path, tc.body)
+		if w.Code != http.StatusNoContent || w.Body.Len() != 0 {
+			t.Errorf("DELETE %s %s: %d %s", tc.path, tc.body, w.Code, w.Body)
+		}
+		if got := a.cmd.received(); len(got) != 1 || got[0] != want {
+			t.Errorf("DELETE %s %s: the command handlers got %+v, want %+v", tc.path, tc.body, got, want)
+		}
+	}
 }
 
 // TestCreatesAnswer201WithLocation: a create answers 201, a Location that
@@ -206,6 +231,7 @@ func TestCommandErrorsMapToStatuses(t *testing.T) {
 		retryAfter string
 	}{
 		{"an unknown target", apperr.NotFound("chat not found"), 404, "not_found", ""},
+		{"a deleted message", apperr.MessageDeleted(), 404, "message_deleted", ""},
 		{"invalid input", apperr.Validation("name must not be empty"), 422, "validation_failed", ""},
 		{"the broker down", apperr.Unavailable(apperr.DepBroker, nil, "the event broker is unreachable; retry later"), 503, "unavailable", "1"},
 		{"Redis down", apperr.Unavailable(apperr.DepRedis, errors.New("dial tcp: refused"), "the numbering service is unavailable; retry later"), 503, "unavailable", "1"},
@@ -249,6 +275,8 @@ func idempotencyKey(cmd any) string {
 	case commands.CreateMessage:
 		return c.IdempotencyKey
 	case commands.EditMessage:
+		return c.IdempotencyKey
+	case commands.DeleteMessage:
 		return c.IdempotencyKey
 	}
 	return "?"
