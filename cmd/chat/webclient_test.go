@@ -39,31 +39,55 @@ func browser(t *testing.T) func() context.Context {
 	}
 }
 
-// waitText waits until the page's element sel holds text.
-func waitText(t *testing.T, page context.Context, sel, text string, within time.Duration) {
+// waitJS waits until the JavaScript expression js is true on the page, and
+// reports whether it became true within the time.
+func waitJS(t *testing.T, page context.Context, js string, within time.Duration) bool {
 	t.Helper()
 	deadline := time.Now().Add(within)
-	js := fmt.Sprintf(`(document.querySelector(%q) || {textContent: ""}).textContent.includes(%q)`, sel, text)
 	for {
 		ok, err := chromedp.Run(page, chromedp.Evaluate[bool](js))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if ok {
-			return
+			return true
 		}
 		if time.Now().After(deadline) {
-			got, _ := chromedp.Run(page, chromedp.TextContent(chromedp.CSS(sel)))
-			t.Fatalf("%s does not show %q within %s; it shows %q", sel, text, within, got)
+			return false
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 }
 
+// waitText waits until the page's element sel holds text.
+func waitText(t *testing.T, page context.Context, sel, text string, within time.Duration) {
+	t.Helper()
+	js := fmt.Sprintf(`(document.querySelector(%q) || {textContent: ""}).textContent.includes(%q)`, sel, text)
+	if !waitJS(t, page, js, within) {
+		got, _ := chromedp.Run(page, chromedp.TextContent(chromedp.CSS(sel)))
+		t.Fatalf("%s does not show %q within %s; it shows %q", sel, text, within, got)
+	}
+}
+
+// waitDeleted waits until the page shows message number of the open chat
+// as deleted, in its place and without its words (body).
+func waitDeleted(t *testing.T, page context.Context, number int, body string, within time.Duration) {
+	t.Helper()
+	sel := fmt.Sprintf(`#messages li[data-number="%d"]`, number)
+	js := fmt.Sprintf(`(() => { const li = document.querySelector(%q);
+		return !!li && li.classList.contains("deleted") && li.textContent.includes("message deleted") && !li.textContent.includes(%q); })()`, sel, body)
+	if !waitJS(t, page, js, within) {
+		got, _ := chromedp.Run(page, chromedp.TextContent(chromedp.CSS("#messages")))
+		t.Fatalf("message %d is not shown deleted within %s; the messages show %q", number, within, got)
+	}
+}
+
 // TestWebClientInABrowser: two pages of the web client on one chat; a
 // message posted in one appears live in the other, an edit too; search
-// finds it; and after the server is restarted, a page catches up with what
-// was posted meanwhile through another process.
+// finds it; after the server is restarted, a page catches up with what
+// was posted meanwhile through another process; and deletes, made through
+// the API or a page's Delete button, show on the pages, and on a page opened
+// afterwards, as deleted messages in their places.
 func TestWebClientInABrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a browser")
@@ -140,5 +164,44 @@ func TestWebClientInABrowser(t *testing.T) {
 	}
 	if count != 3 {
 		t.Errorf("page b shows %d messages, want 3", count)
+	}
+
+	// A delete through the API reaches page b live.
+	other.must(t, 204, "DELETE", base+"/3", nil)
+	waitDeleted(t, b, 3, "posted while the server was away", 15*time.Second)
+
+	// Page b's Delete button (its confirm answered yes) deletes message 2,
+	// and page a, once reconnected after the restart (message 3 reaches it
+	// only as deleted), shows the delete.
+	waitText(t, a, "#messages", "hello from page a, edited", 15*time.Second)
+	if err := chromedp.Do(b,
+		chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`),
+		chromedp.Click(chromedp.CSS(`#messages li[data-number="2"] button.remove`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitDeleted(t, a, 2, "and back from page b", 15*time.Second)
+	waitDeleted(t, a, 3, "posted while the server was away", 5*time.Second)
+	testenv.Eventually(t, 15*time.Second, "GET of the message deleted in the browser", func() bool {
+		r := other.call(t, "GET", base+"/2", nil)
+		return r.Status == 404 && errorCode(t, r) == "message_deleted"
+	})
+
+	// A page opened now reads the chat from its start: the deleted messages
+	// come as deleted, never with their words or an empty body.
+	c := newPage()
+	if err := chromedp.Do(c, chromedp.Navigate("http://"+addr+"/"+hash)); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, c, "#messages", "hello from page a, edited", 15*time.Second)
+	waitDeleted(t, c, 2, "and back from page b", 5*time.Second)
+	waitDeleted(t, c, 3, "posted while the server was away", 5*time.Second)
+	shown, err := chromedp.Run(c, chromedp.Evaluate[string](
+		`[...document.querySelectorAll("#messages li")].map((li) => li.dataset.number + (li.classList.contains("deleted") ? ":deleted" : "")).join(" ")`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if shown != "1 2:deleted 3:deleted" {
+		t.Errorf("the new page shows %q, want 1 2:deleted 3:deleted", shown)
 	}
 }

@@ -74,18 +74,24 @@ async function openChat(number) {
   for (const li of $('chats').children) { li.className = Number(li.dataset.number) === number ? 'open' : ''; }
   const source = new EventSource(chatPath() + '/messages/stream?after=0');
   state.source = source;
-  source.addEventListener('message', (ev) => {
+  // A create or edit comes as "message", a delete as "delete": the message
+  // with deleted_at and no body, kept in its number's place.
+  const change = (ev) => {
     const m = JSON.parse(ev.data);
     state.messages.set(m.number, m);
     render();
-  });
+  };
+  source.addEventListener('message', change);
+  source.addEventListener('delete', change);
   source.addEventListener('open', () => { $('status').textContent = 'live'; });
   source.addEventListener('error', () => {
     $('status').textContent = source.readyState === EventSource.CLOSED ? 'closed' : 'reconnecting…';
   });
 }
 
-function messageItem(m, onEdit) {
+// messageItem shows a message; with actions ({ edit, remove }), a button
+// for each. A deleted message shows as such, with no buttons.
+function messageItem(m, actions) {
   const li = document.createElement('li');
   li.dataset.number = m.number;
   const num = document.createElement('span');
@@ -93,21 +99,28 @@ function messageItem(m, onEdit) {
   num.textContent = '#' + m.number;
   const text = document.createElement('span');
   text.className = 'text';
-  text.textContent = m.body;
   li.append(num, text);
+  if (m.deleted_at) {
+    li.className = 'deleted';
+    text.textContent = 'message deleted';
+    return li;
+  }
+  text.textContent = m.body;
   if (m.updated_at !== m.created_at) {
     const edited = document.createElement('span');
     edited.className = 'edited';
     edited.textContent = 'edited';
     li.append(edited);
   }
-  if (onEdit) {
-    const edit = document.createElement('button');
-    edit.type = 'button';
-    edit.textContent = 'Edit';
-    edit.className = 'edit';
-    edit.addEventListener('click', () => onEdit(m));
-    li.append(edit);
+  for (const [name, label] of [['edit', 'Edit'], ['remove', 'Delete']]) {
+    if (actions && actions[name]) {
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.textContent = label;
+      button.className = name;
+      button.addEventListener('click', () => actions[name](m));
+      li.append(button);
+    }
   }
   return li;
 }
@@ -116,7 +129,7 @@ function render() {
   const list = $('messages');
   const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 4;
   const sorted = [...state.messages.values()].sort((a, b) => a.number - b.number);
-  list.replaceChildren(...sorted.map((m) => messageItem(m, editMessage)));
+  list.replaceChildren(...sorted.map((m) => messageItem(m, { edit: editMessage, remove: deleteMessage })));
   if (atBottom) { list.scrollTop = list.scrollHeight; }
 }
 
@@ -124,6 +137,13 @@ async function editMessage(m) {
   const body = prompt('Edit message #' + m.number, m.body);
   if (body === null || body === m.body) { return; }
   await api('PATCH', chatPath() + '/messages/' + m.number, { body }).catch(showError);
+}
+
+// deleteMessage deletes for good; the stream's delete event then marks the
+// message deleted on every page showing the chat.
+async function deleteMessage(m) {
+  if (!confirm('Delete message #' + m.number + '? This cannot be undone.')) { return; }
+  await api('DELETE', chatPath() + '/messages/' + m.number).catch(showError);
 }
 
 async function search(q) {
