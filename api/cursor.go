@@ -12,7 +12,7 @@ import (
 	"github.com/chatsys/chat/readmodel"
 )
 
-// A cursor is a position among a chat's changes (creates and edits), as
+// A cursor is a position among a chat's changes (creates, edits, deletes), as
 // decimal digits; "0" is the start of the chat. Clients treat it as opaque.
 func parseCursor(name, v string) (int64, error) {
 	n, err := strconv.ParseInt(v, 10, 64)

@@ -48,7 +48,7 @@ type Queries interface {
 	Message(ctx context.Context, token string, chat, number int64) (readmodel.Message, error)
 	Chats(ctx context.Context, token string, p readmodel.Page) (readmodel.List[readmodel.Chat], error)
 	Messages(ctx context.Context, token string, chat int64, p readmodel.Page) (readmodel.List[readmodel.Message], error)
-	// Changes reads a chat's creates and edits by cursor.
+	// Changes reads a chat's creates, edits and deletes by cursor.
 	Changes(ctx context.Context, token string, chat int64, s readmodel.Span) (readmodel.Changes, error)
 }
 

@@ -52,7 +52,7 @@ func newStreams(c StreamConfig, reg prometheus.Registerer) streams {
 		}),
 	}
 	delivered := prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "chat_stream_events_total", Help: "Messages (creates and edits) written to streams.",
+		Name: "chat_stream_events_total", Help: "Messages (creates, edits and deletes) written to streams.",
 	})
 	latency := prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "chat_stream_delivery_seconds",
