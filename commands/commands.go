@@ -149,8 +149,8 @@ func reserved(err error, what string) error {
 	return apperr.Unavailable(apperr.DepRedis, err, "the numbering service is unavailable; retry later")
 }
 
-// register records a confirmed create in Redis so that dependent commands
-// are accepted the moment the 201 leaves. It runs detached from the request,
+// register records a confirmed create (or delete) in Redis so that
+// dependent commands are accepted (or refused) the moment the answer leaves. It runs detached from the request,
 // so a client that hangs up does not stop it. It is only the fast path: the
 // registry projection records every create the event store holds, so a
 // create whose registration is cut short here (a hang-up, a Redis blip, a
@@ -160,7 +160,7 @@ func (h *Handlers) register(ctx context.Context, what string, record func(contex
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), registerTimeout)
 	defer cancel()
 	if err := record(rctx); err != nil {
-		h.log.Warn("could not register a confirmed create; the registry projection will", "what", what, "correlation_id", events.CorrelationID(ctx), "err", err)
+		h.log.Warn("could not record a confirmed create or delete; the registry projection will", "what", what, "correlation_id", events.CorrelationID(ctx), "err", err)
 	}
 }
 

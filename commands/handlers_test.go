@@ -489,7 +489,7 @@ func TestRegistrationFailureAfterConfirm(t *testing.T) {
 	if len(r.pub.sent()) != 1 {
 		t.Errorf("%d events published, want 1", len(r.pub.sent()))
 	}
-	if !strings.Contains(r.log.String(), "could not register a confirmed create") {
+	if !strings.Contains(r.log.String(), "could not record a confirmed create") {
 		t.Errorf("the failed registration is not logged:\n%s", r.log.String())
 	}
 }
