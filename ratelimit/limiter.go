@@ -56,7 +56,7 @@ type Limiter struct {
 	defaults Defaults
 	log      *slog.Logger
 	counted  *prometheus.CounterVec
-	free     unlimited
+	memo     memo
 }
 
 // unlimitedFor is how long the limiter remembers that no limit applies to
@@ -65,34 +65,74 @@ type Limiter struct {
 // operator applies within it.
 const unlimitedFor = time.Second
 
-// unlimitedMax bounds what the limiter remembers; past it, it forgets all.
-const unlimitedMax = 100_000
-
-// unlimited remembers, per kind and application, until when no limit
-// applies.
-type unlimited struct {
-	mu    sync.Mutex
-	until map[budget]time.Time
-}
+// memoMax bounds what the limiter remembers; past it, it forgets all.
+const memoMax = 100_000
 
 type budget struct {
 	kind  Kind
 	token string
 }
 
-func (u *unlimited) holds(b budget, now time.Time) bool {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return now.Before(u.until[b])
+// memo is what the limiter remembers of budgets between Redis answers:
+// until when no limit applies to one, and until when one is empty. An
+// empty bucket gets no request in before its wait is over, whichever
+// process asks (none adds to it), so a refusal is answered again from
+// memory until then: a client that ignores its 429s costs Redis one script
+// per wait, not one per request.
+type memo struct {
+	mu   sync.Mutex
+	free map[budget]time.Time
+	shut map[budget]refusal
 }
 
-func (u *unlimited) remember(b budget, now time.Time) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.until == nil || len(u.until) >= unlimitedMax {
-		u.until = map[budget]time.Time{}
+// refusal is a refusal and when it was made.
+type refusal struct {
+	d  Decision
+	at time.Time
+}
+
+func (m *memo) unlimited(b budget, now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return now.Before(m.free[b])
+}
+
+func (m *memo) rememberUnlimited(b budget, now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.free == nil || len(m.free) >= memoMax {
+		m.free = map[budget]time.Time{}
 	}
-	u.until[b] = now.Add(unlimitedFor)
+	m.free[b] = now.Add(unlimitedFor)
+}
+
+// refused returns the remembered refusal of b as it stands at now, if its
+// wait is not over.
+func (m *memo) refused(b budget, now time.Time) (Decision, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.shut[b]
+	if !ok {
+		return Decision{}, false
+	}
+	passed := now.Sub(r.at)
+	if passed >= r.d.RetryAfter {
+		delete(m.shut, b)
+		return Decision{}, false
+	}
+	d := r.d
+	d.RetryAfter -= passed
+	d.Reset = max(d.Reset-passed, d.RetryAfter)
+	return d, true
+}
+
+func (m *memo) rememberRefusal(b budget, d Decision, now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.shut == nil || len(m.shut) >= memoMax {
+		m.shut = map[budget]refusal{}
+	}
+	m.shut[b] = refusal{d, now}
 }
 
 // New returns a limiter drawing on store with defaults, counting its
@@ -112,10 +152,14 @@ func New(store *Store, defaults Defaults, log *slog.Logger, reg prometheus.Regis
 // answer, a read is let through (limits fail open: reads do not need Redis)
 // and a command gets an unavailable error, as its numbering would.
 func (l *Limiter) Allow(ctx context.Context, kind Kind, token string) (Decision, error) {
-	b := budget{kind, token}
-	if l.defaults.rate(kind) == 0 && l.free.holds(b, time.Now()) {
+	b, now := budget{kind, token}, time.Now()
+	if l.defaults.rate(kind) == 0 && l.memo.unlimited(b, now) {
 		l.counted.WithLabelValues(kind.String(), "unlimited").Inc()
 		return Decision{Allowed: true}, nil
+	}
+	if d, ok := l.memo.refused(b, now); ok {
+		l.counted.WithLabelValues(kind.String(), "refused").Inc()
+		return d, nil
 	}
 	t, err := l.store.Take(ctx, kind, token, l.defaults.rate(kind), l.defaults.Burst)
 	if err != nil {
@@ -127,7 +171,7 @@ func (l *Limiter) Allow(ctx context.Context, kind Kind, token string) (Decision,
 		return Decision{}, apperr.Unavailable(apperr.DepRedis, err, "the rate limiter is unavailable; retry later")
 	}
 	if !t.Limited {
-		l.free.remember(b, time.Now())
+		l.memo.rememberUnlimited(b, now)
 		l.counted.WithLabelValues(kind.String(), "unlimited").Inc()
 		return Decision{Allowed: true}, nil
 	}
@@ -136,12 +180,16 @@ func (l *Limiter) Allow(ctx context.Context, kind Kind, token string) (Decision,
 		outcome = "refused"
 	}
 	l.counted.WithLabelValues(kind.String(), outcome).Inc()
-	return Decision{
+	d := Decision{
 		Limited:    true,
 		Allowed:    t.Allowed,
 		Policy:     Policy{Name: kind.String(), Quota: t.Rate * t.Burst, Window: t.Burst},
 		Remaining:  t.Remaining,
 		Reset:      t.Full,
 		RetryAfter: t.Wait,
-	}, nil
+	}
+	if !t.Allowed {
+		l.memo.rememberRefusal(b, d, now)
+	}
+	return d, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -89,4 +90,45 @@ func counted(t *testing.T, reg *prometheus.Registry, kind, outcome string) float
 		}
 	}
 	return 0
+}
+
+// TestRefusalsUntilTheWaitIsOver: once a budget is empty, the requests
+// that come before its wait is over are refused, each told the wait that
+// is left, and the first one after it is let through, on this limiter and
+// on another process's.
+func TestRefusalsUntilTheWaitIsOver(t *testing.T) {
+	t.Parallel()
+	cfg := testenv.Config(t)
+	ctx := context.Background()
+	rdb := testenv.Redis(t, cfg)
+	const token = "bcdefghijklmnopqrstuvwxyza"
+	if err := numbering.New(rdb, cfg.Namespace).ApplicationConfirmed(ctx, token); err != nil {
+		t.Fatal(err)
+	}
+	limiter := func() *ratelimit.Limiter {
+		return ratelimit.New(ratelimit.NewStore(rdb, cfg.Namespace), ratelimit.Defaults{Commands: 2, Burst: 1}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	}
+	here, there := limiter(), limiter()
+	for i := range 2 {
+		if d, err := here.Allow(ctx, ratelimit.Commands, token); err != nil || !d.Allowed {
+			t.Fatalf("command %d within the budget: %+v, %v", i, d, err)
+		}
+	}
+	first, err := here.Allow(ctx, ratelimit.Commands, token)
+	if err != nil || first.Allowed || first.RetryAfter <= 0 || first.RetryAfter > 500*time.Millisecond {
+		t.Fatalf("over the budget: %+v, %v; want refused, with a wait of at most 1/rate", first, err)
+	}
+	for range 20 {
+		d, err := here.Allow(ctx, ratelimit.Commands, token)
+		if err != nil || d.Allowed || d.RetryAfter > first.RetryAfter || d.Remaining != 0 {
+			t.Fatalf("again before the wait is over: %+v, %v", d, err)
+		}
+	}
+	time.Sleep(first.RetryAfter + 50*time.Millisecond)
+	if d, err := there.Allow(ctx, ratelimit.Commands, token); err != nil || !d.Allowed {
+		t.Fatalf("after the wait, on another process: %+v, %v", d, err)
+	}
+	if d, err := here.Allow(ctx, ratelimit.Commands, token); err != nil || d.Allowed {
+		t.Fatalf("the budget was taken by the other process; this one: %+v, %v", d, err)
+	}
 }
