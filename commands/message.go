@@ -80,13 +80,7 @@ type EditMessage struct {
 
 // EditMessage publishes MessageEdited.
 func (h *Handlers) EditMessage(ctx context.Context, cmd EditMessage) (Message, error) {
-	if err := checkToken(cmd.Token); err != nil {
-		return Message{}, err
-	}
-	if err := checkNumber(cmd.ChatNumber, "chat"); err != nil {
-		return Message{}, err
-	}
-	if err := checkNumber(cmd.Number, "message"); err != nil {
+	if err := checkMessage(cmd.Token, cmd.ChatNumber, cmd.Number); err != nil {
 		return Message{}, err
 	}
 	if err := validateBody(cmd.Body); err != nil {
@@ -133,13 +127,7 @@ type Deleted struct {
 // with message_deleted; a delete that raced an edit leaves the message
 // deleted whatever order the event store keeps them in.
 func (h *Handlers) DeleteMessage(ctx context.Context, cmd DeleteMessage) (Deleted, error) {
-	if err := checkToken(cmd.Token); err != nil {
-		return Deleted{}, err
-	}
-	if err := checkNumber(cmd.ChatNumber, "chat"); err != nil {
-		return Deleted{}, err
-	}
-	if err := checkNumber(cmd.Number, "message"); err != nil {
+	if err := checkMessage(cmd.Token, cmd.ChatNumber, cmd.Number); err != nil {
 		return Deleted{}, err
 	}
 	o, err := h.apply(ctx, change{
@@ -169,4 +157,16 @@ func (h *Handlers) DeleteMessage(ctx context.Context, cmd DeleteMessage) (Delete
 		return Deleted{}, err
 	}
 	return Deleted{ChatNumber: cmd.ChatNumber, Number: cmd.Number, DeletedAt: o.At}, nil
+}
+
+// checkMessage refuses, as not found, a token or numbers that can name no
+// message.
+func checkMessage(token string, chat, number int64) error {
+	if err := checkToken(token); err != nil {
+		return err
+	}
+	if err := checkNumber(chat, "chat"); err != nil {
+		return err
+	}
+	return checkNumber(number, "message")
 }
