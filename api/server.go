@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -149,12 +150,49 @@ func (s *server) admit(slots chan struct{}, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case slots <- struct{}{}:
-			defer func() { <-slots }()
-			next.ServeHTTP(w, r)
+			held := &slot{slots: slots}
+			defer held.release(false)
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), slotKey{}, held)))
 		default:
 			s.writeError(w, r, apperr.Overloaded("too many requests in flight; retry shortly"))
 		}
 	})
+}
+
+// slot is a request's place among the slots admit gave it. A stream that
+// outlives its request keeps it (keepSlot) and gives it back itself.
+type slot struct {
+	slots chan struct{}
+	mu    sync.Mutex
+	kept  bool
+	gone  bool
+}
+
+type slotKey struct{}
+
+// release gives the slot back, unless a stream kept it (and byKeeper is
+// false), once.
+func (sl *slot) release(byKeeper bool) {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if sl.gone || sl.kept && !byKeeper {
+		return
+	}
+	sl.gone = true
+	<-sl.slots
+}
+
+// keepSlot keeps the request's slot past the request, and returns what
+// gives it back.
+func keepSlot(r *http.Request) func() {
+	sl, _ := r.Context().Value(slotKey{}).(*slot)
+	if sl == nil {
+		return func() {}
+	}
+	sl.mu.Lock()
+	sl.kept = true
+	sl.mu.Unlock()
+	return func() { sl.release(true) }
 }
 
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"io"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -86,17 +87,74 @@ func (s *server) streamMessages(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // nginx would otherwise hold events back
-	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodHead {
+		w.WriteHeader(http.StatusOK)
 		return
 	}
-	st := &sse{w: w, rc: http.NewResponseController(w), timeout: s.streams.writeTimeout}
+	if s.detach(w, r, token, chat, after) {
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	st := &sse{w: w, deadline: rc.SetWriteDeadline, flush: rc.Flush, timeout: s.streams.writeTimeout}
 	// The server's read and write timeouts bound ordinary requests; a
 	// stream lives longer and bounds each write instead.
-	_ = st.rc.SetReadDeadline(time.Time{})
+	_ = rc.SetReadDeadline(time.Time{})
 	s.streams.open.Inc()
 	defer s.streams.open.Dec()
 	s.follow(r.Context(), st, token, chat, after)
+}
+
+// detach carries the stream on the request's connection, taken over from
+// the HTTP server, on a goroutine of its own, and reports whether it could.
+// An idle stream then holds its socket, that goroutine and a small one
+// that notices the client leave, and none of the server's buffers or its
+// deep request stack: about half the memory. The answer is delimited by
+// the connection's close. Where the connection cannot be taken over (an
+// HTTP/2 connection, a test's recorder), the stream stays in the request.
+func (s *server) detach(w http.ResponseWriter, r *http.Request, token string, chat, after int64) bool {
+	if s.streams.running == nil {
+		return false
+	}
+	var head bytes.Buffer
+	head.WriteString("HTTP/1.1 200 OK\r\n")
+	w.Header().Set("Connection", "close")
+	if err := w.Header().Write(&head); err != nil {
+		return false
+	}
+	head.WriteString("\r\n")
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		w.Header().Del("Connection")
+		return false
+	}
+	// The server's deadlines were for a request; the stream bounds each
+	// write instead.
+	_ = conn.SetDeadline(time.Time{})
+	release := keepSlot(r)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	s.streams.running.Add(1)
+	go func() {
+		defer s.streams.running.Done()
+		defer release()
+		defer conn.Close()
+		defer cancel()
+		// A client sends nothing after its request: a read that returns
+		// means it went away (or broke the protocol).
+		go func() {
+			var b [1]byte
+			_, _ = conn.Read(b[:])
+			cancel()
+		}()
+		st := &sse{w: conn, deadline: conn.SetWriteDeadline, timeout: s.streams.writeTimeout}
+		if st.write(head.Bytes()) != nil {
+			return
+		}
+		s.streams.open.Inc()
+		defer s.streams.open.Dec()
+		s.follow(ctx, st, token, chat, after)
+	}()
+	return true
 }
 
 // follow writes the chat's changes after cursor to st until the client
@@ -169,7 +227,7 @@ func (s *server) deliver(ctx context.Context, st *sse, token string, chat, curso
 		return cursor, false, err
 	}
 	s.streams.delivered.Add(float64(len(call.items)))
-	return call.items[len(call.items)-1].Position, len(call.items) == streamBatch, st.flush()
+	return call.items[len(call.items)-1].Position, len(call.items) == streamBatch, st.flushed()
 }
 
 func (s *server) woken(token string, chat int64) time.Time {
@@ -193,12 +251,15 @@ func (s *server) jitteredRecheck() time.Duration {
 }
 
 // sse writes Server-Sent Events, each within a write deadline, so that a
-// client that stops reading ends its stream instead of holding it.
+// client that stops reading ends its stream instead of holding it. It
+// writes to a response (deadline and flush from its ResponseController)
+// or to a connection of its own (unbuffered: flush is nil).
 type sse struct {
-	w       http.ResponseWriter
-	rc      *http.ResponseController
-	timeout time.Duration
-	buf     bytes.Buffer
+	w        io.Writer
+	deadline func(time.Time) error
+	flush    func() error
+	timeout  time.Duration
+	buf      bytes.Buffer
 }
 
 func (e *sse) event(name string, id int64, v any) error {
@@ -209,7 +270,7 @@ func (e *sse) event(name string, id int64, v any) error {
 	if err := e.write(e.buf.Bytes()); err != nil {
 		return err
 	}
-	return e.flush()
+	return e.flushed()
 }
 
 // appendEvent appends one Server-Sent Event to buf: its name, its id (a
@@ -232,20 +293,23 @@ func (e *sse) comment() error {
 	if err := e.write([]byte(": keep-alive\n\n")); err != nil {
 		return err
 	}
-	return e.flush()
+	return e.flushed()
 }
 
 func (e *sse) write(p []byte) error {
-	if err := e.rc.SetWriteDeadline(time.Now().Add(e.timeout)); err != nil && err != http.ErrNotSupported {
+	if err := e.deadline(time.Now().Add(e.timeout)); err != nil && err != http.ErrNotSupported {
 		return err
 	}
 	_, err := e.w.Write(p)
 	return err
 }
 
-func (e *sse) flush() error {
-	if err := e.rc.SetWriteDeadline(time.Now().Add(e.timeout)); err != nil && err != http.ErrNotSupported {
+func (e *sse) flushed() error {
+	if e.flush == nil {
+		return nil
+	}
+	if err := e.deadline(time.Now().Add(e.timeout)); err != nil && err != http.ErrNotSupported {
 		return err
 	}
-	return e.rc.Flush()
+	return e.flush()
 }

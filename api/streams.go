@@ -2,6 +2,7 @@ package api
 
 import (
 	"cmp"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +28,10 @@ type StreamConfig struct {
 	// Stopping, closed when the process shuts down, ends every stream and
 	// long poll, so that their clients reconnect to another process.
 	Stopping <-chan struct{}
+	// Running, if set, counts the streams that outlive their request (a
+	// stream on a connection of its own): the process waits for it at
+	// shutdown, after Stopping.
+	Running *sync.WaitGroup
 }
 
 // streams is the state and metrics the streams and long polls share.
@@ -35,6 +40,7 @@ type streams struct {
 	recheck, heartbeat time.Duration
 	writeTimeout       time.Duration
 	stopping           <-chan struct{}
+	running            *sync.WaitGroup
 	open               prometheus.Gauge
 	delivered          prometheus.Counter
 	latency            prometheus.Observer
@@ -47,6 +53,7 @@ func newStreams(c StreamConfig, reg prometheus.Registerer) streams {
 		heartbeat:    cmp.Or(c.Heartbeat, DefaultHeartbeat),
 		writeTimeout: cmp.Or(c.WriteTimeout, DefaultStreamWrite),
 		stopping:     c.Stopping,
+		running:      c.Running,
 		open: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "chat_streams_open", Help: "Message streams and long polls open.",
 		}),

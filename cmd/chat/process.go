@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v2/pkg/amqp"
@@ -206,6 +207,9 @@ type process struct {
 	hub *wakeup.Hub
 	// stopping is closed when shutdown begins: it ends the streams.
 	stopping chan struct{}
+	// streams counts the streams carried on connections of their own,
+	// which the HTTP server's shutdown does not wait for.
+	streams sync.WaitGroup
 	// wakeups carry the wake-ups to and from the other processes.
 	wakeups *wakeup.Redis
 	// serve is set when the process serves the API (and the web client).
@@ -354,7 +358,7 @@ func (p *process) buildAPI(d deps) error {
 		BodyTimeout:      p.cfg.BodyTimeout,
 		Streams: api.StreamConfig{
 			Wakeups: p.hub, Max: p.cfg.StreamMax, Recheck: p.cfg.StreamRecheck,
-			WriteTimeout: p.cfg.StreamWriteTimeout, Stopping: p.stopping,
+			WriteTimeout: p.cfg.StreamWriteTimeout, Stopping: p.stopping, Running: &p.streams,
 		},
 	})
 	p.workers = append(p.workers, worker{"wake-up listener", p.wakeups.Listen})
@@ -484,6 +488,9 @@ func (p *process) run(ctx context.Context, ln net.Listener) error {
 	close(p.stopping)
 	if shutErr := srv.Shutdown(shutdownCtx); shutErr != nil {
 		p.log.Error("HTTP shutdown", "err", shutErr)
+	}
+	if !waitFor(shutdownCtx, &p.streams) {
+		p.log.Error("streams did not end in time")
 	}
 	if p.pub != nil {
 		_ = p.pub.Close()

@@ -47,9 +47,12 @@ func (r *running) done(name string) {
 }
 
 // wait reports whether every worker returned before ctx ended.
-func (r *running) wait(ctx context.Context) bool {
+func (r *running) wait(ctx context.Context) bool { return waitFor(ctx, &r.wg) }
+
+// waitFor reports whether wg's count fell to zero before ctx ended.
+func waitFor(ctx context.Context, wg *sync.WaitGroup) bool {
 	done := make(chan struct{})
-	go func() { r.wg.Wait(); close(done) }()
+	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-done:
 		return true
