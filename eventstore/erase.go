@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"slices"
 	"strings"
 	"time"
 
@@ -76,8 +77,16 @@ func (s *Store) erase(ctx context.Context, tx *sql.Tx, pieces []piece) error {
 
 // deletedAmong adds to doomed the streams that the erasures table names.
 func (s *Store) deletedAmong(ctx context.Context, tx *sql.Tx, parts, streams []any, doomed map[string]bool) error {
-	rows, err := tx.QueryContext(ctx, "SELECT stream_id FROM "+s.erasures+" WHERE partition_id IN ("+marks(len(parts))+
-		") AND stream_id IN ("+marks(len(streams))+")", append(append([]any{}, parts...), streams...)...)
+	return streamIDs(ctx, tx, "SELECT stream_id FROM "+s.erasures+" WHERE partition_id IN ("+marks(len(parts))+
+		") AND stream_id IN ("+marks(len(streams))+")", append(append([]any{}, parts...), streams...), func(id string) error {
+		doomed[id] = true
+		return nil
+	})
+}
+
+// streamIDs calls fn with each stream id a query of one column returns.
+func streamIDs(ctx context.Context, q Querier, query string, args []any, fn func(string) error) error {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
 	}
@@ -87,7 +96,9 @@ func (s *Store) deletedAmong(ctx context.Context, tx *sql.Tx, parts, streams []a
 		if err := rows.Scan(&id); err != nil {
 			return err
 		}
-		doomed[id] = true
+		if err := fn(id); err != nil {
+			return err
+		}
 	}
 	return rows.Err()
 }
@@ -155,45 +166,22 @@ func tuples(width, n int) string {
 // DeletedStreams calls fn with every deleted stream, in stream id order
 // within each partition.
 func (s *Store) DeletedStreams(ctx context.Context, fn func(streamID string) error) error {
-	rows, err := s.db.QueryContext(ctx, "SELECT stream_id FROM "+s.erasures+" ORDER BY partition_id, stream_id")
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return err
-		}
-		if err := fn(id); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return streamIDs(ctx, s.db, "SELECT stream_id FROM "+s.erasures+" ORDER BY partition_id, stream_id", nil, fn)
 }
 
 // Deleted returns which of the streams are deleted.
 func (s *Store) Deleted(ctx context.Context, streams []string) (map[string]bool, error) {
 	out := map[string]bool{}
-	for start := 0; start < len(streams); start += 1000 {
-		chunk := streams[start:min(start+1000, len(streams))]
+	for chunk := range slices.Chunk(streams, 1000) {
 		args := make([]any, len(chunk))
 		for i, id := range chunk {
 			args[i] = id
 		}
-		rows, err := s.db.QueryContext(ctx, "SELECT stream_id FROM "+s.erasures+" WHERE stream_id IN ("+marks(len(chunk))+")", args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, err
-			}
+		err := streamIDs(ctx, s.db, "SELECT stream_id FROM "+s.erasures+" WHERE stream_id IN ("+marks(len(chunk))+")", args, func(id string) error {
 			out[id] = true
-		}
-		if err := rows.Close(); err != nil {
+			return nil
+		})
+		if err != nil {
 			return nil, err
 		}
 	}

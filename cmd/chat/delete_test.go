@@ -146,3 +146,39 @@ func TestDeleteMessage(t *testing.T) {
 	}
 	eventuallyFinds(t, s, base+"/search?q=secret")
 }
+
+// TestDeletesSurviveRedisLoss: when Redis loses the command side's state,
+// its rebuild from the event log restores which messages are deleted, so
+// an edit or a second delete of one is still refused with message_deleted
+// while the chat's other messages take commands as before.
+func TestDeletesSurviveRedisLoss(t *testing.T) {
+	t.Parallel()
+	cfg := testenv.Config(t)
+	cfg.PublishTimeout = 500 * time.Millisecond // the rebuild waits about twice this
+	s := start(t, cfg, true, true)
+	token := s.must(t, 201, "POST", "/applications", map[string]any{"name": "lost deletes"}).object(t)["token"].(string)
+	s.must(t, 201, "POST", "/applications/"+token+"/chats", nil)
+	base := "/applications/" + token + "/chats/1/messages"
+	for _, body := range []string{"gone", "kept"} {
+		s.must(t, 201, "POST", base, map[string]any{"body": body})
+	}
+	if r := s.call(t, "DELETE", base+"/1", nil); r.Status != http.StatusNoContent {
+		t.Fatalf("DELETE: %d %s", r.Status, r.Body)
+	}
+	testenv.Eventually(t, 15*time.Second, "the delete stored", func() bool {
+		return len(storedPayloads(t, cfg, token, 1, 1)[events.TypeMessageDeleted]) == 1
+	})
+
+	wipe(t, cfg.Namespace)
+	testenv.Eventually(t, 60*time.Second, "commands taken again after the rebuild", func() bool {
+		return s.call(t, "PATCH", base+"/2", map[string]any{"body": "kept, edited"}).Status == http.StatusOK
+	})
+	for _, c := range []struct {
+		method string
+		body   any
+	}{{"PATCH", map[string]any{"body": "back"}}, {"DELETE", nil}} {
+		if r := s.call(t, c.method, base+"/1", c.body); r.Status != 404 || errorCode(t, r) != "message_deleted" {
+			t.Errorf("%s of the deleted message after the rebuild: %d %s", c.method, r.Status, r.Body)
+		}
+	}
+}
