@@ -85,5 +85,5 @@ func TestSearchBulkIsBoundedInBytes(t *testing.T) {
 		}
 		return n
 	}
-	testenv.Eventually(t, 30*time.Second, "every document indexed", func() bool { return count() == n })
+	testenv.Eventually(t, testenv.SearchWait, "every document indexed", func() bool { return count() == n })
 }

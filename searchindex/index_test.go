@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/chatsys/chat/internal/testenv"
 	"github.com/chatsys/chat/searchindex"
@@ -66,7 +65,7 @@ func TestIndexLifecycle(t *testing.T) {
 	search := func(q string) searchindex.Hits {
 		t.Helper()
 		var hits searchindex.Hits
-		testenv.Eventually(t, 10*time.Second, "the documents searchable", func() bool {
+		testenv.Eventually(t, testenv.SearchWait, "the documents searchable", func() bool {
 			hits, err = ix.Search(ctx, searchindex.Query{Token: token, Chat: 1, Q: q, Size: 10})
 			return err == nil && hits.Total > 0
 		})

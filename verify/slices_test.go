@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chatsys/chat/apptoken"
 	"github.com/chatsys/chat/catalog"
@@ -102,7 +101,7 @@ func TestSlicesFindTheSame(t *testing.T) {
 	if err := rp.Search(ctx); err != nil {
 		t.Fatal(err)
 	}
-	testenv.Eventually(t, 30*time.Second, "the search index to agree", func() bool {
+	testenv.Eventually(t, testenv.SearchWait, "the search index to agree", func() bool {
 		return len(verifyWith(t, cfg, es, 0).Differences) == 0
 	})
 

@@ -84,7 +84,7 @@ func doctorChecks(ns string, partitions int) []string {
 func startWorker(t *testing.T, cfg config.Config) {
 	t.Helper()
 	start(t, cfg, false, true)
-	testenv.Eventually(t, 15*time.Second, "the worker consuming and the index created", func() bool {
+	testenv.Eventually(t, testenv.SearchWait, "the worker consuming and the index created", func() bool {
 		stats, err := broker.QueueStats(context.Background(), cfg.AMQPURL, broker.NamesFor(cfg.Namespace, cfg.Partitions).Store)
 		if err != nil || stats[0].Consumers == 0 {
 			return false

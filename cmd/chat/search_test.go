@@ -43,7 +43,7 @@ func eventuallyFinds(t *testing.T, s *system, path string, want ...int64) {
 	t.Helper()
 	var got []int64
 	var r response
-	deadline := time.Now().Add(2 * time.Minute)
+	deadline := time.Now().Add(testenv.SearchWait)
 	for time.Now().Before(deadline) {
 		got, r = searchNumbers(t, s, path)
 		if r.Status == 200 && sorted(got) == sorted(want) {

@@ -136,7 +136,7 @@ func TestWebClientInABrowser(t *testing.T) {
 	waitText(t, a, "#messages", "and back from page b", 5*time.Second)
 
 	// Search: the index trails the read tables a little, so ask again.
-	testenv.Eventually(t, 15*time.Second, "search finds the message", func() bool {
+	testenv.Eventually(t, testenv.SearchWait, "search finds the message", func() bool {
 		if err := chromedp.Do(b, chromedp.SetValue(chromedp.CSS("#q"), "pag"), chromedp.Click(chromedp.CSS("#search button[type=submit]"))); err != nil {
 			t.Fatal(err)
 		}

@@ -195,6 +195,12 @@ func randomString(n int) string {
 	return string(b)
 }
 
+// SearchWait is how long a test waits for the search index to show a
+// write. The search stand-in that tests run against has been seen to answer
+// nothing in time for most of a minute while other tests hold both cores;
+// a passing test waits only as long as the index takes.
+const SearchWait = 2 * time.Minute
+
 // Eventually polls cond until it holds or timeout passes.
 func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()

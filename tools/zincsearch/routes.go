@@ -1,7 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
+	"os"
+	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -116,16 +120,33 @@ func esProduct(c *gin.Context) {
 	c.Next()
 }
 
+// slowRequest is how long a request runs before the log shows it and, at
+// most once a minute, every goroutine's stack: what it waits on is what
+// makes searches time out under load.
+const slowRequest = 5 * time.Second
+
 func accessLog(verbose bool) gin.HandlerFunc {
+	var lastDump atomic.Int64
 	return func(c *gin.Context) {
 		start := time.Now()
+		slow := time.AfterFunc(slowRequest, func() {
+			log.Warn().Str("method", c.Request.Method).Str("path", c.Request.URL.RequestURI()).
+				Msg("request still running after " + slowRequest.String())
+			now, last := time.Now().Unix(), lastDump.Load()
+			if now-last >= 60 && lastDump.CompareAndSwap(last, now) {
+				buf := make([]byte, 1<<20)
+				fmt.Fprintf(os.Stderr, "goroutines:\n%s\nend of goroutines\n", buf[:runtime.Stack(buf, true)])
+			}
+		})
 		c.Next()
+		slow.Stop()
 		status := c.Writer.Status()
-		if !verbose && status < http.StatusInternalServerError {
+		took := time.Since(start)
+		if !verbose && status < http.StatusInternalServerError && took < slowRequest {
 			return
 		}
 		log.Info().Str("method", c.Request.Method).Str("path", c.Request.URL.RequestURI()).
-			Int("status", status).Dur("took", time.Since(start)).Msg("request")
+			Int("status", status).Dur("took", took).Msg("request")
 	}
 }
 
