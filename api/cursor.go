@@ -12,8 +12,9 @@ import (
 	"github.com/chatsys/chat/readmodel"
 )
 
-// A cursor is a position among a chat's changes (creates, edits, deletes), as
-// decimal digits; "0" is the start of the chat. Clients treat it as opaque.
+// A cursor is a position among a chat's changes (creates, edits, deletes),
+// or a chat's number in an application's chats, as decimal digits; "0" is
+// the start of the list. Clients treat it as opaque.
 func parseCursor(name, v string) (int64, error) {
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 0 || len(v) > 19 || strconv.FormatInt(n, 10) != v {
@@ -93,24 +94,25 @@ func parseWait(v string) (time.Duration, error) {
 	return d, nil
 }
 
-// cursorLinks renders the Link header of a cursor read: next holds the
-// cursor to read after (the last item's, or the same cursor when the read
-// found nothing, for the next poll), prev the cursor to read before.
-func cursorLinks(r *http.Request, c cursorQuery, got readmodel.Changes) string {
+// cursorLinks renders the Link header of a cursor read of span c that
+// found the items from..to: next holds the cursor to read after (the last
+// item's, or the same cursor when the read found nothing, for the next
+// poll), prev the cursor to read before.
+func cursorLinks(r *http.Request, c readmodel.Span, from, to int64) string {
 	link := func(param string, pos int64, rel string) string {
 		q := url.Values{}
 		q.Set(param, formatCursor(pos))
-		q.Set("per_page", strconv.FormatInt(c.span.Limit, 10))
+		q.Set("per_page", strconv.FormatInt(c.Limit, 10))
 		return fmt.Sprintf(`<%s?%s>; rel="%s"`, r.URL.EscapedPath(), q.Encode(), rel)
 	}
 	var links []string
 	switch {
-	case got.To > 0:
-		links = append(links, link("after", got.To, "next"), link("before", got.From, "prev"))
-	case c.span.Before > 0:
-		links = append(links, link("after", c.span.Before-1, "next"))
+	case to > 0:
+		links = append(links, link("after", to, "next"), link("before", from, "prev"))
+	case c.Before > 0:
+		links = append(links, link("after", c.Before-1, "next"))
 	default:
-		links = append(links, link("after", c.span.After, "next"))
+		links = append(links, link("after", c.After, "next"))
 	}
 	return strings.Join(links, ", ")
 }

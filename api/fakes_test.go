@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -170,6 +171,29 @@ func (q *fakeQueries) Chats(_ context.Context, token string, _ readmodel.Page) (
 		}
 	}
 	return readmodel.ListOf(a.ChatsCount, a.ChatsCount, chats...), nil
+}
+
+// ChatSpan answers an application's chats after s.After, or before
+// s.Before, up to s.Limit.
+func (q *fakeQueries) ChatSpan(ctx context.Context, token string, s readmodel.Span) (readmodel.Slice[readmodel.Chat], error) {
+	all, err := q.Chats(ctx, token, readmodel.Page{})
+	if err != nil {
+		return readmodel.Slice[readmodel.Chat]{}, err
+	}
+	chats, _ := all.Collect(ctx)
+	chats = slices.DeleteFunc(chats, func(c readmodel.Chat) bool {
+		return c.Number <= s.After || s.Before > 0 && c.Number >= s.Before
+	})
+	if s.Before > 0 {
+		chats = chats[max(len(chats)-int(s.Limit), 0):]
+	} else {
+		chats = chats[:min(len(chats), int(s.Limit))]
+	}
+	out := readmodel.Slice[readmodel.Chat]{List: readmodel.ListOf(all.Total, all.Last, chats...)}
+	if len(chats) > 0 {
+		out.From, out.To = chats[0].Number, chats[len(chats)-1].Number
+	}
+	return out, nil
 }
 
 func (q *fakeQueries) Messages(_ context.Context, token string, chat int64, _ readmodel.Page) (readmodel.List[readmodel.Message], error) {

@@ -95,7 +95,34 @@ func (s *server) renameApplication(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, applicationOut(app))
 }
 
+// listChats answers a page of an application's chats: by number (page,
+// per_page), or by cursor (after or before a chat's number, per_page).
 func (s *server) listChats(w http.ResponseWriter, r *http.Request) {
+	c, byCursor, err := cursorParams(r)
+	if err == nil && c.wait > 0 {
+		err = apperr.InvalidCursor("wait is for a chat's messages; a list of chats answers at once")
+	}
+	if err == nil && !byCursor {
+		s.listChatPage(w, r)
+		return
+	}
+	token := chi.URLParam(r, "token")
+	if err == nil && !commands.ValidToken(token) {
+		err = apperr.NotFound("application not found")
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	got, err := s.q.ChatSpan(r.Context(), token, c.span)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeItems(s, w, r, cursorLinks(r, c.span, got.From, got.To), got.List, chatOut)
+}
+
+func (s *server) listChatPage(w http.ResponseWriter, r *http.Request) {
 	p, err := page(r)
 	if err != nil {
 		s.writeError(w, r, err)

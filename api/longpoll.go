@@ -30,7 +30,7 @@ func (s *server) listMessages(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeItems(s, w, r, cursorLinks(r, c, got), got.List, func(c readmodel.Change) messageJSON { return messageOut(c.Message) })
+	writeItems(s, w, r, cursorLinks(r, c.span, got.From, got.To), got.List, func(c readmodel.Change) messageJSON { return messageOut(c.Message) })
 }
 
 // changesWithin reads the changes c selects; when there are none after the

@@ -75,9 +75,10 @@ var oaRouteSpecs = map[oaRoute]oaRouteSpec{
 		{path: "/applications/x", status: 404, code: "not_found"},
 	}},
 	{"PATCH", "/applications/{token}"}: {statuses: oaWithSuccess(200, oaCommandStatuses)},
-	{"GET", "/applications/{token}/chats"}: {statuses: oaWithSuccess(200, oaListStatuses), probes: []oaProbe{
+	{"GET", "/applications/{token}/chats"}: {statuses: oaWithSuccess(200, append([]int{400}, oaListStatuses...)), probes: []oaProbe{
 		{path: "/applications/x/chats", status: 404, code: "not_found"},
 		{path: "/applications/" + oaToken + "/chats?per_page=0", status: 422, code: "validation_failed"},
+		{path: "/applications/" + oaToken + "/chats?before=x", status: 400, code: "invalid_cursor"},
 	}},
 	{"POST", "/applications/{token}/chats"}: {statuses: oaWithSuccess(201, oaCommandStatuses)},
 	{"GET", "/applications/{token}/chats/{chat}"}: {statuses: oaWithSuccess(200, oaReadStatuses), probes: []oaProbe{

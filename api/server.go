@@ -48,6 +48,8 @@ type Queries interface {
 	Chat(ctx context.Context, token string, number int64) (readmodel.Chat, error)
 	Message(ctx context.Context, token string, chat, number int64) (readmodel.Message, error)
 	Chats(ctx context.Context, token string, p readmodel.Page) (readmodel.List[readmodel.Chat], error)
+	// ChatSpan reads an application's chats by cursor (a chat's number).
+	ChatSpan(ctx context.Context, token string, s readmodel.Span) (readmodel.Slice[readmodel.Chat], error)
 	Messages(ctx context.Context, token string, chat int64, p readmodel.Page) (readmodel.List[readmodel.Message], error)
 	// Changes reads a chat's creates, edits and deletes by cursor.
 	Changes(ctx context.Context, token string, chat int64, s readmodel.Span) (readmodel.Changes, error)

@@ -91,6 +91,10 @@ func TestBadCursorsBeforeTheStream(t *testing.T) {
 		{"wait without a cursor", base + "?wait=5s", "", 400, "invalid_cursor"},
 		{"wait too long", base + "?after=0&wait=61s", "", 400, "invalid_cursor"},
 		{"wait with before", base + "?before=4&wait=1s", "", 400, "invalid_cursor"},
+		{"chats with a bad after", "/applications/" + apiToken + "/chats?after=1x", "", 400, "invalid_cursor"},
+		{"chats with a page and a cursor", "/applications/" + apiToken + "/chats?before=3&page=1", "", 400, "invalid_cursor"},
+		{"chats that would wait", "/applications/" + apiToken + "/chats?after=1&wait=5s", "", 400, "invalid_cursor"},
+		{"chats of an unknown application", "/applications/x/chats?after=0", "", 404, "not_found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

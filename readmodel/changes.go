@@ -18,20 +18,24 @@ type Change struct {
 	Position int64
 }
 
-// Span selects a slice of a chat's changes by cursor: the first Limit after
-// After, or, when Before is set, the last Limit before Before.
+// Span selects a slice of a list by cursor: the first Limit after After,
+// or, when Before is set, the last Limit before Before.
 type Span struct {
 	After, Before int64
 	Limit         int64
 }
 
-// Changes is one slice of a chat's changes. From and To are the positions of
-// its first and last item (0 when it is empty), known before its items are
-// read, which are read a few at a time like a page's.
-type Changes struct {
-	List[Change]
+// Slice is what a cursor read answers: a list whose From and To are the
+// cursors of its first and last item (0 when it is empty), known before its
+// items are read, so that the links to the slices around it can go first.
+type Slice[T any] struct {
+	List[T]
 	From, To int64
 }
+
+// Changes is one slice of a chat's changes, read a few at a time like a
+// page's; its cursors are positions.
+type Changes = Slice[Change]
 
 // ChangesOf is a slice whose items are already in memory (see ListOf).
 func ChangesOf(total int64, items ...Change) Changes {

@@ -4,9 +4,11 @@
 package readmodel
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/chatsys/chat/apperr"
@@ -217,15 +219,55 @@ func (q *Queries) Chats(ctx context.Context, token string, p Page) (List[Chat], 
 	return l, nil
 }
 
+// ChatSpan returns an application's chats in span s, by number (a chat's
+// number is its cursor): the first s.Limit numbered above s.After, or the
+// last below s.Before. A chat whose create is stored after a later one's
+// joins the list late, as it does on a page.
+func (q *Queries) ChatSpan(ctx context.Context, token string, s Span) (Slice[Chat], error) {
+	var c Slice[Chat]
+	err := q.db.QueryRowContext(ctx, "SELECT chats_count, last_chat_number FROM "+q.apps+
+		" WHERE token = ? AND created_at IS NOT NULL", token).Scan(&c.Total, &c.Last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, apperr.NotFound("application not found")
+	}
+	if err != nil {
+		return c, unavailable(err)
+	}
+	query := "SELECT number, name, messages_count, created_at, updated_at FROM " + q.chats +
+		" WHERE token = ? AND number > ? AND created_at IS NOT NULL ORDER BY number LIMIT ?"
+	bound := s.After
+	if s.Before > 0 {
+		query = "SELECT number, name, messages_count, created_at, updated_at FROM " + q.chats +
+			" WHERE token = ? AND number < ? AND created_at IS NOT NULL ORDER BY number DESC LIMIT ?"
+		bound = s.Before
+	}
+	// A span is at most a page, and a page of chats is one read.
+	items, err := q.readChats(ctx, query, token, bound, min(s.Limit, chatSlice))
+	if err != nil {
+		return c, err
+	}
+	slices.SortFunc(items, func(a, b Chat) int { return cmp.Compare(a.Number, b.Number) })
+	c.List = ListOf(c.Total, c.Last, items...)
+	if len(items) > 0 {
+		c.From, c.To = items[0].Number, items[len(items)-1].Number
+	}
+	return c, nil
+}
+
 // chatRange reads the chats numbered lo..hi.
 func (q *Queries) chatRange(ctx context.Context, token string, lo, hi int64) ([]Chat, error) {
-	rows, err := q.db.QueryContext(ctx, "SELECT number, name, messages_count, created_at, updated_at FROM "+q.chats+
+	return q.readChats(ctx, "SELECT number, name, messages_count, created_at, updated_at FROM "+q.chats+
 		" WHERE token = ? AND number BETWEEN ? AND ? AND created_at IS NOT NULL ORDER BY number", token, lo, hi)
+}
+
+// readChats reads the chats a query selects.
+func (q *Queries) readChats(ctx context.Context, query string, args ...any) ([]Chat, error) {
+	rows, err := q.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, unavailable(err)
 	}
 	defer rows.Close()
-	out := make([]Chat, 0, hi-lo+1)
+	var out []Chat
 	for rows.Next() {
 		var c Chat
 		if err := rows.Scan(&c.Number, &c.Name, &c.MessagesCount, &c.CreatedAt, &c.UpdatedAt); err != nil {

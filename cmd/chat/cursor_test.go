@@ -110,6 +110,59 @@ func TestCursorReadsAndLongPoll(t *testing.T) {
 	}
 }
 
+// TestChatsByCursor: an application's chats walk forward and back by
+// cursor (a chat's number) through Link, beside its pages.
+func TestChatsByCursor(t *testing.T) {
+	t.Parallel()
+	s := start(t, testenv.Config(t), true, true)
+	token := s.must(t, 201, "POST", "/applications", map[string]any{"name": "chat cursors"}).object(t)["token"].(string)
+	base := "/applications/" + token + "/chats"
+	for i := 1; i <= 5; i++ {
+		s.must(t, 201, "POST", base, map[string]any{"name": "c" + strconv.Itoa(i)})
+	}
+	s.eventually(t, base+"/5", func(r response) bool { return r.Status == 200 })
+	s.eventually(t, base+"?page=1&per_page=5", func(r response) bool { return strings.Count(string(r.Body), `"number"`) == 5 })
+
+	names := func(r response) string {
+		t.Helper()
+		var items []struct{ Name string }
+		r.json(t, &items)
+		var out []string
+		for _, it := range items {
+			out = append(out, it.Name)
+		}
+		return strings.Join(out, " ")
+	}
+	first := s.must(t, 200, "GET", base+"?after=0&per_page=2", nil)
+	second := s.must(t, 200, "GET", linkTo(t, first.Header.Get("Link"), "next"), nil)
+	third := s.must(t, 200, "GET", linkTo(t, second.Header.Get("Link"), "next"), nil)
+	past := s.must(t, 200, "GET", linkTo(t, third.Header.Get("Link"), "next"), nil)
+	tests := []struct {
+		name string
+		r    response
+		want string
+	}{
+		{"after 0", first, "c1 c2"},
+		{"next", second, "c3 c4"},
+		{"next again", third, "c5"},
+		{"past the last", past, ""},
+		{"prev of the third", s.must(t, 200, "GET", linkTo(t, third.Header.Get("Link"), "prev"), nil), "c3 c4"},
+		{"before 3", s.must(t, 200, "GET", base+"?before=3&per_page=5", nil), "c1 c2"},
+	}
+	for _, tt := range tests {
+		if got := names(tt.r); got != tt.want {
+			t.Errorf("%s: %q; want %q", tt.name, got, tt.want)
+		}
+		if tt.r.Header.Get("X-Total-Count") != "5" {
+			t.Errorf("%s: X-Total-Count %q", tt.name, tt.r.Header.Get("X-Total-Count"))
+		}
+	}
+	// Past the last chat, next keeps the cursor: a new chat comes there.
+	if got, want := linkTo(t, past.Header.Get("Link"), "next"), linkTo(t, third.Header.Get("Link"), "next"); got != want {
+		t.Errorf("next past the last: %s; want %s", got, want)
+	}
+}
+
 // TestReplayUnderOpenStreams: a replay of the read tables while a stream is
 // open sends nothing twice and skips nothing: the rebuilt rows hold the
 // same cursors.
