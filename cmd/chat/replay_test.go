@@ -100,7 +100,7 @@ func TestReplayWhileServing(t *testing.T) {
 	// The last edits may still be on their way to either projection: wait
 	// until search and the read tables agree on which bodies are unedited.
 	var want, got []int64
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(testenv.SearchWait)
 	for {
 		want = allBefore(t, s, messages)
 		got, _ = searchNumbers(t, s, messages+"/search?q=before&per_page=1000")

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -41,6 +44,9 @@ func TestScaleOutUnderFaults(t *testing.T) {
 	db := testenv.DB(t, cfg)
 
 	api := startBinary(t, cfg)
+	// A stream held on a serve process of its own, woken across processes
+	// through the Redis Cluster, follows one chat through every fault.
+	following := startBinaryCommand(t, cfg, "serve")
 	workers := []*system{startBinaryCommand(t, cfg, "work"), startBinaryCommand(t, cfg, "work"), startBinaryCommand(t, cfg, "work")}
 	table := partition.NewTable(db, cfg.Namespace)
 	writers := func() (map[string]int, int) {
@@ -70,6 +76,8 @@ func TestScaleOutUnderFaults(t *testing.T) {
 		api.must(t, 201, "POST", "/applications/"+token+"/chats", nil)
 		chats = append(chats, "/applications/"+token+"/chats/1/messages")
 	}
+
+	followed := newFollower(t, following, chats[0]+"/stream")
 
 	type created struct {
 		chat   string
@@ -187,6 +195,13 @@ func TestScaleOutUnderFaults(t *testing.T) {
 		}
 	}
 	checkLog(t, db, cfg)
+	var want []int64
+	for _, c := range ok {
+		if c.chat == chats[0] {
+			want = append(want, c.number)
+		}
+	}
+	followed.got(t, want)
 	stats, err := broker.QueueStats(context.Background(), cfg.AMQPURL, catalog.New(cfg.Namespace).DeadQueue())
 	if err != nil || stats[0].Messages != 0 {
 		t.Errorf("parked events: %v, %v", stats, err)
@@ -231,4 +246,102 @@ func checkLog(t *testing.T, db *sql.DB, cfg config.Config) {
 		t.Errorf("%d events, %d distinct ids, %d distinct stream versions", events, ids, streams)
 	}
 	t.Logf("%d events in %d partitions", total, used)
+}
+
+// follower holds a stream for the rest of a test, resuming with
+// Last-Event-ID whenever it ends (a client's EventSource does the same),
+// and counts the messages it is sent.
+type follower struct {
+	mu   sync.Mutex
+	seen map[int64]int
+	ends int
+}
+
+func newFollower(t *testing.T, s *system, path string) *follower {
+	f := &follower{seen: map[int64]int{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		last := "0" // from the chat's start, though it opens late
+		for ctx.Err() == nil {
+			last = f.read(ctx, s.URL+path, last)
+			f.mu.Lock()
+			f.ends++
+			f.mu.Unlock()
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+	return f
+}
+
+// read follows one connection of the stream from last, and returns the
+// last event id it was sent.
+func (f *follower) read(ctx context.Context, url, last string) string {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return last
+	}
+	if last != "" {
+		req.Header.Set("Last-Event-ID", last)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return last
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return last
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	var name, id string
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			name = ""
+		case strings.HasPrefix(line, "event: "):
+			name = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "id: "):
+			id = strings.TrimPrefix(line, "id: ")
+		case strings.HasPrefix(line, "data: ") && name == "message":
+			var m struct{ Number int64 }
+			if json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &m) == nil {
+				f.mu.Lock()
+				f.seen[m.Number]++
+				f.mu.Unlock()
+			}
+			last = id
+		}
+	}
+	return last
+}
+
+// got checks that the stream was sent every message of want once, and no
+// message twice.
+func (f *follower) got(t *testing.T, want []int64) {
+	t.Helper()
+	testenv.Eventually(t, 60*time.Second, fmt.Sprintf("the stream sent the %d messages answered 201", len(want)), func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for _, n := range want {
+			if f.seen[n] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for n, times := range f.seen {
+		if times > 1 {
+			t.Errorf("the stream sent message %d %d times", n, times)
+		}
+	}
+	t.Logf("the stream sent %d messages over %d connections", len(f.seen), f.ends+1)
 }
