@@ -95,7 +95,7 @@ type server struct {
 	bodyTimeout time.Duration
 	wake        Wakeups
 	streams     streams
-	shared      *sharedReads
+	feeds       feeds
 	limiter     RateLimiter
 }
 
@@ -125,7 +125,7 @@ func NewHandler(d Deps) http.Handler {
 	d.Registry.MustRegister(s.metrics.requests)
 	s.wake = d.Streams.Wakeups
 	s.streams = newStreams(d.Streams, d.Registry)
-	s.shared = &sharedReads{q: d.Queries, calls: map[readKey]*readCall{}}
+	s.feeds.byChat = map[chatKey]*feed{}
 
 	return s.routes(d.Registry)
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"math"
 	"math/rand/v2"
 	"net/http"
 	"time"
@@ -18,16 +17,13 @@ import (
 )
 
 // Wakeups tell the API when a chat may have changed. A wake-up carries no
-// data: its watchers read the chat again after their cursors, so a lost one
+// data: the chat's feed reads the chat again after its head, so a lost one
 // only delays a delivery until the next re-read (StreamRecheck).
 type Wakeups interface {
 	// Watch returns a channel that receives (without blocking its sender,
 	// so wake-ups coalesce) when the chat may have changed, and a func that
 	// stops the watch.
 	Watch(token string, chat int64) (<-chan struct{}, func())
-	// Woken is when the chat was last woken: the streams it woke share a
-	// read begun after it.
-	Woken(token string, chat int64) time.Time
 }
 
 // The streams' defaults; Deps may set others.
@@ -40,45 +36,53 @@ const (
 	streamBatch        = 32
 )
 
+// streamStart is where a stream starts: its chat, the cursor it resumes
+// after, and the chat's latest change when it opened.
+type streamStart struct {
+	token               string
+	chat, after, latest int64
+}
+
 // streamTarget reads a stream's chat and the cursor it resumes after: the
 // Last-Event-ID header, sent by a reconnecting EventSource, wins over the
 // after parameter. Without either, it starts after the chat's latest
 // change. It answers before the stream starts, with the usual errors.
-func (s *server) streamTarget(r *http.Request) (token string, chat, after int64, err error) {
-	token = chi.URLParam(r, "token")
-	if !commands.ValidToken(token) {
-		return "", 0, 0, apperr.NotFound("application not found")
+func (s *server) streamTarget(r *http.Request) (streamStart, error) {
+	var st streamStart
+	st.token = chi.URLParam(r, "token")
+	if !commands.ValidToken(st.token) {
+		return st, apperr.NotFound("application not found")
 	}
-	if chat, err = pathNumber(chi.URLParam(r, "chat"), "chat"); err != nil {
-		return "", 0, 0, err
+	var err error
+	if st.chat, err = pathNumber(chi.URLParam(r, "chat"), "chat"); err != nil {
+		return st, err
 	}
 	given := false
 	if v := r.Header.Get("Last-Event-ID"); v != "" {
 		given = true
-		after, err = parseCursor("Last-Event-ID", v)
+		st.after, err = parseCursor("Last-Event-ID", v)
 	} else if r.URL.Query().Has("after") {
 		given = true
-		after, err = parseCursor("after", r.URL.Query().Get("after"))
+		st.after, err = parseCursor("after", r.URL.Query().Get("after"))
 	}
 	if err != nil {
-		return "", 0, 0, err
+		return st, err
 	}
 	// The latest change both checks the chat exists and, without a
 	// cursor, is where the stream starts.
-	latest, err := s.q.Changes(r.Context(), token, chat, readmodel.Span{Before: math.MaxInt64, Limit: 1})
-	if err != nil {
-		return "", 0, 0, err
+	if st.latest, err = s.latestChange(r.Context(), st.token, st.chat); err != nil {
+		return st, err
 	}
 	if !given {
-		after = latest.To
+		st.after = st.latest
 	}
-	return token, chat, after, nil
+	return st, nil
 }
 
 // streamMessages answers GET …/messages/stream: Server-Sent Events of the
 // chat's changes after the client's cursor, then live.
 func (s *server) streamMessages(w http.ResponseWriter, r *http.Request) {
-	token, chat, after, err := s.streamTarget(r)
+	start, err := s.streamTarget(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -91,7 +95,7 @@ func (s *server) streamMessages(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	if s.detach(w, r, token, chat, after) {
+	if s.detach(w, r, start) {
 		return
 	}
 	w.WriteHeader(http.StatusOK)
@@ -102,7 +106,7 @@ func (s *server) streamMessages(w http.ResponseWriter, r *http.Request) {
 	_ = rc.SetReadDeadline(time.Time{})
 	s.streams.open.Inc()
 	defer s.streams.open.Dec()
-	s.follow(r.Context(), st, token, chat, after)
+	s.stream(r.Context(), st, start)
 }
 
 // detach carries the stream on the request's connection, taken over from
@@ -112,7 +116,7 @@ func (s *server) streamMessages(w http.ResponseWriter, r *http.Request) {
 // deep request stack: about half the memory. The answer is delimited by
 // the connection's close. Where the connection cannot be taken over (an
 // HTTP/2 connection, a test's recorder), the stream stays in the request.
-func (s *server) detach(w http.ResponseWriter, r *http.Request, token string, chat, after int64) bool {
+func (s *server) detach(w http.ResponseWriter, r *http.Request, start streamStart) bool {
 	if s.streams.running == nil {
 		return false
 	}
@@ -152,48 +156,73 @@ func (s *server) detach(w http.ResponseWriter, r *http.Request, token string, ch
 		}
 		s.streams.open.Inc()
 		defer s.streams.open.Dec()
-		s.follow(ctx, st, token, chat, after)
+		s.stream(ctx, st, start)
 	}()
 	return true
 }
 
-// follow writes the chat's changes after cursor to st until the client
-// goes, a write fails or stalls, or the process stops.
-func (s *server) follow(ctx context.Context, st *sse, token string, chat, cursor int64) {
-	wake, stop := s.watch(token, chat)
-	defer stop()
+// stream writes the chat's changes after the start's cursor to st until
+// the client goes, a write fails or stalls, or the process stops: from the
+// read tables while the cursor lies before the chat's feed, then from the
+// feed.
+func (s *server) stream(ctx context.Context, st *sse, start streamStart) {
+	f := s.join(start.token, start.chat, start.latest)
+	defer s.leave(f)
+	cursor := start.after
 	if st.event("ready", cursor, map[string]string{"cursor": formatCursor(cursor)}) != nil {
 		return
 	}
 	heartbeat := time.NewTicker(s.streams.heartbeat)
 	defer heartbeat.Stop()
-	recheck := time.NewTimer(s.jitteredRecheck())
-	defer recheck.Stop()
 	live := false
-	since := time.Now()
+	sent := func(occurred time.Time) {
+		s.streams.latency.Observe(time.Since(occurred).Seconds())
+		s.streams.delivered.Inc()
+	}
 	for {
-		next, full, err := s.deliver(ctx, st, token, chat, cursor, live, since)
-		if err != nil {
-			return
+		st.buf.Reset()
+		var (
+			next    int64
+			changed <-chan struct{}
+			ok      bool
+		)
+		if live {
+			next, changed, ok = f.after(cursor, &st.buf, sent)
+		} else {
+			next, changed, ok = f.after(cursor, &st.buf, func(time.Time) { s.streams.delivered.Inc() })
 		}
-		cursor = next
-		if full {
-			since = time.Now()
+		if !ok {
+			// Behind the feed: catch up from the read tables.
+			var err error
+			if next, err = s.catchUp(ctx, st, start, cursor); err != nil {
+				return
+			}
+			if next == cursor {
+				// The read tables are away, or behind the feed (a
+				// replay): wait for the feed.
+				select {
+				case <-ctx.Done():
+					return
+				case <-s.streams.stopping:
+					return
+				case <-time.After(s.jitteredRecheck()):
+				}
+			}
+			cursor = next
 			continue
 		}
-		live = true
+		if st.buf.Len() > 0 {
+			if st.write(st.buf.Bytes()) != nil || st.flushed() != nil {
+				return
+			}
+		}
+		cursor, live = next, true
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.streams.stopping:
 			return
-		case <-wake:
-			// Every stream this wake-up woke may share one read begun
-			// after it.
-			since = s.woken(token, chat)
-		case <-recheck.C:
-			since = time.Now()
-			recheck.Reset(s.jitteredRecheck())
+		case <-changed:
 		case <-heartbeat.C:
 			if st.comment() != nil {
 				return
@@ -202,39 +231,33 @@ func (s *server) follow(ctx context.Context, st *sse, token string, chat, cursor
 	}
 }
 
-// deliver writes one read of changes after cursor, made no earlier than
-// since (shared with the chat's other streams at the same cursor), and
-// returns the cursor after them and whether the read was full (more may
-// wait). An error ends the stream: the client reconnects and resumes.
-func (s *server) deliver(ctx context.Context, st *sse, token string, chat, cursor int64, live bool, since time.Time) (int64, bool, error) {
-	call, err := s.shared.read(ctx, s.streams.stopping, token, chat, cursor, since)
+// catchUp writes one read of the chat's changes after cursor from the read
+// tables and returns the cursor after them. An error ends the stream: the
+// client reconnects and resumes.
+func (s *server) catchUp(ctx context.Context, st *sse, start streamStart, cursor int64) (int64, error) {
+	got, err := s.q.Changes(ctx, start.token, start.chat, readmodel.Span{After: cursor, Limit: streamBatch})
 	if err != nil {
 		if e := apperr.As(err); e == nil || e.Kind != apperr.KindUnavailable {
-			return cursor, false, err
+			return cursor, err
 		}
-		// The database is away: try again at the next re-read.
-		return cursor, false, nil
+		return cursor, nil
 	}
-	if len(call.items) == 0 {
-		return cursor, false, nil
+	st.buf.Reset()
+	err = got.Each(ctx, func(c readmodel.Change) error {
+		cursor = c.Position
+		s.streams.delivered.Inc()
+		return appendEvent(&st.buf, changeEvent(c), c.Position, messageOut(c.Message))
+	})
+	if err != nil {
+		return cursor, err
 	}
-	if live {
-		for _, c := range call.items {
-			s.streams.latency.Observe(time.Since(c.UpdatedAt).Seconds())
-		}
+	if st.buf.Len() == 0 {
+		return cursor, nil
 	}
-	if err := st.write(call.events); err != nil {
-		return cursor, false, err
+	if err := st.write(st.buf.Bytes()); err != nil {
+		return cursor, err
 	}
-	s.streams.delivered.Add(float64(len(call.items)))
-	return call.items[len(call.items)-1].Position, len(call.items) == streamBatch, st.flushed()
-}
-
-func (s *server) woken(token string, chat int64) time.Time {
-	if s.wake == nil {
-		return time.Now()
-	}
-	return s.wake.Woken(token, chat)
+	return cursor, st.flushed()
 }
 
 func (s *server) watch(token string, chat int64) (<-chan struct{}, func()) {

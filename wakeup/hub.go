@@ -22,16 +22,28 @@ func (c Chat) String() string { return c.Token + "/" + strconv.FormatInt(c.Numbe
 type Hub struct {
 	mu      sync.Mutex
 	watched map[Chat]*watched
+	gather  time.Duration
 }
 
-// watched is a chat's watchers and when it was last woken.
+// watched is a chat's watchers, when it was last woken, and whether a
+// wake-up is held until gather has passed since then.
 type watched struct {
 	chans map[chan struct{}]struct{}
 	woken time.Time
+	held  bool
 }
 
-// NewHub returns an empty hub.
-func NewHub() *Hub { return &Hub{watched: map[Chat]*watched{}} }
+// Gather is how long a busy chat's wake-ups are held after it was woken.
+// Its watchers (a thousand streams, say) then share one read and one write
+// each for that time's changes, instead of one per change; a wake-up after
+// a quiet spell goes at once.
+const Gather = 50 * time.Millisecond
+
+// NewHub returns an empty hub that wakes a chat's watchers at most once
+// every gather.
+func NewHub(gather time.Duration) *Hub {
+	return &Hub{watched: map[Chat]*watched{}, gather: gather}
+}
 
 // Watch returns a channel that receives when the chat is woken, and a func
 // that stops the watch. Wake-ups coalesce: the channel holds at most one.
@@ -55,33 +67,42 @@ func (h *Hub) Watch(token string, chat int64) (<-chan struct{}, func()) {
 	}
 }
 
-// Woken is when the chat was last woken (zero if it never was while
-// watched): a read begun after it sees what every wake-up so far announced.
-func (h *Hub) Woken(token string, chat int64) time.Time {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if w := h.watched[Chat{token, chat}]; w != nil {
-		return w.woken
-	}
-	return time.Time{}
-}
-
-// Wake wakes the watchers of chats. It never blocks.
+// Wake wakes the watchers of chats, or, for a chat woken less than the
+// hub's gather ago, holds the wake-up until then. It never blocks.
 func (h *Hub) Wake(chats ...Chat) {
 	now := time.Now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, k := range chats {
 		w := h.watched[k]
-		if w == nil {
+		if w == nil || w.held {
 			continue
 		}
-		w.woken = now
-		for ch := range w.chans {
-			select {
-			case ch <- struct{}{}:
-			default:
-			}
+		if wait := w.woken.Add(h.gather).Sub(now); wait > 0 {
+			w.held = true
+			time.AfterFunc(wait, func() { h.release(k, w) })
+			continue
+		}
+		w.wake(now)
+	}
+}
+
+// release wakes the watchers of a chat whose wake-up was held.
+func (h *Hub) release(k Chat, w *watched) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	w.held = false
+	if h.watched[k] == w {
+		w.wake(time.Now())
+	}
+}
+
+func (w *watched) wake(now time.Time) {
+	w.woken = now
+	for ch := range w.chans {
+		select {
+		case ch <- struct{}{}:
+		default:
 		}
 	}
 }

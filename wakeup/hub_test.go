@@ -2,6 +2,7 @@ package wakeup_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/chatsys/chat/wakeup"
 )
@@ -10,7 +11,7 @@ import (
 // chat and no other, coalesces, and stops reaching a stopped watch.
 func TestHubWakesOnlyTheChatsWatchers(t *testing.T) {
 	t.Parallel()
-	h := wakeup.NewHub()
+	h := wakeup.NewHub(0)
 	a1, stopA1 := h.Watch("a", 1)
 	a2, stopA2 := h.Watch("a", 2)
 	defer stopA2()
@@ -39,5 +40,45 @@ func TestHubWakesOnlyTheChatsWatchers(t *testing.T) {
 	}
 	if got := h.Watched(); got != 2 {
 		t.Errorf("%d chats watched, want 2", got)
+	}
+}
+
+// TestHubGathersABusyChatsWakeUps: a chat woken again within the gather is
+// woken once more when it has passed, not at once and not once per wake-up;
+// a chat after a quiet spell is woken at once.
+func TestHubGathersABusyChatsWakeUps(t *testing.T) {
+	t.Parallel()
+	const gather = 300 * time.Millisecond
+	h := wakeup.NewHub(gather)
+	ch, stop := h.Watch("a", 1)
+	defer stop()
+	a1 := wakeup.Chat{Token: "a", Number: 1}
+	h.Wake(a1)
+	if len(ch) != 1 {
+		t.Fatal("the first wake-up was held")
+	}
+	<-ch
+	first := time.Now()
+	h.Wake(a1)
+	h.Wake(a1)
+	if len(ch) != 0 {
+		t.Fatal("a wake-up within the gather went at once")
+	}
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the held wake-up never came")
+	}
+	if waited := time.Since(first); waited < gather {
+		t.Errorf("the held wake-up came %s after the first, within the gather of %s", waited, gather)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if len(ch) != 0 {
+		t.Error("the held wake-ups came more than once")
+	}
+	time.Sleep(gather)
+	h.Wake(a1)
+	if len(ch) != 1 {
+		t.Error("a wake-up after a quiet spell was held")
 	}
 }

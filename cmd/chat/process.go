@@ -236,7 +236,7 @@ func runProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve,
 // its workers (work) or both.
 func newProcess(ctx context.Context, cfg config.Config, log *slog.Logger, serve, work bool) (_ *process, err error) {
 	p := &process{cfg: cfg, log: log, reg: prometheus.NewRegistry(), timeouts: defaultHTTPTimeouts,
-		hub: wakeup.NewHub(), stopping: make(chan struct{})}
+		hub: wakeup.NewHub(wakeup.Gather), stopping: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			p.close()
