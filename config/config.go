@@ -92,7 +92,7 @@ type Variable struct {
 var namespacePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
 
 // Variables lists every environment variable the binary reads, in the order
-// the README documents them.
+// docs/configuration.md documents them.
 func Variables() []Variable {
 	return []Variable{
 		{"CHAT_HTTP_ADDR", ":8080", "address the HTTP API listens on", func(c *Config, v string) error {

@@ -88,10 +88,11 @@ func TestRedisURLForms(t *testing.T) {
 	}
 }
 
-// TestReadmeDocumentsEveryVariable keeps README's configuration table true.
-func TestReadmeDocumentsEveryVariable(t *testing.T) {
+// TestDocsListEveryVariable keeps the configuration table of
+// docs/configuration.md true.
+func TestDocsListEveryVariable(t *testing.T) {
 	t.Parallel()
-	readme, err := os.ReadFile("../README.md")
+	readme, err := os.ReadFile("../docs/configuration.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +102,7 @@ func TestReadmeDocumentsEveryVariable(t *testing.T) {
 			row = "| `" + v.Name + "` | (unset) |"
 		}
 		if !strings.Contains(string(readme), row) {
-			t.Errorf("README's configuration table has no row %q", row)
+			t.Errorf("docs/configuration.md has no row %q", row)
 		}
 	}
 }

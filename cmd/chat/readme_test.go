@@ -62,7 +62,7 @@ func TestReadmeCurlSession(t *testing.T) {
 	t.Parallel()
 	needCommands(t, "curl")
 	s := start(t, testenv.Config(t), true, true)
-	out := runSession(t, readmeBlock(t, "## Quick start with Docker", 1), s.URL, "*Help*Hello*|*Hello*Help*")
+	out := runSession(t, readmeBlock(t, "## Quick start", 2), s.URL, "*Help*Hello*|*Hello*Help*")
 	for _, want := range []string{`"name":"general"`, `"number":2`, `"body":"Hello, world!"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the README session's output lacks %s:\n%s", want, out)
@@ -79,10 +79,10 @@ func TestReadmeLocalQuickStart(t *testing.T) {
 	needCommands(t, "curl", "make")
 	cfg := testenv.Config(t)
 	env, url := runEnv(t, cfg, "CHAT_ELASTICSEARCH_URL="+cfg.ElasticsearchURL)
-	run := startRun(t, env, url, readmeBlock(t, "## Quick start (local services)", 0))
+	run := startRun(t, env, url, readmeBlock(t, "## Quick start", 1))
 	run.waitReady(t)
 
-	out := runSession(t, readmeBlock(t, "## Quick start (local services)", 1), url, "*Hello*")
+	out := runSession(t, readmeBlock(t, "## Quick start", 2), url, "*Hello*")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if found := lines[len(lines)-1]; !strings.Contains(found, `"body":"Hello, world!"`) {
 		t.Errorf("the search found no message: %s", found)

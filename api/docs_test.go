@@ -8,21 +8,21 @@ import (
 	"testing"
 )
 
-// readmeRoute finds a route in README.md: a row of the API table
+// readmeRoute finds a route in docs/api.md: a row of the API table
 // (| DELETE | `/applications/…` |) or a route written inline
 // (`DELETE /messages/{number}?…`).
 var readmeRoute = regexp.MustCompile("(?m)(?:^\\| ([A-Z]+) \\| `|`([A-Z]+) )(/[^`?\\s]*)")
 
-// readmeParam is a path parameter, whatever README names it.
+// readmeParam is a path parameter, whatever the page names it.
 var readmeParam = regexp.MustCompile(`\{[^}]*\}`)
 
-// TestReadmeListsEveryRoute keeps README's routes true to the router: each
-// route a client can call (HEAD aside, which GET's routes answer alike) is
-// listed, by its method and path, and README lists no route that is not
-// routed.
-func TestReadmeListsEveryRoute(t *testing.T) {
+// TestDocsListEveryRoute keeps the routes of docs/api.md true to the
+// router: each route a client can call (HEAD aside, which GET's routes
+// answer alike) is listed, by its method and path, and the page lists no
+// route that is not routed.
+func TestDocsListEveryRoute(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile("../README.md")
+	b, err := os.ReadFile("../docs/api.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,9 +53,9 @@ func TestReadmeListsEveryRoute(t *testing.T) {
 	sort.Strings(missing)
 	sort.Strings(extra)
 	for _, r := range missing {
-		t.Errorf("README lists no route %s", r)
+		t.Errorf("docs/api.md lists no route %s", r)
 	}
 	for _, r := range extra {
-		t.Errorf("README lists %s, which is not routed", r)
+		t.Errorf("docs/api.md lists %s, which is not routed", r)
 	}
 }
