@@ -201,13 +201,9 @@ func (q *Queries) Message(ctx context.Context, token string, chat, number int64)
 // Chats returns a page of an application's chats.
 func (q *Queries) Chats(ctx context.Context, token string, p Page) (List[Chat], error) {
 	var l List[Chat]
-	err := q.db.QueryRowContext(ctx, "SELECT chats_count, last_chat_number FROM "+q.apps+
-		" WHERE token = ? AND created_at IS NOT NULL", token).Scan(&l.Total, &l.Last)
-	if errors.Is(err, sql.ErrNoRows) {
-		return l, apperr.NotFound("application not found")
-	}
-	if err != nil {
-		return l, unavailable(err)
+	var err error
+	if l.Total, l.Last, err = q.chatCounts(ctx, token); err != nil {
+		return l, err
 	}
 	lo, hi := p.bounds()
 	hi = min(hi, l.Last) // no chat has a higher number
@@ -225,13 +221,9 @@ func (q *Queries) Chats(ctx context.Context, token string, p Page) (List[Chat], 
 // joins the list late, as it does on a page.
 func (q *Queries) ChatSpan(ctx context.Context, token string, s Span) (Slice[Chat], error) {
 	var c Slice[Chat]
-	err := q.db.QueryRowContext(ctx, "SELECT chats_count, last_chat_number FROM "+q.apps+
-		" WHERE token = ? AND created_at IS NOT NULL", token).Scan(&c.Total, &c.Last)
-	if errors.Is(err, sql.ErrNoRows) {
-		return c, apperr.NotFound("application not found")
-	}
-	if err != nil {
-		return c, unavailable(err)
+	var err error
+	if c.Total, c.Last, err = q.chatCounts(ctx, token); err != nil {
+		return c, err
 	}
 	query := "SELECT number, name, messages_count, created_at, updated_at FROM " + q.chats +
 		" WHERE token = ? AND number > ? AND created_at IS NOT NULL ORDER BY number LIMIT ?"
@@ -252,6 +244,20 @@ func (q *Queries) ChatSpan(ctx context.Context, token string, s Span) (Slice[Cha
 		c.From, c.To = items[0].Number, items[len(items)-1].Number
 	}
 	return c, nil
+}
+
+// chatCounts reads how many chats an application has and the highest
+// number among them; an application not yet readable is not found.
+func (q *Queries) chatCounts(ctx context.Context, token string) (total, last int64, err error) {
+	err = q.db.QueryRowContext(ctx, "SELECT chats_count, last_chat_number FROM "+q.apps+
+		" WHERE token = ? AND created_at IS NOT NULL", token).Scan(&total, &last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, apperr.NotFound("application not found")
+	}
+	if err != nil {
+		return 0, 0, unavailable(err)
+	}
+	return total, last, nil
 }
 
 // chatRange reads the chats numbered lo..hi.
