@@ -8,7 +8,6 @@ import (
 
 	"github.com/chatsys/chat/apperr"
 	"github.com/chatsys/chat/commands"
-	"github.com/chatsys/chat/idempotency"
 	"github.com/chatsys/chat/readmodel"
 )
 
@@ -21,15 +20,6 @@ type messageBody struct {
 	Body       optString  `json:"body"`
 	ChatNumber flexNumber `json:"chat_number"`
 	AppToken   optString  `json:"app_token"`
-}
-
-// commandKey reads a command's Idempotency-Key header: "" when there is none.
-func commandKey(r *http.Request) (string, error) {
-	key, err := idempotency.ParseKey(r.Header.Values(idempotency.Header))
-	if err != nil {
-		return "", apperr.InvalidIdempotencyKey("%s", err.Error())
-	}
-	return key, nil
 }
 
 func (s *server) createApplication(w http.ResponseWriter, r *http.Request) {

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/chatsys/chat/events"
-	"github.com/chatsys/chat/idempotency"
 )
 
 // CreateApplication creates an application with a fresh token.
@@ -29,18 +28,18 @@ func (h *Handlers) CreateApplication(ctx context.Context, cmd CreateApplication)
 	}
 	o, err := h.apply(ctx, change{
 		key:         cmd.IdempotencyKey,
-		fingerprint: idempotency.Fingerprint("CreateApplication", cmd.Name),
-		reserve: func(ctx context.Context) (idempotency.Outcome, error) {
+		fingerprint: fingerprint("CreateApplication", cmd.Name),
+		reserve: func(ctx context.Context) (Outcome, error) {
 			token := NewToken()
 			if err := h.numbers.ReserveApplication(ctx, token); err != nil {
-				return idempotency.Outcome{}, reserved(err, "application")
+				return Outcome{}, reserved(err, "application")
 			}
-			return idempotency.Outcome{Token: token, Version: 1}, nil
+			return Outcome{Token: token, Version: 1}, nil
 		},
-		event: func(o idempotency.Outcome) events.Event {
+		event: func(o Outcome) events.Event {
 			return events.ApplicationCreated{Token: o.Token, Name: cmd.Name}
 		},
-		confirmed: func(ctx context.Context, o idempotency.Outcome) {
+		confirmed: func(ctx context.Context, o Outcome) {
 			h.register(ctx, "application", func(ctx context.Context) error { return h.numbers.ApplicationConfirmed(ctx, o.Token) })
 		},
 	})
@@ -68,15 +67,15 @@ func (h *Handlers) RenameApplication(ctx context.Context, cmd RenameApplication)
 	o, err := h.apply(ctx, change{
 		key:         cmd.IdempotencyKey,
 		scope:       cmd.Token,
-		fingerprint: idempotency.Fingerprint("RenameApplication", cmd.Token, cmd.Name),
-		reserve: func(ctx context.Context) (idempotency.Outcome, error) {
+		fingerprint: fingerprint("RenameApplication", cmd.Token, cmd.Name),
+		reserve: func(ctx context.Context) (Outcome, error) {
 			version, err := h.numbers.NextApplicationVersion(ctx, cmd.Token)
 			if err != nil {
-				return idempotency.Outcome{}, reserved(err, "application")
+				return Outcome{}, reserved(err, "application")
 			}
-			return idempotency.Outcome{Version: version}, nil
+			return Outcome{Version: version}, nil
 		},
-		event: func(idempotency.Outcome) events.Event {
+		event: func(Outcome) events.Event {
 			return events.ApplicationRenamed{Token: cmd.Token, Name: cmd.Name}
 		},
 	})

@@ -7,7 +7,6 @@ import (
 
 	"github.com/chatsys/chat/apperr"
 	"github.com/chatsys/chat/events"
-	"github.com/chatsys/chat/idempotency"
 )
 
 // change is one command's way through the command side: what it reserves,
@@ -20,13 +19,13 @@ type change struct {
 	// names what the request asks for.
 	key, scope, fingerprint string
 	// reserve takes the number or version (and token) the event needs.
-	reserve func(ctx context.Context) (idempotency.Outcome, error)
+	reserve func(ctx context.Context) (Outcome, error)
 	// event is the event of a reservation.
-	event func(o idempotency.Outcome) events.Event
+	event func(o Outcome) events.Event
 	// unsent (optional) follows a publish that certainly did not happen.
-	unsent func(ctx context.Context, o idempotency.Outcome)
+	unsent func(ctx context.Context, o Outcome)
 	// confirmed (optional) follows the broker's confirm.
-	confirmed func(ctx context.Context, o idempotency.Outcome)
+	confirmed func(ctx context.Context, o Outcome)
 }
 
 // leaseMargin is how much of a key's lease is left when its attempt's
@@ -35,12 +34,12 @@ const leaseMargin = time.Second
 
 // apply reserves, publishes and awaits the confirm of c's event, and returns
 // its outcome.
-func (h *Handlers) apply(ctx context.Context, c change) (idempotency.Outcome, error) {
+func (h *Handlers) apply(ctx context.Context, c change) (Outcome, error) {
 	if c.key != "" {
 		return h.applyOnce(ctx, c)
 	}
 	if err := h.ready(); err != nil {
-		return idempotency.Outcome{}, err
+		return Outcome{}, err
 	}
 	o, err := c.reserve(ctx)
 	if err != nil {
@@ -68,29 +67,29 @@ func (h *Handlers) apply(ctx context.Context, c change) (idempotency.Outcome, er
 // so the change is made once whichever copy is stored. It runs detached from
 // the client: one that hangs up must not stop the record from learning the
 // outcome that its retry will ask for.
-func (h *Handlers) applyOnce(ctx context.Context, c change) (idempotency.Outcome, error) {
+func (h *Handlers) applyOnce(ctx context.Context, c change) (Outcome, error) {
 	detached := context.WithoutCancel(ctx)
 	claim, err := h.keys.Claim(detached, c.scope, c.key, c.fingerprint)
 	if err != nil {
-		return idempotency.Outcome{}, claimed(err)
+		return Outcome{}, claimed(err)
 	}
 	ctx, cancel := context.WithTimeout(detached, h.keys.Lease()-leaseMargin)
 	defer cancel()
 
-	if claim.State == idempotency.Replay {
+	if claim.State == ClaimReplay {
 		// A confirmed attempt's answer is known: it needs no broker.
 		return claim.Outcome, nil
 	}
 	if err := h.ready(); err != nil {
-		if claim.State == idempotency.Resume {
+		if claim.State == ClaimResume {
 			h.keep(ctx, "abandon", h.keys.Abandon, claim) // an earlier copy may be stored
 		} else {
 			h.keep(ctx, "release", h.keys.Release, claim)
 		}
-		return idempotency.Outcome{}, err
+		return Outcome{}, err
 	}
 	switch claim.State {
-	case idempotency.Resume:
+	case ClaimResume:
 		o := claim.Outcome
 		env := events.Envelope{EventID: o.EventID, StreamVersion: o.Version, OccurredAt: o.At, CorrelationID: events.CorrelationID(ctx), Event: c.event(o)}
 		if err := h.publish(ctx, env); err != nil {
@@ -122,7 +121,7 @@ func (h *Handlers) applyOnce(ctx context.Context, c change) (idempotency.Outcome
 		// certainly not sent leaves. A lost lease means Redis was slower than
 		// the lease, so that too is Redis being unavailable.
 		h.unsent(ctx, c, o)
-		if !errors.Is(err, idempotency.ErrLost) {
+		if !errors.Is(err, ErrKeyLost) {
 			h.keep(ctx, "release", h.keys.Release, claim)
 		}
 		return o, apperr.Unavailable(apperr.DepRedis, err, "the idempotency record could not be written; retry later")
@@ -144,7 +143,7 @@ func (h *Handlers) applyOnce(ctx context.Context, c change) (idempotency.Outcome
 // keep updates a claim's record after the fact. A failure is logged, not
 // answered: the record stays pending, and a retry after its lease publishes
 // the same event again, which changes nothing a second time.
-func (h *Handlers) keep(ctx context.Context, what string, update func(context.Context, *idempotency.Claim) error, claim *idempotency.Claim) {
+func (h *Handlers) keep(ctx context.Context, what string, update func(context.Context, *Claim) error, claim *Claim) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keepTimeout)
 	defer cancel()
 	if err := update(ctx, claim); err != nil {
@@ -158,7 +157,7 @@ const keepTimeout = time.Second
 
 // newEnvelope wraps the event of o in an envelope with a new event id and
 // the current time, and notes both in o.
-func newEnvelope(ctx context.Context, c change, o *idempotency.Outcome) (events.Envelope, error) {
+func newEnvelope(ctx context.Context, c change, o *Outcome) (events.Envelope, error) {
 	env, err := events.New(c.event(*o), o.Version, events.CorrelationID(ctx))
 	if err != nil {
 		return events.Envelope{}, err
@@ -183,13 +182,13 @@ func (h *Handlers) publish(ctx context.Context, env events.Envelope) error {
 	return nil
 }
 
-func (h *Handlers) unsent(ctx context.Context, c change, o idempotency.Outcome) {
+func (h *Handlers) unsent(ctx context.Context, c change, o Outcome) {
 	if c.unsent != nil {
 		c.unsent(ctx, o)
 	}
 }
 
-func (h *Handlers) confirmed(ctx context.Context, c change, o idempotency.Outcome) {
+func (h *Handlers) confirmed(ctx context.Context, c change, o Outcome) {
 	if c.confirmed != nil {
 		c.confirmed(ctx, o)
 	}
@@ -198,12 +197,12 @@ func (h *Handlers) confirmed(ctx context.Context, c change, o idempotency.Outcom
 // claimed maps an error from claiming an idempotency key.
 func claimed(err error) error {
 	switch {
-	case errors.Is(err, idempotency.ErrReused):
+	case errors.Is(err, ErrKeyReused):
 		return apperr.KeyReused("this Idempotency-Key was used for a different request; use a new key for a new request")
-	case errors.Is(err, idempotency.ErrInFlight):
+	case errors.Is(err, ErrKeyInFlight):
 		return apperr.InFlight(time.Second, "a request with this Idempotency-Key is still being processed; retry shortly")
-	case errors.Is(err, idempotency.ErrLimit):
-		return apperr.KeyLimit(idempotency.RetryAfter(err), "too many Idempotency-Keys are in use for this application (or, for new applications, this service); retry without a key, or once older keys expire")
+	case errors.Is(err, ErrKeyLimit):
+		return apperr.KeyLimit(retryAfter(err), "too many Idempotency-Keys are in use for this application (or, for new applications, this service); retry without a key, or once older keys expire")
 	}
 	return apperr.Unavailable(apperr.DepRedis, err, "the idempotency record could not be read; retry later")
 }

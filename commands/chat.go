@@ -5,7 +5,6 @@ import (
 	"strconv"
 
 	"github.com/chatsys/chat/events"
-	"github.com/chatsys/chat/idempotency"
 )
 
 // CreateChat creates the next chat of an application. Name may be empty.
@@ -39,18 +38,18 @@ func (h *Handlers) CreateChat(ctx context.Context, cmd CreateChat) (Chat, error)
 	o, err := h.apply(ctx, change{
 		key:         cmd.IdempotencyKey,
 		scope:       cmd.Token,
-		fingerprint: idempotency.Fingerprint("CreateChat", cmd.Token, cmd.Name, strconv.FormatBool(cmd.HasName)),
-		reserve: func(ctx context.Context) (idempotency.Outcome, error) {
+		fingerprint: fingerprint("CreateChat", cmd.Token, cmd.Name, strconv.FormatBool(cmd.HasName)),
+		reserve: func(ctx context.Context) (Outcome, error) {
 			number, err := h.numbers.ReserveChatNumber(ctx, cmd.Token)
 			if err != nil {
-				return idempotency.Outcome{}, reserved(err, "application")
+				return Outcome{}, reserved(err, "application")
 			}
-			return idempotency.Outcome{Number: number, Version: 1}, nil
+			return Outcome{Number: number, Version: 1}, nil
 		},
-		event: func(o idempotency.Outcome) events.Event {
+		event: func(o Outcome) events.Event {
 			return events.ChatCreated{Token: cmd.Token, Number: o.Number, Name: cmd.Name}
 		},
-		confirmed: func(ctx context.Context, o idempotency.Outcome) {
+		confirmed: func(ctx context.Context, o Outcome) {
 			h.register(ctx, "chat", func(ctx context.Context) error { return h.numbers.ChatConfirmed(ctx, cmd.Token, o.Number) })
 		},
 	})
@@ -82,15 +81,15 @@ func (h *Handlers) RenameChat(ctx context.Context, cmd RenameChat) (Chat, error)
 	o, err := h.apply(ctx, change{
 		key:         cmd.IdempotencyKey,
 		scope:       cmd.Token,
-		fingerprint: idempotency.Fingerprint("RenameChat", cmd.Token, strconv.FormatInt(cmd.Number, 10), cmd.Name),
-		reserve: func(ctx context.Context) (idempotency.Outcome, error) {
+		fingerprint: fingerprint("RenameChat", cmd.Token, strconv.FormatInt(cmd.Number, 10), cmd.Name),
+		reserve: func(ctx context.Context) (Outcome, error) {
 			version, err := h.numbers.NextChatVersion(ctx, cmd.Token, cmd.Number)
 			if err != nil {
-				return idempotency.Outcome{}, reserved(err, "chat")
+				return Outcome{}, reserved(err, "chat")
 			}
-			return idempotency.Outcome{Version: version}, nil
+			return Outcome{Version: version}, nil
 		},
-		event: func(idempotency.Outcome) events.Event {
+		event: func(Outcome) events.Event {
 			return events.ChatRenamed{Token: cmd.Token, Number: cmd.Number, Name: cmd.Name}
 		},
 	})

@@ -11,64 +11,7 @@ import (
 
 	"github.com/chatsys/chat/apperr"
 	"github.com/chatsys/chat/events"
-	"github.com/chatsys/chat/idempotency"
-	"github.com/chatsys/chat/numbering"
 )
-
-// Numbering hands out the numbers and versions that events need, and knows
-// which applications, chats and messages exist. An unknown application, chat
-// or message is reported with numbering.ErrUnknown, a numbering state being
-// rebuilt with numbering.ErrRecovering; any other error means it is
-// unavailable. numbering.Store is the one the processes use.
-type Numbering interface {
-	ReserveApplication(ctx context.Context, token string) error
-	ApplicationConfirmed(ctx context.Context, token string) error
-	NextApplicationVersion(ctx context.Context, token string) (int64, error)
-	ReserveChatNumber(ctx context.Context, token string) (int64, error)
-	ChatConfirmed(ctx context.Context, token string, chat int64) error
-	NextChatVersion(ctx context.Context, token string, chat int64) (int64, error)
-	ReserveMessageNumber(ctx context.Context, token string, chat int64) (int64, error)
-	MessageFailed(ctx context.Context, token string, chat, number int64) error
-	NextMessageVersion(ctx context.Context, token string, chat, number int64) (int64, error)
-	MessageDeleted(ctx context.Context, token string, chat, number int64) error
-}
-
-// KeyRecords keeps the record of each Idempotency-Key, with the semantics
-// of idempotency.Store (the one the processes use): Claim answers Fresh,
-// Replay or Resume, or refuses with idempotency.ErrReused, ErrInFlight or
-// ErrLimit (the last two carrying an idempotency.RetryAfter); Save records
-// the event before it is published (idempotency.ErrLost when another attempt
-// took the key over); Done, Release and Abandon settle the record.
-type KeyRecords interface {
-	Claim(ctx context.Context, scope, key, fingerprint string) (*idempotency.Claim, error)
-	Save(ctx context.Context, c *idempotency.Claim, o idempotency.Outcome) error
-	Done(ctx context.Context, c *idempotency.Claim) error
-	Release(ctx context.Context, c *idempotency.Claim) error
-	Abandon(ctx context.Context, c *idempotency.Claim) error
-	// Lease is how long an attempt owns its key.
-	Lease() time.Duration
-}
-
-// Publisher sends one event record and returns once the broker confirmed it.
-// An error that wraps ErrNotSent says the record was certainly not sent; any
-// other error leaves it unknown whether the broker has it. A record is never
-// sent after ctx's deadline: the Redis-loss recovery counts on that to know
-// when nothing reserved before the loss can reach the broker any more.
-type Publisher interface {
-	Publish(ctx context.Context, r events.Record) error
-	// Connected reports whether a publish could be sent now.
-	Connected() bool
-}
-
-// ErrNotSent is what a Publisher's error wraps when the record certainly
-// never reached the broker (there was no connection to send it on). Only
-// then may its number be marked failed and its Idempotency-Key forgotten:
-// after any other failure the event may yet be stored.
-var ErrNotSent = errors.New("the event was not sent")
-
-// ErrBacklogFull is what a Publisher's error wraps when the broker refused
-// the record because the queue it goes to is full: the event log is behind.
-var ErrBacklogFull = errors.New("the event log's backlog is full")
 
 // backlogRetry is how long a client refused for a full backlog is asked to
 // wait: about what a writer needs to drain a good part of a full queue.
@@ -134,16 +77,16 @@ func (h *Handlers) sendBy(ctx context.Context) (context.Context, context.CancelF
 	return context.WithTimeout(ctx, h.within)
 }
 
-// reserved maps an error from the numbering store: an unknown aggregate is
-// a 404 with what, anything else means Redis is unavailable.
+// reserved maps an error from Numbering: an unknown aggregate is a 404 with
+// what, anything else means Redis is unavailable.
 func reserved(err error, what string) error {
-	if errors.Is(err, numbering.ErrUnknown) {
+	if errors.Is(err, ErrUnknown) {
 		return apperr.NotFound("%s not found", what)
 	}
-	if errors.Is(err, numbering.ErrDeleted) {
+	if errors.Is(err, ErrDeleted) {
 		return apperr.MessageDeleted()
 	}
-	if errors.Is(err, numbering.ErrRecovering) {
+	if errors.Is(err, ErrRecovering) {
 		return apperr.Unavailable(apperr.DepRedis, err, "numbering is being recovered after a Redis failure; retry shortly")
 	}
 	return apperr.Unavailable(apperr.DepRedis, err, "the numbering service is unavailable; retry later")

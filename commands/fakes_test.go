@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -11,8 +12,6 @@ import (
 
 	"github.com/chatsys/chat/commands"
 	"github.com/chatsys/chat/events"
-	"github.com/chatsys/chat/idempotency"
-	"github.com/chatsys/chat/numbering"
 )
 
 // In-memory stand-ins for Redis and the broker, with the semantics their
@@ -24,7 +23,7 @@ import (
 type fakeNumbering struct {
 	mu sync.Mutex
 	// down, when set, fails every call (Redis unreachable, or
-	// numbering.ErrRecovering).
+	// commands.ErrRecovering).
 	down error
 	// registerErr, when set, fails the registration of a confirmed create.
 	registerErr error
@@ -119,7 +118,7 @@ func (f *fakeNumbering) next(s *fakeStream, field *int64) (int64, error) {
 		return 0, err
 	}
 	if s == nil || s.version == 0 {
-		return 0, numbering.ErrUnknown
+		return 0, commands.ErrUnknown
 	}
 	*field++
 	return *field, nil
@@ -174,10 +173,10 @@ func (f *fakeNumbering) NextMessageVersion(_ context.Context, token string, chat
 	m := fakeMessage{fakeChat{token, chat}, number}
 	c := f.chats[m.fakeChat]
 	if c == nil || number > c.last || f.failed[m] {
-		return 0, numbering.ErrUnknown
+		return 0, commands.ErrUnknown
 	}
 	if f.deleted[m] {
-		return 0, numbering.ErrDeleted
+		return 0, commands.ErrDeleted
 	}
 	f.edits[m]++
 	return 1 + f.edits[m], nil
@@ -328,7 +327,7 @@ type fakeKeys struct {
 	// down, when set, fails every claim; saveErr every save.
 	down, saveErr error
 	records       map[fakeKey]*fakeRecord
-	claims        map[*idempotency.Claim]fakeKey
+	owners        int // the last owner handed out
 	now           func() time.Time
 }
 
@@ -337,10 +336,10 @@ type fakeKey struct{ scope, key string }
 type fakeRecord struct {
 	fingerprint string
 	done        bool
-	owner       *idempotency.Claim
+	owner       string
 	leaseEnds   time.Time
 	expires     time.Time
-	outcome     idempotency.Outcome
+	outcome     commands.Outcome
 }
 
 const (
@@ -349,12 +348,12 @@ const (
 )
 
 func newFakeKeys() *fakeKeys {
-	return &fakeKeys{records: map[fakeKey]*fakeRecord{}, claims: map[*idempotency.Claim]fakeKey{}, now: time.Now}
+	return &fakeKeys{records: map[fakeKey]*fakeRecord{}, now: time.Now}
 }
 
 func (k *fakeKeys) Lease() time.Duration { return fakeLease }
 
-func (k *fakeKeys) Claim(_ context.Context, scope, key, fingerprint string) (*idempotency.Claim, error) {
+func (k *fakeKeys) Claim(_ context.Context, scope, key, fingerprint string) (*commands.Claim, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.down != nil {
@@ -362,6 +361,8 @@ func (k *fakeKeys) Claim(_ context.Context, scope, key, fingerprint string) (*id
 	}
 	now := k.now()
 	id := fakeKey{scope, key}
+	k.owners++
+	c := &commands.Claim{State: commands.ClaimFresh, Scope: scope, Key: key, Owner: strconv.Itoa(k.owners)}
 	r := k.records[id]
 	if r == nil {
 		var live int
@@ -375,40 +376,38 @@ func (k *fakeKeys) Claim(_ context.Context, scope, key, fingerprint string) (*id
 			}
 		}
 		if k.maxKeys > 0 && live >= k.maxKeys {
-			return nil, idempotency.WithRetryAfter(idempotency.ErrLimit, oldest.Sub(now))
+			return nil, &commands.RetryError{Err: commands.ErrKeyLimit, After: oldest.Sub(now)}
 		}
-		c := &idempotency.Claim{State: idempotency.Fresh}
-		k.records[id] = &fakeRecord{fingerprint: fingerprint, owner: c, leaseEnds: now.Add(fakeLease), expires: now.Add(fakeRetention)}
-		k.claims[c] = id
+		k.records[id] = &fakeRecord{fingerprint: fingerprint, owner: c.Owner, leaseEnds: now.Add(fakeLease), expires: now.Add(fakeRetention)}
 		return c, nil
 	}
 	switch {
 	case r.fingerprint != fingerprint:
-		return nil, idempotency.ErrReused
+		return nil, commands.ErrKeyReused
 	case r.done:
-		return &idempotency.Claim{State: idempotency.Replay, Outcome: r.outcome}, nil
+		c.State, c.Outcome = commands.ClaimReplay, r.outcome
+		return c, nil
 	case now.Before(r.leaseEnds):
-		return nil, idempotency.WithRetryAfter(idempotency.ErrInFlight, r.leaseEnds.Sub(now))
+		return nil, &commands.RetryError{Err: commands.ErrKeyInFlight, After: r.leaseEnds.Sub(now)}
 	}
 	// Its attempt is over without an outcome: take it over.
-	c := &idempotency.Claim{State: idempotency.Fresh, Outcome: r.outcome}
+	c.Outcome = r.outcome
 	if r.outcome.EventID != uuid.Nil {
-		c.State = idempotency.Resume
+		c.State = commands.ClaimResume
 	}
-	r.owner, r.leaseEnds = c, now.Add(fakeLease)
-	k.claims[c] = id
+	r.owner, r.leaseEnds = c.Owner, now.Add(fakeLease)
 	return c, nil
 }
 
 // record returns c's record while c owns it.
-func (k *fakeKeys) record(c *idempotency.Claim) *fakeRecord {
-	if r := k.records[k.claims[c]]; r != nil && r.owner == c {
+func (k *fakeKeys) record(c *commands.Claim) *fakeRecord {
+	if r := k.records[fakeKey{c.Scope, c.Key}]; r != nil && r.owner == c.Owner {
 		return r
 	}
 	return nil
 }
 
-func (k *fakeKeys) Save(_ context.Context, c *idempotency.Claim, o idempotency.Outcome) error {
+func (k *fakeKeys) Save(_ context.Context, c *commands.Claim, o commands.Outcome) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.saveErr != nil {
@@ -416,32 +415,32 @@ func (k *fakeKeys) Save(_ context.Context, c *idempotency.Claim, o idempotency.O
 	}
 	r := k.record(c)
 	if r == nil {
-		return idempotency.ErrLost
+		return commands.ErrKeyLost
 	}
 	r.outcome, c.Outcome = o, o
 	return nil
 }
 
-func (k *fakeKeys) Done(_ context.Context, c *idempotency.Claim) error {
+func (k *fakeKeys) Done(_ context.Context, c *commands.Claim) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	// The confirm is a fact, whoever owns the key now.
-	if r := k.records[k.claims[c]]; r != nil && r.outcome.EventID == c.Outcome.EventID {
-		r.done, r.owner = true, nil
+	if r := k.records[fakeKey{c.Scope, c.Key}]; r != nil && r.outcome.EventID == c.Outcome.EventID {
+		r.done, r.owner = true, ""
 	}
 	return nil
 }
 
-func (k *fakeKeys) Release(_ context.Context, c *idempotency.Claim) error {
+func (k *fakeKeys) Release(_ context.Context, c *commands.Claim) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.record(c) != nil {
-		delete(k.records, k.claims[c])
+		delete(k.records, fakeKey{c.Scope, c.Key})
 	}
 	return nil
 }
 
-func (k *fakeKeys) Abandon(_ context.Context, c *idempotency.Claim) error {
+func (k *fakeKeys) Abandon(_ context.Context, c *commands.Claim) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if r := k.record(c); r != nil {

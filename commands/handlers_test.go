@@ -12,8 +12,6 @@ import (
 	"github.com/chatsys/chat/apperr"
 	"github.com/chatsys/chat/commands"
 	"github.com/chatsys/chat/events"
-	"github.com/chatsys/chat/idempotency"
-	"github.com/chatsys/chat/numbering"
 )
 
 // These tests run the command handlers against in-memory stand-ins for Redis
@@ -355,7 +353,7 @@ func TestDeletedMessagesRefuseChanges(t *testing.T) {
 // nothing is published.
 func TestNumberingUnavailable(t *testing.T) {
 	t.Parallel()
-	for _, down := range []error{errors.New("dial tcp 127.0.0.1:6379: connection refused"), numbering.ErrRecovering} {
+	for _, down := range []error{errors.New("dial tcp 127.0.0.1:6379: connection refused"), commands.ErrRecovering} {
 		for _, cmd := range everyCommand("") {
 			t.Run(cmd.name+"/"+down.Error(), func(t *testing.T) {
 				t.Parallel()
@@ -674,7 +672,7 @@ func TestIdempotencyKeyAfterFailure(t *testing.T) {
 		{"the record not written", func(r *rig) { r.keys.saveErr = errors.New("redis: i/o timeout") }, false, true, 5, ""},
 		// The key is another attempt's now: this one publishes nothing and
 		// leaves the record to it.
-		{"the key taken over", func(r *rig) { r.keys.saveErr = idempotency.ErrLost }, true, true, 0, "idempotency_key_in_flight"},
+		{"the key taken over", func(r *rig) { r.keys.saveErr = commands.ErrKeyLost }, true, true, 0, "idempotency_key_in_flight"},
 		{"no confirm in time", func(r *rig) { r.pub.results = []result{timeout} }, true, false, 4, ""},
 	}
 	for _, tc := range tests {

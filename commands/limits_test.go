@@ -8,13 +8,12 @@ import (
 	"github.com/chatsys/chat/apperr"
 	"github.com/chatsys/chat/commands"
 	"github.com/chatsys/chat/events"
-	"github.com/chatsys/chat/ratelimit"
 )
 
-type fakeOverrides struct{ got []ratelimit.Override }
+type fakeOverrides struct{ got []commands.Override }
 
-func (f *fakeOverrides) SetOverrides(_ context.Context, o []ratelimit.Override) error {
-	f.got = append(f.got, o...)
+func (f *fakeOverrides) SetOverride(_ context.Context, o commands.Override) error {
+	f.got = append(f.got, o)
 	return nil
 }
 

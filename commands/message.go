@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/chatsys/chat/events"
-	"github.com/chatsys/chat/idempotency"
 )
 
 // CreateMessage adds the next message to a chat.
@@ -41,21 +40,21 @@ func (h *Handlers) CreateMessage(ctx context.Context, cmd CreateMessage) (Messag
 	o, err := h.apply(ctx, change{
 		key:         cmd.IdempotencyKey,
 		scope:       cmd.Token,
-		fingerprint: idempotency.Fingerprint("CreateMessage", cmd.Token, strconv.FormatInt(cmd.ChatNumber, 10), cmd.Body),
-		reserve: func(ctx context.Context) (idempotency.Outcome, error) {
+		fingerprint: fingerprint("CreateMessage", cmd.Token, strconv.FormatInt(cmd.ChatNumber, 10), cmd.Body),
+		reserve: func(ctx context.Context) (Outcome, error) {
 			number, err := h.numbers.ReserveMessageNumber(ctx, cmd.Token, cmd.ChatNumber)
 			if err != nil {
-				return idempotency.Outcome{}, reserved(err, "chat")
+				return Outcome{}, reserved(err, "chat")
 			}
-			return idempotency.Outcome{Number: number, Version: 1}, nil
+			return Outcome{Number: number, Version: 1}, nil
 		},
-		event: func(o idempotency.Outcome) events.Event {
+		event: func(o Outcome) events.Event {
 			return events.MessageCreated{Token: cmd.Token, ChatNumber: cmd.ChatNumber, Number: o.Number, Body: cmd.Body}
 		},
 		// A create that was certainly not sent leaves a gap: mark it, so the
 		// number is never edited. One that may yet be stored (no confirm in
 		// time) is left unmarked, so it can be edited if it lands.
-		unsent: func(ctx context.Context, o idempotency.Outcome) {
+		unsent: func(ctx context.Context, o Outcome) {
 			markCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 			defer cancel()
 			if err := h.numbers.MessageFailed(markCtx, cmd.Token, cmd.ChatNumber, o.Number); err != nil {
@@ -89,15 +88,15 @@ func (h *Handlers) EditMessage(ctx context.Context, cmd EditMessage) (Message, e
 	o, err := h.apply(ctx, change{
 		key:         cmd.IdempotencyKey,
 		scope:       cmd.Token,
-		fingerprint: idempotency.Fingerprint("EditMessage", cmd.Token, strconv.FormatInt(cmd.ChatNumber, 10), strconv.FormatInt(cmd.Number, 10), cmd.Body),
-		reserve: func(ctx context.Context) (idempotency.Outcome, error) {
+		fingerprint: fingerprint("EditMessage", cmd.Token, strconv.FormatInt(cmd.ChatNumber, 10), strconv.FormatInt(cmd.Number, 10), cmd.Body),
+		reserve: func(ctx context.Context) (Outcome, error) {
 			version, err := h.numbers.NextMessageVersion(ctx, cmd.Token, cmd.ChatNumber, cmd.Number)
 			if err != nil {
-				return idempotency.Outcome{}, reserved(err, "message")
+				return Outcome{}, reserved(err, "message")
 			}
-			return idempotency.Outcome{Version: version}, nil
+			return Outcome{Version: version}, nil
 		},
-		event: func(idempotency.Outcome) events.Event {
+		event: func(Outcome) events.Event {
 			return events.MessageEdited{Token: cmd.Token, ChatNumber: cmd.ChatNumber, Number: cmd.Number, Body: cmd.Body}
 		},
 	})
@@ -133,21 +132,21 @@ func (h *Handlers) DeleteMessage(ctx context.Context, cmd DeleteMessage) (Delete
 	o, err := h.apply(ctx, change{
 		key:         cmd.IdempotencyKey,
 		scope:       cmd.Token,
-		fingerprint: idempotency.Fingerprint("DeleteMessage", cmd.Token, strconv.FormatInt(cmd.ChatNumber, 10), strconv.FormatInt(cmd.Number, 10)),
-		reserve: func(ctx context.Context) (idempotency.Outcome, error) {
+		fingerprint: fingerprint("DeleteMessage", cmd.Token, strconv.FormatInt(cmd.ChatNumber, 10), strconv.FormatInt(cmd.Number, 10)),
+		reserve: func(ctx context.Context) (Outcome, error) {
 			version, err := h.numbers.NextMessageVersion(ctx, cmd.Token, cmd.ChatNumber, cmd.Number)
 			if err != nil {
-				return idempotency.Outcome{}, reserved(err, "message")
+				return Outcome{}, reserved(err, "message")
 			}
-			return idempotency.Outcome{Version: version}, nil
+			return Outcome{Version: version}, nil
 		},
-		event: func(idempotency.Outcome) events.Event {
+		event: func(Outcome) events.Event {
 			return events.MessageDeleted{Token: cmd.Token, ChatNumber: cmd.ChatNumber, Number: cmd.Number}
 		},
 		// The registry projection marks every stored delete too; this is
 		// only the fast path, so that a second delete right after this one
 		// is refused.
-		confirmed: func(ctx context.Context, _ idempotency.Outcome) {
+		confirmed: func(ctx context.Context, _ Outcome) {
 			h.register(ctx, "message delete", func(ctx context.Context) error {
 				return h.numbers.MessageDeleted(ctx, cmd.Token, cmd.ChatNumber, cmd.Number)
 			})

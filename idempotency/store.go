@@ -15,8 +15,8 @@ package idempotency
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -26,46 +26,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/chatsys/chat/catalog"
+	"github.com/chatsys/chat/commands"
 	"github.com/chatsys/chat/internal/pause"
 )
-
-var (
-	// ErrReused means the key was used for another request (another kind of
-	// command, target, name or body).
-	ErrReused = errors.New("idempotency key already used for another request")
-	// ErrInFlight means an attempt with the key is still running.
-	ErrInFlight = errors.New("an attempt with this idempotency key is still in flight")
-	// ErrLimit means the scope holds as many live keys as it may.
-	ErrLimit = errors.New("too many idempotency keys in use")
-	// ErrLost means another attempt took the key over: this one must not
-	// publish anything.
-	ErrLost = errors.New("the idempotency key was taken over by another attempt")
-)
-
-// RetryAfter returns how long the client should wait before retrying after
-// err (ErrInFlight, ErrLimit); 0 when err says nothing about it.
-func RetryAfter(err error) time.Duration {
-	var r *retryError
-	if errors.As(err, &r) {
-		return r.after
-	}
-	return 0
-}
-
-// WithRetryAfter returns err carrying a wait that RetryAfter reports, for
-// a key store other than this one (such as an in-memory one) to refuse a
-// claim the way Claim does.
-func WithRetryAfter(err error, after time.Duration) error {
-	return &retryError{err, after}
-}
-
-type retryError struct {
-	err   error
-	after time.Duration
-}
-
-func (e *retryError) Error() string { return e.err.Error() }
-func (e *retryError) Unwrap() error { return e.err }
 
 // Options bound the store.
 type Options struct {
@@ -77,7 +40,7 @@ type Options struct {
 	// MaxKeys is the most live keys one scope holds.
 	MaxKeys int
 	// Wait is how long a retry waits for an attempt in flight to finish
-	// before it is refused with ErrInFlight.
+	// before it is refused with commands.ErrKeyInFlight.
 	Wait time.Duration
 }
 
@@ -105,48 +68,9 @@ func New(rdb redis.UniversalClient, namespace string, opt Options, reg prometheu
 // Lease is how long an attempt owns its key.
 func (s *Store) Lease() time.Duration { return s.opt.Lease }
 
-// Outcome is what a command's attempt produced, as its record keeps it.
-type Outcome struct {
-	EventID uuid.UUID
-	Token   string // a new application's token
-	Number  int64  // a new chat's or message's number
-	Version int64  // the event's stream version
-	At      time.Time
-}
-
-// State is what a claim found.
-type State int
-
-const (
-	// Fresh: nothing was published under the key; run the command.
-	Fresh State = iota
-	// Replay: an attempt's event was confirmed; answer its outcome.
-	Replay
-	// Resume: an attempt built and may have published its event, and its
-	// outcome is unknown; publish the same event again (the event store
-	// keeps an event id once) and answer its outcome once confirmed.
-	Resume
-)
-
-func (s State) String() string {
-	switch s {
-	case Replay:
-		return "replayed"
-	case Resume:
-		return "resumed"
-	}
-	return "fresh"
-}
-
-// Claim is an attempt's hold on a key.
-type Claim struct {
-	State   State
-	Outcome Outcome
-	record  string
-	index   string
-	member  string
-	owner   string
-}
+// The store implements the command side's port for Idempotency-Keys: its
+// claims, outcomes and refusals are the command side's.
+var _ commands.KeyRecords = (*Store)(nil)
 
 // keys returns the record's key and the scope's index. A scope is an
 // application's token, or "" for the namespace (new applications).
@@ -154,6 +78,14 @@ func (s *Store) keys(scope, key string) (record, index, member string) {
 	index = s.names.IdempotencyIndex(scope)
 	member = keyID(key)
 	return index + ":" + member, index, member
+}
+
+// keyID names a key in Redis: a hash keeps the Redis key short whatever the
+// client's key, and free of characters (such as braces) that Redis Cluster
+// would read as a hash tag.
+func keyID(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:16])
 }
 
 // Claim results, as the claim script returns them.
@@ -199,22 +131,23 @@ redis.call('HSET', KEYS[1], 'o', ARGV[2], 'l', now + tonumber(ARGV[3]))
 return {2, r[4], r[5], r[6], r[7], r[8]}`)
 
 // Claim takes hold of key in scope for a request with fingerprint. It
-// returns ErrReused, ErrLimit or, after waiting up to Options.Wait for an
-// attempt in flight, ErrInFlight; the last two carry a RetryAfter.
-func (s *Store) Claim(ctx context.Context, scope, key, fingerprint string) (*Claim, error) {
+// refuses with commands.ErrKeyReused, ErrKeyLimit or, after waiting up to
+// Options.Wait for an attempt in flight, ErrKeyInFlight; the last two in a
+// *commands.RetryError.
+func (s *Store) Claim(ctx context.Context, scope, key, fingerprint string) (*commands.Claim, error) {
 	record, index, member := s.keys(scope, key)
-	c := &Claim{record: record, index: index, member: member, owner: newOwner()}
+	c := &commands.Claim{Scope: scope, Key: key, Owner: newOwner()}
 	deadline := time.Now().Add(s.opt.Wait)
 	wait := 20 * time.Millisecond
 	for {
 		res, err := claimScript.Run(ctx, s.rdb, []string{record, index},
-			fingerprint, c.owner, s.opt.Lease.Milliseconds(), s.opt.Retention.Milliseconds(), s.opt.MaxKeys, member).Slice()
+			fingerprint, c.Owner, s.opt.Lease.Milliseconds(), s.opt.Retention.Milliseconds(), s.opt.MaxKeys, member).Slice()
 		if err != nil {
 			return nil, fmt.Errorf("redis: %w", err)
 		}
 		switch code(res, 0) {
 		case claimNew:
-			c.State = Fresh
+			c.State = commands.ClaimFresh
 			s.claims.WithLabelValues("fresh").Inc()
 			return c, nil
 		case claimDone, claimResume:
@@ -225,24 +158,24 @@ func (s *Store) Claim(ctx context.Context, scope, key, fingerprint string) (*Cla
 			c.Outcome = o
 			switch {
 			case code(res, 0) == claimDone:
-				c.State = Replay
+				c.State = commands.ClaimReplay
 			case o.EventID != uuid.Nil:
-				c.State = Resume
+				c.State = commands.ClaimResume
 			default:
-				c.State = Fresh // its last owner stopped before building an event
+				c.State = commands.ClaimFresh // its last owner stopped before building an event
 			}
 			s.claims.WithLabelValues(c.State.String()).Inc()
 			return c, nil
 		case claimReused:
 			s.claims.WithLabelValues("reused").Inc()
-			return nil, ErrReused
+			return nil, commands.ErrKeyReused
 		case claimFull:
 			s.claims.WithLabelValues("limit").Inc()
-			return nil, &retryError{ErrLimit, time.Duration(code(res, 1)) * time.Millisecond}
+			return nil, &commands.RetryError{Err: commands.ErrKeyLimit, After: time.Duration(code(res, 1)) * time.Millisecond}
 		case claimBusy:
 			if time.Now().Add(wait).After(deadline) || pause.For(ctx, wait) != nil {
 				s.claims.WithLabelValues("in_flight").Inc()
-				return nil, &retryError{ErrInFlight, time.Duration(code(res, 1)) * time.Millisecond}
+				return nil, &commands.RetryError{Err: commands.ErrKeyInFlight, After: time.Duration(code(res, 1)) * time.Millisecond}
 			}
 			wait = min(2*wait, 200*time.Millisecond)
 		default:
@@ -259,16 +192,19 @@ redis.call('HSET', KEYS[1], 'e', ARGV[2], 't', ARGV[3], 'n', ARGV[4], 'v', ARGV[
 return 1`)
 
 // Save records the event an attempt is about to publish. It must succeed
-// before the publish: a retry then publishes the very same event. ErrLost
+// before the publish: a retry then publishes the very same event.
+// commands.ErrKeyLost means another attempt owns the key now, and this one
+// must not publish.
 // means another attempt owns the key now, and this one must not publish.
-func (s *Store) Save(ctx context.Context, c *Claim, o Outcome) error {
-	n, err := saveScript.Run(ctx, s.rdb, []string{c.record}, c.owner,
+func (s *Store) Save(ctx context.Context, c *commands.Claim, o commands.Outcome) error {
+	record, _, _ := s.keys(c.Scope, c.Key)
+	n, err := saveScript.Run(ctx, s.rdb, []string{record}, c.Owner,
 		o.EventID.String(), o.Token, o.Number, o.Version, o.At.UnixMicro()).Int()
 	if err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
 	if n == 0 {
-		return ErrLost
+		return commands.ErrKeyLost
 	}
 	c.Outcome = o
 	return nil
@@ -283,8 +219,9 @@ redis.call('HDEL', KEYS[1], 'o', 'l')
 return 1`)
 
 // Done records that the claim's event was confirmed.
-func (s *Store) Done(ctx context.Context, c *Claim) error {
-	return wrap(doneScript.Run(ctx, s.rdb, []string{c.record}, c.Outcome.EventID.String()).Err())
+func (s *Store) Done(ctx context.Context, c *commands.Claim) error {
+	record, _, _ := s.keys(c.Scope, c.Key)
+	return wrap(doneScript.Run(ctx, s.rdb, []string{record}, c.Outcome.EventID.String()).Err())
 }
 
 // releaseScript deletes a record its caller owns. KEYS: record, index. ARGV:
@@ -297,8 +234,9 @@ return 1`)
 
 // Release forgets the key: the attempt certainly published nothing, so a
 // retry runs afresh.
-func (s *Store) Release(ctx context.Context, c *Claim) error {
-	return wrap(releaseScript.Run(ctx, s.rdb, []string{c.record, c.index}, c.owner, c.member).Err())
+func (s *Store) Release(ctx context.Context, c *commands.Claim) error {
+	record, index, member := s.keys(c.Scope, c.Key)
+	return wrap(releaseScript.Run(ctx, s.rdb, []string{record, index}, c.Owner, member).Err())
 }
 
 // abandonScript ends the caller's lease at once. KEYS: record. ARGV: owner.
@@ -310,23 +248,24 @@ return 1`)
 // Abandon gives the key up without an outcome: the event may or may not be
 // stored, so the record stays, and the next retry takes it over at once and
 // publishes the same event again.
-func (s *Store) Abandon(ctx context.Context, c *Claim) error {
-	return wrap(abandonScript.Run(ctx, s.rdb, []string{c.record}, c.owner).Err())
+func (s *Store) Abandon(ctx context.Context, c *commands.Claim) error {
+	record, _, _ := s.keys(c.Scope, c.Key)
+	return wrap(abandonScript.Run(ctx, s.rdb, []string{record}, c.Owner).Err())
 }
 
 // outcome decodes the event id, token, number, version and time a script
 // returned (nil where nothing was saved).
-func outcome(v []any) (Outcome, error) {
+func outcome(v []any) (commands.Outcome, error) {
 	if len(v) < 5 || v[0] == nil {
-		return Outcome{}, nil
+		return commands.Outcome{}, nil
 	}
 	str := func(x any) string { s, _ := x.(string); return s }
 	num := func(x any) int64 { n, _ := strconv.ParseInt(str(x), 10, 64); return n }
 	id, err := uuid.Parse(str(v[0]))
 	if err != nil {
-		return Outcome{}, fmt.Errorf("idempotency: stored event id: %w", err)
+		return commands.Outcome{}, fmt.Errorf("idempotency: stored event id: %w", err)
 	}
-	return Outcome{EventID: id, Token: str(v[1]), Number: num(v[2]), Version: num(v[3]), At: time.UnixMicro(num(v[4])).UTC()}, nil
+	return commands.Outcome{EventID: id, Token: str(v[1]), Number: num(v[2]), Version: num(v[3]), At: time.UnixMicro(num(v[4])).UTC()}, nil
 }
 
 // code reads the i-th element of a script's answer as an integer.
@@ -341,7 +280,8 @@ func code(v []any, i int) int64 {
 	return n
 }
 
-// sleep waits d, or until ctx ends (false).
+// newOwner names an attempt, so that its record tells it from a later
+// attempt that took the key over.
 func newOwner() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/chatsys/chat/commands"
 	"github.com/chatsys/chat/config"
 	"github.com/chatsys/chat/idempotency"
 	"github.com/chatsys/chat/internal/testenv"
@@ -32,6 +33,15 @@ func onEachBackend(t *testing.T, test func(t *testing.T, cfg config.Config)) {
 	}
 }
 
+// retryAfter is the wait a refusal carries; 0 when it is no
+// *commands.RetryError.
+func retryAfter(err error) time.Duration {
+	if r, ok := errors.AsType[*commands.RetryError](err); ok {
+		return r.After
+	}
+	return 0
+}
+
 func TestStore(t *testing.T) { onEachBackend(t, testStore) }
 
 func testStore(t *testing.T, cfg config.Config) {
@@ -39,12 +49,12 @@ func testStore(t *testing.T, cfg config.Config) {
 	const lease = 400 * time.Millisecond
 	s := idempotency.New(rdb, cfg.Namespace, idempotency.Options{Retention: time.Hour, Lease: lease, MaxKeys: 3, Wait: 50 * time.Millisecond}, nil)
 	ctx := context.Background()
-	fp := idempotency.Fingerprint("CreateChat", token, "general")
-	claim := func(scope, key, fp string) (*idempotency.Claim, error) {
+	fp := "fingerprint of a CreateChat"
+	claim := func(scope, key, fp string) (*commands.Claim, error) {
 		t.Helper()
 		return s.Claim(ctx, scope, key, fp)
 	}
-	state := func(scope, key, fp string, want idempotency.State) *idempotency.Claim {
+	state := func(scope, key, fp string, want commands.ClaimState) *commands.Claim {
 		t.Helper()
 		c, err := claim(scope, key, fp)
 		if err != nil {
@@ -58,27 +68,27 @@ func testStore(t *testing.T, cfg config.Config) {
 
 	// A new key is the caller's; a retry meanwhile is told it is in flight,
 	// and one with another request that the key is taken.
-	first := state(token, "k1", fp, idempotency.Fresh)
+	first := state(token, "k1", fp, commands.ClaimFresh)
 	_, err := claim(token, "k1", fp)
-	if !errors.Is(err, idempotency.ErrInFlight) || idempotency.RetryAfter(err) <= 0 || idempotency.RetryAfter(err) > lease {
-		t.Fatalf("a retry in flight: %v, retry after %s", err, idempotency.RetryAfter(err))
+	if !errors.Is(err, commands.ErrKeyInFlight) || retryAfter(err) <= 0 || retryAfter(err) > lease {
+		t.Fatalf("a retry in flight: %v, retry after %s", err, retryAfter(err))
 	}
-	if _, err := claim(token, "k1", idempotency.Fingerprint("CreateChat", token, "random")); !errors.Is(err, idempotency.ErrReused) {
+	if _, err := claim(token, "k1", "fingerprint of another CreateChat"); !errors.Is(err, commands.ErrKeyReused) {
 		t.Fatalf("another request under the key: %v", err)
 	}
 
 	// The saved event survives its owner: after the lease, a retry resumes
 	// it; the first owner may no longer save.
-	want := idempotency.Outcome{EventID: uuid.Must(uuid.NewV7()), Number: 7, Version: 1, At: time.Now().UTC().Truncate(time.Microsecond)}
+	want := commands.Outcome{EventID: uuid.Must(uuid.NewV7()), Number: 7, Version: 1, At: time.Now().UTC().Truncate(time.Microsecond)}
 	if err := s.Save(ctx, first, want); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(lease + 50*time.Millisecond)
-	second := state(token, "k1", fp, idempotency.Resume)
+	second := state(token, "k1", fp, commands.ClaimResume)
 	if second.Outcome != want {
 		t.Fatalf("resumed outcome %+v, want %+v", second.Outcome, want)
 	}
-	if err := s.Save(ctx, first, want); !errors.Is(err, idempotency.ErrLost) {
+	if err := s.Save(ctx, first, want); !errors.Is(err, commands.ErrKeyLost) {
 		t.Fatalf("a save by a displaced owner: %v", err)
 	}
 
@@ -86,39 +96,39 @@ func testStore(t *testing.T, cfg config.Config) {
 	if err := s.Done(ctx, first); err != nil {
 		t.Fatal(err)
 	}
-	if c := state(token, "k1", fp, idempotency.Replay); c.Outcome != want {
+	if c := state(token, "k1", fp, commands.ClaimReplay); c.Outcome != want {
 		t.Fatalf("replayed outcome %+v, want %+v", c.Outcome, want)
 	}
 
 	// A released key starts afresh; an abandoned one is resumed at once.
-	c := state(token, "k2", fp, idempotency.Fresh)
+	c := state(token, "k2", fp, commands.ClaimFresh)
 	if err := s.Release(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	c = state(token, "k2", fp, idempotency.Fresh)
-	o := idempotency.Outcome{EventID: uuid.Must(uuid.NewV7()), Token: "zyxwvutsrqponmlkjihgfedcba", Version: 1, At: time.Now().UTC().Truncate(time.Microsecond)}
+	c = state(token, "k2", fp, commands.ClaimFresh)
+	o := commands.Outcome{EventID: uuid.Must(uuid.NewV7()), Token: "zyxwvutsrqponmlkjihgfedcba", Version: 1, At: time.Now().UTC().Truncate(time.Microsecond)}
 	if err := s.Save(ctx, c, o); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Abandon(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	if c := state(token, "k2", fp, idempotency.Resume); c.Outcome != o {
+	if c := state(token, "k2", fp, commands.ClaimResume); c.Outcome != o {
 		t.Fatalf("resumed outcome %+v, want %+v", c.Outcome, o)
 	}
 
 	// An owner that stopped before saving an event leaves a fresh start.
-	state(token, "k3", fp, idempotency.Fresh)
+	state(token, "k3", fp, commands.ClaimFresh)
 	time.Sleep(lease + 50*time.Millisecond)
-	state(token, "k3", fp, idempotency.Fresh)
+	state(token, "k3", fp, commands.ClaimFresh)
 
 	// Three keys are the scope's limit; other scopes have their own.
 	_, err = claim(token, "k4", fp)
-	if !errors.Is(err, idempotency.ErrLimit) || idempotency.RetryAfter(err) < 59*time.Minute {
-		t.Fatalf("a fourth key: %v, retry after %s", err, idempotency.RetryAfter(err))
+	if !errors.Is(err, commands.ErrKeyLimit) || retryAfter(err) < 59*time.Minute {
+		t.Fatalf("a fourth key: %v, retry after %s", err, retryAfter(err))
 	}
-	state("", "k4", fp, idempotency.Fresh)
-	state("bcdefghijklmnopqrstuvwxyza", "k4", fp, idempotency.Fresh)
+	state("", "k4", fp, commands.ClaimFresh)
+	state("bcdefghijklmnopqrstuvwxyza", "k4", fp, commands.ClaimFresh)
 
 	// Every key of a scope carries its hash tag, and expires.
 	keys, err := testenv.Keys(ctx, rdb, cfg.Namespace+":idem:*")
@@ -147,12 +157,12 @@ func TestClaimWaitsForTheAttemptInFlight(t *testing.T) {
 func testClaimWaits(t *testing.T, cfg config.Config) {
 	s := idempotency.New(testenv.Redis(t, cfg), cfg.Namespace, idempotency.Options{Retention: time.Hour, Lease: 10 * time.Second, MaxKeys: 10, Wait: 5 * time.Second}, nil)
 	ctx := context.Background()
-	fp := idempotency.Fingerprint("EditMessage", token, "1", "1", "hello")
+	fp := "fingerprint of an EditMessage"
 	first, err := s.Claim(ctx, token, "k", fp)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := idempotency.Outcome{EventID: uuid.Must(uuid.NewV7()), Version: 3, At: time.Now().UTC().Truncate(time.Microsecond)}
+	want := commands.Outcome{EventID: uuid.Must(uuid.NewV7()), Version: 3, At: time.Now().UTC().Truncate(time.Microsecond)}
 	if err := s.Save(ctx, first, want); err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +177,7 @@ func testClaimWaits(t *testing.T, cfg config.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if retry.State != idempotency.Replay || retry.Outcome != want {
+	if retry.State != commands.ClaimReplay || retry.Outcome != want {
 		t.Fatalf("retry %v %+v, want a replay of %+v", retry.State, retry.Outcome, want)
 	}
 	if took := time.Since(began); took < 150*time.Millisecond || took > 2*time.Second {

@@ -8,26 +8,14 @@ package numbering
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/chatsys/chat/catalog"
+	"github.com/chatsys/chat/commands"
 )
-
-// ErrUnknown means the application, chat or message does not exist (or its
-// create has not been confirmed yet).
-var ErrUnknown = errors.New("unknown aggregate")
-
-// ErrDeleted means the message was deleted (as confirmed by the broker).
-var ErrDeleted = errors.New("deleted message")
-
-// ErrRecovering means Redis has lost the numbering state (its epoch key is
-// gone) and it is being rebuilt from the event store; no number may be
-// handed out until then, or one that was already given out could be again.
-var ErrRecovering = errors.New("numbering state is being recovered")
 
 // Store hands out numbers and versions from Redis.
 type Store struct {
@@ -35,6 +23,10 @@ type Store struct {
 	names   catalog.Catalog
 	numbers *reserver
 }
+
+// The store is the command side's numbering: its refusals are the command
+// side's (commands.ErrUnknown, ErrDeleted, ErrRecovering).
+var _ commands.Numbering = (*Store)(nil)
 
 // New returns a store whose keys start with namespace, on one Redis server
 // or a Redis Cluster.
@@ -89,11 +81,11 @@ func (s *Store) run(ctx context.Context, script *redis.Script, keys []string, ar
 	case err != nil:
 		return 0, fmt.Errorf("redis: %w", err)
 	case n == -2:
-		return 0, ErrRecovering
+		return 0, commands.ErrRecovering
 	case n == -3:
-		return 0, ErrDeleted
+		return 0, commands.ErrDeleted
 	case n < 0:
-		return 0, ErrUnknown
+		return 0, commands.ErrUnknown
 	}
 	return n, nil
 }
@@ -175,9 +167,9 @@ if redis.call('EXISTS', KEYS[2]) == 0 then return -2 end
 return redis.call('SETBIT', KEYS[1], ARGV[1], 1)`)
 
 // Register records what stored events tell (r), in one pipelined round
-// trip. It is idempotent. While the numbering state is being recovered it
-// refuses with ErrRecovering: the rebuild restores every stored create and
-// delete itself.
+// trip. It is idempotent. While the numbering state is being recovered (an
+// epoch key is gone) it refuses with commands.ErrRecovering: the rebuild
+// restores every stored create and delete itself.
 func (s *Store) Register(ctx context.Context, r Registration) error {
 	if len(r.Apps)+len(r.Chats)+len(r.Deleted) == 0 {
 		return nil
@@ -201,7 +193,7 @@ func (s *Store) Register(ctx context.Context, r Registration) error {
 	}
 	for _, c := range cmds {
 		if n, _ := c.Int64(); n == -2 {
-			return ErrRecovering
+			return commands.ErrRecovering
 		}
 	}
 	return nil
@@ -220,7 +212,8 @@ func (s *Store) MessageDeleted(ctx context.Context, token string, chat, number i
 }
 
 // Ready reports whether numbers can be handed out: Redis answers and every
-// slot's numbering state is sealed (ErrRecovering while some is rebuilt).
+// slot's numbering state is sealed (commands.ErrRecovering while some is
+// rebuilt).
 func (s *Store) Ready(ctx context.Context) error {
 	masters, err := s.Masters(ctx)
 	if err != nil {
@@ -228,7 +221,7 @@ func (s *Store) Ready(ctx context.Context) error {
 	}
 	for _, m := range masters {
 		if len(m.Missing()) > 0 {
-			return ErrRecovering
+			return commands.ErrRecovering
 		}
 	}
 	return nil

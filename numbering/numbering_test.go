@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/chatsys/chat/commands"
 	"github.com/chatsys/chat/config"
 	"github.com/chatsys/chat/internal/testenv"
 	"github.com/chatsys/chat/numbering"
@@ -30,10 +31,10 @@ func testNumbering(t *testing.T, cfg config.Config) {
 	const token = "abcdefghijklmnopqrstuvwxyz"
 
 	// Nothing exists before its create is confirmed.
-	if _, err := s.ReserveChatNumber(ctx, token); !errors.Is(err, numbering.ErrUnknown) {
+	if _, err := s.ReserveChatNumber(ctx, token); !errors.Is(err, commands.ErrUnknown) {
 		t.Fatalf("chat number for an unconfirmed application: %v", err)
 	}
-	if _, err := s.NextApplicationVersion(ctx, token); !errors.Is(err, numbering.ErrUnknown) {
+	if _, err := s.NextApplicationVersion(ctx, token); !errors.Is(err, commands.ErrUnknown) {
 		t.Fatalf("version of an unconfirmed application: %v", err)
 	}
 	if err := s.ApplicationConfirmed(ctx, token); err != nil {
@@ -75,13 +76,13 @@ func testNumbering(t *testing.T, cfg config.Config) {
 	}
 
 	// Messages: numbers need a confirmed chat; edits need a confirmed message.
-	if _, err := s.ReserveMessageNumber(ctx, token, 7); !errors.Is(err, numbering.ErrUnknown) {
+	if _, err := s.ReserveMessageNumber(ctx, token, 7); !errors.Is(err, commands.ErrUnknown) {
 		t.Fatalf("message number in an unconfirmed chat: %v", err)
 	}
 	if err := s.ChatConfirmed(ctx, token, 7); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.NextMessageVersion(ctx, token, 7, 1); !errors.Is(err, numbering.ErrUnknown) {
+	if _, err := s.NextMessageVersion(ctx, token, 7, 1); !errors.Is(err, commands.ErrUnknown) {
 		t.Fatalf("edit of a number never handed out: %v", err)
 	}
 	for want := int64(1); want <= 2; want++ {
@@ -92,7 +93,7 @@ func testNumbering(t *testing.T, cfg config.Config) {
 	if err := s.MessageFailed(ctx, token, 7, 2); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.NextMessageVersion(ctx, token, 7, 2); !errors.Is(err, numbering.ErrUnknown) {
+	if _, err := s.NextMessageVersion(ctx, token, 7, 2); !errors.Is(err, commands.ErrUnknown) {
 		t.Fatalf("edit of a message whose create failed: %v", err)
 	}
 	for want := int64(2); want <= 4; want++ {
@@ -136,7 +137,7 @@ func TestReservationsTogether(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
-			case chat == 4 && errors.Is(err, numbering.ErrUnknown):
+			case chat == 4 && errors.Is(err, commands.ErrUnknown):
 				unknown++
 			case err != nil:
 				t.Errorf("chat %d: %v", chat, err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/chatsys/chat/commands"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/internal/testenv"
 	"github.com/chatsys/chat/mysqldb"
@@ -70,7 +71,7 @@ func registered(t *testing.T, numbers *numbering.Store, token string) bool {
 		switch {
 		case err == nil:
 			known++
-		case !errors.Is(err, numbering.ErrUnknown):
+		case !errors.Is(err, commands.ErrUnknown):
 			t.Fatal(err)
 		}
 	}

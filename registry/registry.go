@@ -12,6 +12,7 @@ import (
 	"fmt"
 
 	"github.com/chatsys/chat/checkpoint"
+	"github.com/chatsys/chat/commands"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/internal/groupcommit"
 	"github.com/chatsys/chat/numbering"
@@ -99,7 +100,7 @@ func (p *Projection) Apply(ctx context.Context, db *sql.DB, batches [][]projecti
 // Redis slots' state is being rebuilt: the batches whose creates lie in
 // other slots can be registered meanwhile.
 func ofSlots(err error) error {
-	if errors.Is(err, numbering.ErrRecovering) {
+	if errors.Is(err, commands.ErrRecovering) {
 		return groupcommit.Split(err)
 	}
 	return err

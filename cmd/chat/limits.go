@@ -50,7 +50,7 @@ func limits(ctx context.Context, cfg config.Config, log *slog.Logger, args []str
 		if p.pub, err = broker.NewPublisher(d.amqp, d.names, broker.Logger(log), broker.PublisherConfig{Timeout: cfg.PublishTimeout, Channels: 1}, p.reg); err != nil {
 			return err
 		}
-		h := commands.New(commands.Config{Numbering: d.numbers, Publisher: commandPublisher{p.pub}, Codec: d.codec, Log: log, SendWithin: cfg.PublishTimeout, Overrides: d.limits})
+		h := commands.New(commands.Config{Numbering: d.numbers, Publisher: commandPublisher{p.pub}, Codec: d.codec, Log: log, SendWithin: cfg.PublishTimeout, Overrides: commandOverrides{d.limits}})
 		if _, err := h.SetApplicationLimits(ctx, cmd); err != nil {
 			return err
 		}

@@ -345,7 +345,7 @@ func (p *process) buildAPI(d deps) error {
 			Log:       p.log,
 			// The Redis-loss recovery's settle counts on this bound.
 			SendWithin: p.cfg.PublishTimeout,
-			Overrides:  d.limits,
+			Overrides:  commandOverrides{d.limits},
 		}),
 		RateLimit:        newLimiter(d.limits, p.cfg, p.log, p.reg),
 		Queries:          queries,
