@@ -1,7 +1,7 @@
 # The test command of the project is `make test`; .ci/run calls it.
 GO ?= go
 
-.PHONY: build test test-fast scale-test vet run migrate load bench lint-openapi newman
+.PHONY: build services test test-fast scale-test vet run migrate load bench lint-openapi newman
 
 build:
 	$(GO) build -o bin/chat ./cmd/chat
@@ -12,12 +12,18 @@ vet:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 
+# Starts MariaDB, Redis and RabbitMQ on their local ports when they are
+# installed and down, and says how to install those that are missing
+# (scripts/services.sh); a service that already answers is left as it is.
+services:
+	scripts/services.sh
+
 # Tests run against the real MariaDB/MySQL, Redis and RabbitMQ named by the
 # CHAT_* variables (defaults: the local services on their standard ports),
 # and against the Elasticsearch at CHAT_ELASTICSEARCH_URL; when that is not
 # set, the ZincSearch stand-in (tools/zincsearch) is built and started.
 ZINC_DIR ?= $(CURDIR)/bin/zinc
-test: vet
+test: services vet
 	export CHAT_ELASTICSEARCH_URL=$${CHAT_ELASTICSEARCH_URL:-$$(tools/zincsearch/start.sh $(ZINC_DIR))} && \
 	echo "search engine: $$CHAT_ELASTICSEARCH_URL" && \
 	$(GO) test -race -count=1 -timeout 20m ./...
@@ -53,7 +59,7 @@ migrate:
 # Runs API and workers in one process against local services, with search on
 # the Elasticsearch at CHAT_ELASTICSEARCH_URL or 127.0.0.1:9200, else on the
 # ZincSearch stand-in, started for the run (scripts/run.sh).
-run:
+run: services
 	GO=$(GO) scripts/run.sh
 
 load:

@@ -17,6 +17,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/chatsys/chat/catalog"
+	"github.com/chatsys/chat/eventstore"
 )
 
 //go:embed migrations/*.sql
@@ -199,8 +200,8 @@ func setUpPartitions(ctx context.Context, conn *sql.Conn, names catalog.Catalog,
 	if err := conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+names.Partitions()).Scan(&have); err != nil || have > 0 {
 		return err
 	}
-	var head int64
-	if err := conn.QueryRowContext(ctx, "SELECT COALESCE(MAX(position), 0) FROM "+names.Events()).Scan(&head); err != nil {
+	head, err := eventstore.LastPosition(ctx, conn, names.Namespace())
+	if err != nil {
 		return err
 	}
 	if head > 0 {

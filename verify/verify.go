@@ -84,16 +84,11 @@ func (p part) upTo() int64 { return max(p.mysqlAt, p.searchAt) }
 // at a time (no application spans two), each a slice at a time when it is
 // large, so a fold never holds more than MaxFold events' worth.
 func (v *Verifier) Run(ctx context.Context) (*Report, error) {
-	conn, err := v.cfg.DB.Conn(ctx)
+	conn, release, err := v.snapshot(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT"); err != nil {
-		return nil, err
-	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-
+	defer release()
 	parts, err := v.partitions(ctx, conn)
 	if err != nil {
 		return nil, err
@@ -116,6 +111,23 @@ func (v *Verifier) Run(ctx context.Context) (*Report, error) {
 		rep.Differences = append(rep.Differences[:v.cfg.MaxReported], fmt.Sprintf("… and %d more differences", n-v.cfg.MaxReported))
 	}
 	return rep, nil
+}
+
+// snapshot returns a connection inside a consistent snapshot of the
+// database; release rolls it back and closes the connection.
+func (v *Verifier) snapshot(ctx context.Context) (*sql.Conn, func(), error) {
+	conn, err := v.cfg.DB.Conn(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := conn.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT"); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn, func() {
+		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		conn.Close()
+	}, nil
 }
 
 // partitions returns every partition with its projections' positions and
