@@ -1,6 +1,6 @@
 // Package broker carries event records over RabbitMQ through Watermill: the
-// topology, the Watermill configuration, and the mapping between records and
-// Watermill messages.
+// topology (and what the broker holds of it), the Watermill configuration,
+// and the mapping between records and Watermill messages.
 package broker
 
 import (

@@ -27,6 +27,8 @@ type Nodes struct {
 	uri   string // the first URL, as the handshake's credentials and vhost
 	addrs []string
 	tls   bool
+	vhost string
+	user  string
 
 	mu   sync.Mutex
 	next int
@@ -47,6 +49,7 @@ func ParseNodes(urls string) (*Nodes, error) {
 		if i == 0 {
 			first = u
 			n.tls = u.Scheme == "amqps"
+			n.vhost, n.user = u.Vhost, u.Username
 			// amqps is spoken by our dialer, so that each node's certificate
 			// is checked against its own host name; the handshake then runs
 			// over plain amqp on the TLS connection.
@@ -62,6 +65,12 @@ func ParseNodes(urls string) (*Nodes, error) {
 
 // Addrs are the nodes' host:port, in the order given.
 func (n *Nodes) Addrs() []string { return n.addrs }
+
+// Vhost is the virtual host every connection opens.
+func (n *Nodes) Vhost() string { return n.vhost }
+
+// User is the user every connection logs in as.
+func (n *Nodes) User() string { return n.user }
 
 // URI is the URL every connection's handshake uses; which node it reaches
 // is the dial hook's choice.

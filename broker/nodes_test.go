@@ -2,6 +2,7 @@ package broker
 
 import (
 	"net"
+	"strings"
 	"testing"
 	"time"
 )
@@ -35,6 +36,9 @@ func TestParseNodes(t *testing.T) {
 		}
 		if n.URI() != tc.uri {
 			t.Errorf("ParseNodes(%q).URI() = %q, want %q", tc.urls, n.URI(), tc.uri)
+		}
+		if vhost := tc.uri[strings.LastIndex(tc.uri, "/")+1:]; n.User() != "g" || n.Vhost() != vhost && !(vhost == "" && n.Vhost() == "/") {
+			t.Errorf("ParseNodes(%q): user %q, vhost %q; want g, %q", tc.urls, n.User(), n.Vhost(), vhost)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -86,34 +87,58 @@ func declareTopology(ctx context.Context, amqpURLs string, names Names, convert 
 		return names, err
 	}
 	defer conn.Close()
-	if err := onChannel(conn, func(ch *amqp.Channel) error {
-		return ch.ExchangeDeclare(names.Exchange, "topic", true, false, false, false, nil)
-	}); err != nil {
+	if err := onChannel(conn, func(ch *amqp.Channel) error { return declareExchange(ch, names) }); err != nil {
 		return names, fmt.Errorf("declare exchange %s: %w", names.Exchange, err)
 	}
 	names.Classic, names.Unbounded, names.Other = map[string]bool{}, map[string]bool{}, map[string]bool{}
-	type queue struct{ name, key string }
-	queues := []queue{{names.DeadStore, bindingFor(DeadTopic)}}
-	for p, q := range names.StoreQueues() {
-		queues = append(queues, queue{q, PartitionTopic(p)})
-	}
-	if names.Partitions == 1 {
-		// A log of one partition also takes the routing keys of releases
-		// before partitions (event.<Type>), which may still be publishing
-		// while the processes are upgraded.
-		queues = append(queues, queue{names.Store, eventTopicPrefix + "#"})
-	}
-	for _, q := range queues {
-		if err := declareQueue(conn, &names, q.name, convert); err != nil {
+	for _, b := range names.bindings() {
+		if err := declareQueue(conn, &names, b.queue, convert); err != nil {
 			return names, err
 		}
 		if err := onChannel(conn, func(ch *amqp.Channel) error {
-			return ch.QueueBind(q.name, q.key, names.Exchange, false, nil)
+			return ch.QueueBind(b.queue, b.key, names.Exchange, false, nil)
 		}); err != nil {
-			return names, fmt.Errorf("bind queue %s: %w", q.name, err)
+			return names, fmt.Errorf("bind queue %s: %w", b.queue, err)
 		}
 	}
 	return names, ctx.Err()
+}
+
+// declareExchange declares the namespace's exchange: a durable topic
+// exchange.
+func declareExchange(ch *amqp.Channel, names Names) error {
+	return ch.ExchangeDeclare(names.Exchange, "topic", true, false, false, false, nil)
+}
+
+// binding is a queue of the topology and a routing key it is bound with.
+type binding struct{ queue, key string }
+
+// bindings are the topology's queues and their bindings: the dead queue's
+// first, then each partition's.
+func (n Names) bindings() []binding {
+	out := []binding{{n.DeadStore, bindingFor(DeadTopic)}}
+	for p, q := range n.StoreQueues() {
+		out = append(out, binding{q, PartitionTopic(p)})
+	}
+	if n.Partitions == 1 {
+		// A log of one partition also takes the routing keys of releases
+		// before partitions (event.<Type>), which may still be publishing
+		// while the processes are upgraded.
+		out = append(out, binding{n.Store, eventTopicPrefix + "#"})
+	}
+	return out
+}
+
+// Queues are the queues DeclareTopology declares: the dead queue first,
+// then each partition's.
+func (n Names) Queues() []string {
+	var out []string
+	for _, b := range n.bindings() {
+		if !slices.Contains(out, b.queue) {
+			out = append(out, b.queue)
+		}
+	}
+	return out
 }
 
 // declareQueue declares a queue as this release does, unless it exists in
@@ -186,77 +211,6 @@ func redeclareIfIdle(conn *amqp.Connection, names Names, queue string, shape Sha
 
 var errInUse = errors.New("the queue holds messages or has a consumer")
 
-// Shape is what a queue was found to be.
-type Shape int
-
-const (
-	ShapeMissing   Shape = iota // no such queue
-	ShapeCurrent                // as this release declares it
-	ShapeUnbounded              // a quorum store queue of a release before the length bound
-	ShapeClassic                // a durable classic queue of a release before quorum queues
-	ShapeOther                  // a queue with other arguments (another length bound, say)
-)
-
-// String names a shape in words.
-func (s Shape) String() string {
-	switch s {
-	case ShapeMissing:
-		return "missing"
-	case ShapeCurrent:
-		return "current"
-	case ShapeUnbounded:
-		return "quorum queue without a length bound"
-	case ShapeClassic:
-		return "classic queue"
-	}
-	return "queue with other arguments"
-}
-
-// InspectQueue finds out what shape queue has, by declaring it with the
-// arguments of each release in turn (a declare with other arguments than
-// the queue's is refused and changes nothing).
-func InspectQueue(conn *amqp.Connection, names Names, queue string) (Shape, error) {
-	err := onChannel(conn, func(ch *amqp.Channel) error {
-		_, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
-		return err
-	})
-	var ae *amqp.Error
-	if errors.As(err, &ae) && ae.Code == amqp.NotFound {
-		return ShapeMissing, nil
-	} else if err != nil {
-		return 0, err
-	}
-	current := names
-	current.Classic, current.Unbounded, current.Other = nil, nil, nil
-	unbounded := current
-	unbounded.Unbounded = map[string]bool{queue: true}
-	tries := []struct {
-		shape Shape
-		args  amqp.Table
-		valid bool
-	}{
-		{ShapeCurrent, current.QueueArgs(queue), true},
-		{ShapeUnbounded, unbounded.QueueArgs(queue), names.isStore(queue) && names.QueueBound > 0},
-		{ShapeClassic, nil, true},
-	}
-	for _, try := range tries {
-		if !try.valid {
-			continue
-		}
-		err := onChannel(conn, func(ch *amqp.Channel) error {
-			_, err := ch.QueueDeclare(queue, true, false, false, false, try.args)
-			return err
-		})
-		if err == nil {
-			return try.shape, nil
-		}
-		if !IsPreconditionFailed(err) {
-			return 0, err
-		}
-	}
-	return ShapeOther, nil
-}
-
 // onChannel runs fn on a channel of its own: a refused declare closes the
 // channel it was made on.
 func onChannel(conn *amqp.Connection, fn func(*amqp.Channel) error) error {
@@ -270,10 +224,7 @@ func onChannel(conn *amqp.Connection, fn func(*amqp.Channel) error) error {
 
 // IsPreconditionFailed reports a channel exception PRECONDITION_FAILED
 // (406): an object declared again with other properties or arguments.
-func IsPreconditionFailed(err error) bool {
-	var ae *amqp.Error
-	return errors.As(err, &ae) && ae.Code == amqp.PreconditionFailed
-}
+func IsPreconditionFailed(err error) bool { return isCode(err, amqp.PreconditionFailed) }
 
 // existingQueues is the topology the subscribers use: the exchange, queues
 // and bindings are declared once, when a process starts (DeclareTopology),

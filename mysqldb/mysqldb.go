@@ -1,5 +1,6 @@
 // Package mysqldb opens the MySQL connection pool and owns the schema: the
-// embedded migrations of the event store and the read tables.
+// embedded migrations of the event store and the read tables. It also
+// reports what the server is and grants, for a check of the deployment.
 package mysqldb
 
 import (

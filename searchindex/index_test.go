@@ -46,6 +46,9 @@ func TestIndexLifecycle(t *testing.T) {
 	if _, ok := fields["body"].Fields["ngram"]; !ok {
 		t.Errorf("the mapping has no body.ngram: %+v", fields)
 	}
+	if problems, err := es.MappingProblems(ctx, ix.VersionName(searchindex.Version)); err != nil || len(problems) > 0 {
+		t.Errorf("the index as created: problems %q, %v; want none", problems, err)
+	}
 
 	const token = "abcdefghijklmnopqrstuvwxyz"
 	index := func(target string, bodies ...string) {

@@ -8,8 +8,30 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chatsys/chat/config"
 	"github.com/chatsys/chat/searchindex"
 )
+
+// doctorSearch is `chat doctor search`: the partial-matching cases on the
+// configured cluster, within a minute.
+func doctorSearch(ctx context.Context, cfg config.Config, out io.Writer) error {
+	es, err := newElasticsearch(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	fmt.Fprintf(out, "checking partial matching on %s\n", cfg.ElasticsearchURL)
+	ok, err := checkSearch(ctx, es, cfg.Namespace, out)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errChecksFailed
+	}
+	fmt.Fprintln(out, "all search checks passed")
+	return nil
+}
 
 // searchCase is one partial-matching promise of the API, checked by
 // checkSearch against a real cluster.
