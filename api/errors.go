@@ -51,6 +51,22 @@ type errorDetail struct {
 	Message string `json:"message"`
 }
 
+// handler is an HTTP handler that returns its error instead of answering
+// it, so that it reads top to bottom; answer serves it. It returns an
+// error only while it has written nothing: past that it ends its answer
+// itself (see writeItems).
+type handler func(w http.ResponseWriter, r *http.Request) error
+
+// answer serves h, answering the error it returns with writeError: the one
+// place a handler's error becomes its answer.
+func (s *server) answer(h handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	}
+}
+
 // writeError answers with err's status and body. Failures are logged by kind
 // through the fault log (one line when a kind starts failing, summaries while
 // it goes on); internal errors are shown to clients only as "internal".

@@ -11,26 +11,23 @@ import (
 // listMessages answers a page of a chat's messages: by number (page,
 // per_page), or by cursor (after or before, per_page), waiting up to wait
 // for something after the cursor (a long poll).
-func (s *server) listMessages(w http.ResponseWriter, r *http.Request) {
+func (s *server) listMessages(w http.ResponseWriter, r *http.Request) error {
 	c, byCursor, err := cursorParams(r)
-	if err == nil && !byCursor {
-		s.listMessagePage(w, r)
-		return
-	}
-	token, chat, _, perr := chatPage(r)
-	if perr != nil && err == nil {
-		err = perr
-	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
+	}
+	if !byCursor {
+		return s.listMessagePage(w, r)
+	}
+	token, chat, _, err := chatPage(r)
+	if err != nil {
+		return err
 	}
 	got, err := s.changesWithin(r.Context(), token, chat, c)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	writeItems(s, w, r, cursorLinks(r, c.span, got.From, got.To), got.List, func(c readmodel.Change) messageJSON { return messageOut(c.Message) })
+	return writeItems(s, w, r, cursorLinks(r, c.span, got.From, got.To), got.List, func(c readmodel.Change) messageJSON { return messageOut(c.Message) })
 }
 
 // changesWithin reads the changes c selects; when there are none after the

@@ -10,16 +10,58 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/chatsys/chat/apperr"
-	"github.com/chatsys/chat/commands"
-	"github.com/chatsys/chat/ratelimit"
+	"github.com/chatsys/chat/apptoken"
 )
 
-// RateLimiter draws a request from its application's budget;
-// ratelimit.Limiter is the one the processes use. Without one, nothing is
-// limited. An error is answered as it is (the limiter lets reads through
-// when Redis is down, and refuses commands as unavailable).
+// RateLimiter draws a request from its application's budget; the
+// processes wire in ratelimit.Limiter, translated to these types
+// (cmd/chat/ports.go). Without one, nothing is limited. An error is
+// answered as it is (the limiter lets reads through when Redis is down,
+// and refuses commands as unavailable).
 type RateLimiter interface {
-	Allow(ctx context.Context, kind ratelimit.Kind, token string) (ratelimit.Decision, error)
+	Allow(ctx context.Context, kind RequestKind, token string) (RateDecision, error)
+}
+
+// RequestKind is a kind of request, each with a budget of its own.
+type RequestKind int
+
+const (
+	// CommandRequest is a request that changes something.
+	CommandRequest RequestKind = iota
+	// ReadRequest is a read, a search, a long poll or a stream.
+	ReadRequest
+)
+
+// String is the kind's name: "commands" or "reads".
+func (k RequestKind) String() string {
+	if k == CommandRequest {
+		return "commands"
+	}
+	return "reads"
+}
+
+// RatePolicy is a budget as the RateLimit-Policy field states it: Quota
+// requests per Window seconds, the bucket's size and the time it takes to
+// fill.
+type RatePolicy struct {
+	Name   string
+	Quota  int64
+	Window int64
+}
+
+// RateDecision is what the limiter says of one request.
+type RateDecision struct {
+	// Limited is true when a limit applies: the answer then states the
+	// policy and what is left of it.
+	Limited bool
+	Allowed bool
+	Policy  RatePolicy
+	// Remaining is the requests left in the budget.
+	Remaining int64
+	// Reset is how long until the budget is whole again.
+	Reset time.Duration
+	// RetryAfter is how long a refused request should wait.
+	RetryAfter time.Duration
 }
 
 // rateLimit counts a request of kind against its application's budget, before
@@ -30,14 +72,14 @@ type RateLimiter interface {
 // answer is 429 rate_limited with Retry-After. A request that names no
 // application, or a token that cannot be one, is not counted: it creates an
 // application or is answered 404.
-func (s *server) rateLimit(kind ratelimit.Kind) func(http.Handler) http.Handler {
+func (s *server) rateLimit(kind RequestKind) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		if s.limiter == nil {
 			return next
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			token := requestToken(r)
-			if !commands.ValidToken(token) {
+			if !apptoken.Valid(token) {
 				next.ServeHTTP(w, r)
 				return
 			}
@@ -63,7 +105,7 @@ func (s *server) rateLimit(kind ratelimit.Kind) func(http.Handler) http.Handler 
 // draft: RateLimit-Policy: "commands";q=100;w=1 (q requests per w seconds,
 // the bucket's size and how long it takes to fill) and RateLimit:
 // "commands";r=42;t=1 (r left, t seconds until the budget is whole again).
-func setRateLimitFields(h http.Header, d ratelimit.Decision) {
+func setRateLimitFields(h http.Header, d RateDecision) {
 	name := strconv.Quote(d.Policy.Name)
 	h.Set("RateLimit-Policy", name+";q="+strconv.FormatInt(d.Policy.Quota, 10)+";w="+strconv.FormatInt(d.Policy.Window, 10))
 	h.Set("RateLimit", name+";r="+strconv.FormatInt(d.Remaining, 10)+";t="+strconv.FormatInt(ceilSeconds(d.Reset), 10))

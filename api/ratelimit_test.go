@@ -12,19 +12,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chatsys/chat/apperr"
-	"github.com/chatsys/chat/ratelimit"
 )
 
 // fakeLimiter answers every request with one decision (or error) and
 // records what it was asked.
 type fakeLimiter struct {
 	mu     sync.Mutex
-	answer ratelimit.Decision
+	answer RateDecision
 	err    error
 	asked  []string // kind and token of each request
 }
 
-func (f *fakeLimiter) Allow(_ context.Context, kind ratelimit.Kind, token string) (ratelimit.Decision, error) {
+func (f *fakeLimiter) Allow(_ context.Context, kind RequestKind, token string) (RateDecision, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.asked = append(f.asked, kind.String()+" "+token)
@@ -55,9 +54,9 @@ var readRoutes = []string{
 }
 
 var (
-	limitedPolicy = ratelimit.Policy{Name: "commands", Quota: 20, Window: 2}
-	overBudget    = ratelimit.Decision{Limited: true, Policy: limitedPolicy, Reset: 1500 * time.Millisecond, RetryAfter: 100 * time.Millisecond}
-	withinBudget  = ratelimit.Decision{Limited: true, Allowed: true, Policy: limitedPolicy, Remaining: 7, Reset: 300 * time.Millisecond}
+	limitedPolicy = RatePolicy{Name: "commands", Quota: 20, Window: 2}
+	overBudget    = RateDecision{Limited: true, Policy: limitedPolicy, Reset: 1500 * time.Millisecond, RetryAfter: 100 * time.Millisecond}
+	withinBudget  = RateDecision{Limited: true, Allowed: true, Policy: limitedPolicy, Remaining: 7, Reset: 300 * time.Millisecond}
 )
 
 // TestRateLimitedAnswers: every command on an application and every read
@@ -81,7 +80,7 @@ func TestRateLimitedAnswers(t *testing.T) {
 			policy: `"commands";q=20;w=2`, remaining: `"commands";r=0;t=2`, retry: "1"},
 		{name: "within budget", limiter: &fakeLimiter{answer: withinBudget},
 			policy: `"commands";q=20;w=2`, remaining: `"commands";r=7;t=1`},
-		{name: "no limit", limiter: &fakeLimiter{answer: ratelimit.Decision{Allowed: true}}},
+		{name: "no limit", limiter: &fakeLimiter{answer: RateDecision{Allowed: true}}},
 		{name: "limiter failed", limiter: &fakeLimiter{err: apperr.Unavailable(apperr.DepRedis, nil, "down")}, status: 503, code: "unavailable", retry: "1"},
 	}
 	for _, tc := range tests {

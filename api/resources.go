@@ -127,13 +127,15 @@ func pageLinks(r *http.Request, p readmodel.Page, pages int64, keep url.Values) 
 // pageLinks for keep). Items are encoded and written one at a time as the
 // list reads them, so a page is never held whole, neither as rows nor as
 // JSON.
-func writeList[T, J any](s *server, w http.ResponseWriter, r *http.Request, p readmodel.Page, keep url.Values, list readmodel.List[T], out func(T) J) {
-	writeItems(s, w, r, pageLinks(r, p, max((list.Last+p.PerPage-1)/p.PerPage, 1), keep), list, out)
+func writeList[T, J any](s *server, w http.ResponseWriter, r *http.Request, p readmodel.Page, keep url.Values, list readmodel.List[T], out func(T) J) error {
+	return writeItems(s, w, r, pageLinks(r, p, max((list.Last+p.PerPage-1)/p.PerPage, 1), keep), list, out)
 }
 
 // writeItems answers a list's items with X-Total-Count and the given Link
-// header, an item at a time (see writeList).
-func writeItems[T, J any](s *server, w http.ResponseWriter, r *http.Request, links string, list readmodel.List[T], out func(T) J) {
+// header, an item at a time (see writeList). It returns an error only when
+// it has sent nothing, for the caller to answer; one after the first item
+// closes the connection instead.
+func writeItems[T, J any](s *server, w http.ResponseWriter, r *http.Request, links string, list readmodel.List[T], out func(T) J) error {
 	// Nothing is sent before the first item, so that a failure to read it
 	// still gets an answer of its own.
 	started := false
@@ -167,7 +169,7 @@ func writeItems[T, J any](s *server, w http.ResponseWriter, r *http.Request, lin
 	case writeErr != nil || r.Context().Err() != nil:
 		// The client went away: there is no one to answer.
 	case err != nil && !started:
-		s.writeError(w, r, err)
+		return err
 	case err != nil:
 		// The status and part of the list are sent; only an interrupted
 		// answer tells the client that the list is incomplete.
@@ -179,4 +181,5 @@ func writeItems[T, J any](s *server, w http.ResponseWriter, r *http.Request, lin
 	default:
 		_, _ = io.WriteString(w, "]\n")
 	}
+	return nil
 }

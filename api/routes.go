@@ -9,7 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/chatsys/chat/apperr"
-	"github.com/chatsys/chat/ratelimit"
 )
 
 // The canonical routes' patterns. They are registered flat, each whole on
@@ -49,37 +48,39 @@ func (s *server) routes(reg *prometheus.Registry) http.Handler {
 
 	// A read takes no body; a command's body is read whole before it takes
 	// one of the slots, so that a slot is held only while there is work.
-	read := r.With(s.noBody, s.rateLimit(ratelimit.Reads), s.limitReads)
-	command := r.With(s.readBody, s.rateLimit(ratelimit.Commands), s.limit)
+	read := r.With(s.noBody, s.rateLimit(ReadRequest), s.limitReads)
+	command := r.With(s.readBody, s.rateLimit(CommandRequest), s.limit)
 
-	command.Post("/applications", s.createApplication)
-	read.Get(appRoute, s.getApplication)
-	command.Patch(appRoute, s.renameApplication)
-	read.Get(chatsRoute, s.listChats)
-	command.Post(chatsRoute, s.createChat)
-	read.Get(chatRoute, s.getChat)
-	command.Patch(chatRoute, s.renameChat)
-	listing := r.With(s.noBody, s.rateLimit(ratelimit.Reads), s.admitListing)
-	listing.Get(messagesRoute, s.listMessages)
+	command.Post("/applications", s.answer(s.createApplication))
+	read.Get(appRoute, s.answer(s.getApplication))
+	command.Patch(appRoute, s.answer(s.renameApplication))
+	read.Get(chatsRoute, s.answer(s.listChats))
+	command.Post(chatsRoute, s.answer(s.createChat(appAndBody(true))))
+	read.Get(chatRoute, s.answer(s.getChat(appInPath)))
+	command.Patch(chatRoute, s.answer(s.renameChat(appAndBody(false))))
+	listing := r.With(s.noBody, s.rateLimit(ReadRequest), s.admitListing)
+	listing.Get(messagesRoute, s.answer(s.listMessages))
 	// A stream holds one of the stream slots for its life, not a read slot.
-	r.With(s.noBody, s.rateLimit(ratelimit.Reads), s.admitStream).Get(messagesRoute+"/stream", s.streamMessages)
-	command.Post(messagesRoute, s.createMessage)
-	read.Get(messagesRoute+"/search", s.searchMessages)
-	read.Get(messageRoute, s.getMessage)
-	command.Patch(messageRoute, s.editMessage)
-	command.Delete(messageRoute, s.deleteMessage)
+	r.With(s.noBody, s.rateLimit(ReadRequest), s.admitStream).Get(messagesRoute+"/stream", s.answer(s.streamMessages))
+	command.Post(messagesRoute, s.answer(s.createMessage(chatAndBody(false))))
+	read.Get(messagesRoute+"/search", s.answer(s.searchMessages(queryTerms)))
+	read.Get(messageRoute, s.answer(s.getMessage))
+	command.Patch(messageRoute, s.answer(s.editMessage(chatAndBody(false))))
+	command.Delete(messageRoute, s.answer(s.deleteMessage(chatAndBody(true))))
 
-	// The seed's routes, kept for its existing clients. Its GET of a chat
-	// may carry the token in a body, read before the slot like a command's.
-	r.With(s.seedChatBody, s.rateLimit(ratelimit.Reads), s.limitReads).Get("/chats/{chat}", s.seedGetChat)
-	command.Post("/chats", s.seedCreateChat)
-	command.Patch("/chats/{chat}", s.seedRenameChat)
-	listing.Get("/chats/{token}/{chat}/messages", s.listMessages)
-	read.Get("/chats/{token}/{chat}/search/{q}", s.seedSearch)
-	read.Get("/messages/{token}/{chat}/{message}", s.getMessage)
-	command.Post("/messages", s.seedCreateMessage)
-	command.Patch("/messages/{message}", s.seedEditMessage)
-	command.Delete("/messages/{message}", s.seedDeleteMessage)
+	// The seed's routes, kept for its existing clients: the same handlers,
+	// with parsers that read the token and chat where the seed puts them.
+	// Its GET of a chat may carry the token in a body, read before the
+	// slot like a command's.
+	r.With(s.seedChatBody, s.rateLimit(ReadRequest), s.limitReads).Get("/chats/{chat}", s.answer(s.getChat(seedApp(true))))
+	command.Post("/chats", s.answer(s.createChat(seedApp(false))))
+	command.Patch("/chats/{chat}", s.answer(s.renameChat(seedApp(false))))
+	listing.Get("/chats/{token}/{chat}/messages", s.answer(s.listMessages))
+	read.Get("/chats/{token}/{chat}/search/{q}", s.answer(s.searchMessages(seedTerms)))
+	read.Get("/messages/{token}/{chat}/{message}", s.answer(s.getMessage))
+	command.Post("/messages", s.answer(s.createMessage(seedChat(false))))
+	command.Patch("/messages/{message}", s.answer(s.editMessage(seedChat(false))))
+	command.Delete("/messages/{message}", s.answer(s.deleteMessage(seedChat(true))))
 	return r
 }
 

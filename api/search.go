@@ -6,8 +6,6 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/chatsys/chat/apperr"
 )
 
@@ -15,43 +13,32 @@ import (
 // requests.
 const searchTimeout = 5 * time.Second
 
-func (s *server) searchMessages(w http.ResponseWriter, r *http.Request) {
+// queryTerms reads the search's terms from the query string (q), which the
+// links repeat.
+func queryTerms(r *http.Request) (string, url.Values) {
 	q := r.URL.Query().Get("q")
-	s.doSearch(w, r, q, url.Values{"q": {q}})
+	return q, url.Values{"q": {q}}
 }
 
-// seedSearch serves GET /chats/{app_token}/{number}/search/{q}.
-func (s *server) seedSearch(w http.ResponseWriter, r *http.Request) {
-	q := chi.URLParam(r, "q")
-	// The router matched on the raw path when it holds escapes (such as
-	// %2F) that decoding would change; only then is q still escaped.
-	if r.URL.RawPath != "" {
-		if unescaped, err := url.PathUnescape(q); err == nil {
-			q = unescaped
+// searchMessages answers one page of a search of the path's chat for the
+// terms that terms reads, with the route's own query parameters that the
+// links repeat.
+func (s *server) searchMessages(terms func(*http.Request) (string, url.Values)) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		q, keep := terms(r)
+		token, chat, p, err := chatPage(r)
+		if err != nil {
+			return err
 		}
+		if s.search == nil {
+			return apperr.Unavailable(apperr.DepSearch, nil, "search is not configured")
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), searchTimeout)
+		defer cancel()
+		list, err := s.search.Search(ctx, token, chat, q, p)
+		if err != nil {
+			return err
+		}
+		return s.writeMessages(w, r, p, keep, list)
 	}
-	s.doSearch(w, r, q, nil)
-}
-
-// doSearch answers one page of a search for q; keep are the route's own
-// query parameters (the terms, for the canonical route), which its links
-// repeat.
-func (s *server) doSearch(w http.ResponseWriter, r *http.Request, q string, keep url.Values) {
-	token, chat, p, err := chatPage(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if s.search == nil {
-		s.writeError(w, r, apperr.Unavailable(apperr.DepSearch, nil, "search is not configured"))
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), searchTimeout)
-	defer cancel()
-	list, err := s.search.Search(ctx, token, chat, q, p)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.writeMessages(w, r, p, keep, list)
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/chatsys/chat/apperr"
-	"github.com/chatsys/chat/commands"
 	"github.com/chatsys/chat/internal/plainjson"
 	"github.com/chatsys/chat/readmodel"
 )
@@ -50,8 +49,8 @@ type streamStart struct {
 func (s *server) streamTarget(r *http.Request) (streamStart, error) {
 	var st streamStart
 	st.token = chi.URLParam(r, "token")
-	if !commands.ValidToken(st.token) {
-		return st, apperr.NotFound("application not found")
+	if err := checkApp(st.token); err != nil {
+		return st, err
 	}
 	var err error
 	if st.chat, err = pathNumber(chi.URLParam(r, "chat"), "chat"); err != nil {
@@ -81,11 +80,12 @@ func (s *server) streamTarget(r *http.Request) (streamStart, error) {
 
 // streamMessages answers GET …/messages/stream: Server-Sent Events of the
 // chat's changes after the client's cursor, then live.
-func (s *server) streamMessages(w http.ResponseWriter, r *http.Request) {
+// Its errors are answered before the stream starts; after that it ends
+// the stream instead.
+func (s *server) streamMessages(w http.ResponseWriter, r *http.Request) error {
 	start, err := s.streamTarget(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
@@ -93,10 +93,10 @@ func (s *server) streamMessages(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Accel-Buffering", "no") // nginx would otherwise hold events back
 	if r.Method == http.MethodHead {
 		w.WriteHeader(http.StatusOK)
-		return
+		return nil
 	}
 	if s.detach(w, r, start) {
-		return
+		return nil
 	}
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
@@ -107,6 +107,7 @@ func (s *server) streamMessages(w http.ResponseWriter, r *http.Request) {
 	s.streams.open.Inc()
 	defer s.streams.open.Dec()
 	s.stream(r.Context(), st, start)
+	return nil
 }
 
 // detach carries the stream on the request's connection, taken over from

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/chatsys/chat/rediscluster"
+	"github.com/chatsys/chat/keyslot"
 )
 
 // Catalog is the names of one namespace. A namespace is at most 40
@@ -181,14 +181,14 @@ func (c Catalog) EditsKey(token string, chat int64) string {
 // state of the applications in that slot was lost. Its hash tag lands in the
 // slot, so a script checks it along with an application's keys.
 func (c Catalog) EpochKey(slot int) string {
-	return c.RedisPrefix() + "epoch:{" + rediscluster.Tag(slot) + "}"
+	return c.RedisPrefix() + "epoch:{" + keyslot.Tag(slot) + "}"
 }
 
 // EpochKeyOf is the epoch of the slot a key of the namespace is in.
-func (c Catalog) EpochKeyOf(key string) string { return c.EpochKey(rediscluster.Slot(key)) }
+func (c Catalog) EpochKeyOf(key string) string { return c.EpochKey(keyslot.Slot(key)) }
 
 // AppSlot is the hash slot of every key of an application.
-func (c Catalog) AppSlot(token string) int { return rediscluster.Slot(c.AppKey(token)) }
+func (c Catalog) AppSlot(token string) int { return keyslot.Slot(c.AppKey(token)) }
 
 // IdempotencyIndex is the index of a scope's Idempotency-Keys; each key's
 // record is the index's name, a colon and the key's id, under the same hash

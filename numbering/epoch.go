@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/chatsys/chat/keyslot"
 	"github.com/chatsys/chat/rediscluster"
 )
 
@@ -128,7 +129,7 @@ func (s *Store) Clear(ctx context.Context, slots []int) error {
 		pipe := m.Client.Pipeline()
 		iter := m.Client.Scan(ctx, 0, s.names.RedisKeys(), 1000).Iterator()
 		for iter.Next(ctx) {
-			if key := iter.Val(); lost[rediscluster.Slot(key)] {
+			if key := iter.Val(); lost[keyslot.Slot(key)] {
 				pipe.Del(ctx, key) // one key per DEL: keys of several slots cannot share one
 			}
 			if pipe.Len() >= 1000 {

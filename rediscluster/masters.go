@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/chatsys/chat/keyslot"
 )
 
 // Master is one Redis master: the one server, or a cluster's master with
@@ -21,7 +23,7 @@ type Master struct {
 func ForEachMaster(ctx context.Context, rdb redis.UniversalClient, fn func(context.Context, Master) error) error {
 	switch c := rdb.(type) {
 	case *redis.Client:
-		all := make([]int, Slots)
+		all := make([]int, keyslot.Slots)
 		for i := range all {
 			all[i] = i
 		}
@@ -73,7 +75,7 @@ func parseSlots(ranges []string) ([]int, error) {
 		}
 		a, err1 := strconv.Atoi(lo)
 		b, err2 := strconv.Atoi(hi)
-		if err1 != nil || err2 != nil || a < 0 || b >= Slots || a > b {
+		if err1 != nil || err2 != nil || a < 0 || b >= keyslot.Slots || a > b {
 			return nil, fmt.Errorf("slot range %q", r)
 		}
 		for s := a; s <= b; s++ {

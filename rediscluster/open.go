@@ -1,3 +1,6 @@
+// Package rediscluster lets the same code run on one Redis server or on a
+// Redis Cluster: it opens either from one URL and visits each master with
+// the slots it serves (the slots themselves are package keyslot's).
 package rediscluster
 
 import (

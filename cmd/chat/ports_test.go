@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
+	"github.com/chatsys/chat/api"
 	"github.com/chatsys/chat/broker"
 	"github.com/chatsys/chat/commands"
 	"github.com/chatsys/chat/events"
+	"github.com/chatsys/chat/ratelimit"
 )
 
 // stubBroker answers every publish with err.
@@ -44,5 +47,50 @@ func TestCommandPublisherSaysNotSent(t *testing.T) {
 				t.Errorf("Publish: %v; wraps commands.ErrNotSent: %v, want %v", err, got, tc.notSent)
 			}
 		})
+	}
+}
+
+// stubLimiter answers every request with one decision and err, and keeps
+// the kind it was asked for.
+type stubLimiter struct {
+	d     ratelimit.Decision
+	err   error
+	asked ratelimit.Kind
+}
+
+func (s *stubLimiter) Allow(_ context.Context, kind ratelimit.Kind, _ string) (ratelimit.Decision, error) {
+	s.asked = kind
+	return s.d, s.err
+}
+
+// TestAPILimiterTranslates: the API's kinds reach the limiter as the
+// budgets of the same name, and its decision and error reach the API
+// whole.
+func TestAPILimiterTranslates(t *testing.T) {
+	t.Parallel()
+	d := ratelimit.Decision{
+		Limited: true, Allowed: true, Policy: ratelimit.Policy{Name: "reads", Quota: 20, Window: 2},
+		Remaining: 7, Reset: 1500 * time.Millisecond, RetryAfter: 100 * time.Millisecond,
+	}
+	want := api.RateDecision{
+		Limited: true, Allowed: true, Policy: api.RatePolicy{Name: "reads", Quota: 20, Window: 2},
+		Remaining: 7, Reset: 1500 * time.Millisecond, RetryAfter: 100 * time.Millisecond,
+	}
+	down := errors.New("down")
+	tests := []struct {
+		kind api.RequestKind
+		want ratelimit.Kind
+		err  error
+	}{
+		{api.CommandRequest, ratelimit.Commands, nil},
+		{api.ReadRequest, ratelimit.Reads, nil},
+		{api.CommandRequest, ratelimit.Commands, down},
+	}
+	for _, tc := range tests {
+		stub := &stubLimiter{d: d, err: tc.err}
+		got, err := apiLimiter{stub}.Allow(context.Background(), tc.kind, "token")
+		if stub.asked != tc.want || got != want || !errors.Is(err, tc.err) || (err == nil) != (tc.err == nil) {
+			t.Errorf("Allow(%v): asked %v, got %+v, %v; want %v, %+v, %v", tc.kind, stub.asked, got, err, tc.want, want, tc.err)
+		}
 	}
 }

@@ -300,7 +300,7 @@ func (p *process) buildAPI(d deps) error {
 			SendWithin: p.cfg.PublishTimeout,
 			Overrides:  commandOverrides{d.limits},
 		}),
-		RateLimit:        newLimiter(d.limits, p.cfg, p.log, p.reg),
+		RateLimit:        apiLimiter{newLimiter(d.limits, p.cfg, p.log, p.reg)},
 		Queries:          queries,
 		Search:           readmodel.NewSearchQueries(d.es, queries, p.cfg.Namespace),
 		Checks:           checks,

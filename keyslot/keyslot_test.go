@@ -1,4 +1,4 @@
-package rediscluster
+package keyslot
 
 import "testing"
 
@@ -33,15 +33,5 @@ func TestTagCoversEverySlot(t *testing.T) {
 	}
 	if longest > 4 {
 		t.Errorf("the longest tag has %d characters; want short tags", longest)
-	}
-}
-
-func TestParseSlots(t *testing.T) {
-	got, err := parseSlots([]string{"0-2", "7", "[8->-abc]", "16383"})
-	if err != nil || len(got) != 5 || got[0] != 0 || got[2] != 2 || got[3] != 7 || got[4] != 16383 {
-		t.Fatalf("parseSlots = %v, %v", got, err)
-	}
-	if _, err := parseSlots([]string{"5-16384"}); err == nil {
-		t.Error("a range past the last slot was accepted")
 	}
 }

@@ -1,8 +1,7 @@
-// Package rediscluster lets the same code run on one Redis server or on a
-// Redis Cluster: it opens either from one URL, computes key slots, names a
-// short hash tag for every slot, and visits each master with the slots it
-// serves.
-package rediscluster
+// Package keyslot computes Redis Cluster's key slots and a short hash tag
+// for every slot, with no Redis client, so that the packages that only name
+// keys (catalog, and through it the read side) depend on none.
+package keyslot
 
 import (
 	"strconv"
