@@ -62,7 +62,7 @@ func TestListsAreWholeOrInterrupted(t *testing.T) {
 		add(events.MessageCreated{Token: token, ChatNumber: 1, Number: i, Body: fmt.Sprint("<m", i, ">")})
 	}
 	db := testenv.DB(t, cfg)
-	err := projections.NewMySQL(cfg.Namespace).Apply(ctx, db, [][]projections.Event{batch})
+	err := projections.NewMySQL(db, cfg.Namespace).Apply(ctx, [][]projections.Event{batch})
 	if err != nil {
 		t.Fatal(err)
 	}

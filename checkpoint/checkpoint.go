@@ -8,11 +8,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"maps"
 	"slices"
-	"strings"
 
 	"github.com/chatsys/chat/catalog"
+	"github.com/chatsys/chat/mysqldb/stmt"
 )
 
 // DB runs statements: a pool, a connection or a transaction. A projector
@@ -69,46 +68,39 @@ func (s *Store) Lock(ctx context.Context, tx DB, name string, partition int) (in
 }
 
 // LockAll is Lock of a checkpoint in several partitions, in two statements
-// whatever their number. It returns the positions by partition. The rows
-// are locked in ascending partition order, so that two transactions that
-// lock some of the same rows never wait for each other in a cycle, and by
-// primary key (FORCE INDEX): a scan of this small table would lock, and
-// wait for, every row.
+// whatever their number. It returns the positions by partition; the rows
+// are locked as stmt.KeyedRows.Lock does.
 func (s *Store) LockAll(ctx context.Context, tx DB, name string, partitions []int) (map[int]int64, error) {
 	parts := slices.Compact(slices.Sorted(slices.Values(partitions)))
 	if len(parts) == 0 {
 		return map[int]int64{}, nil
 	}
-	args := make([]any, 0, 2*len(parts))
+	args := make([]any, 0, 3*len(parts))
 	for _, p := range parts {
-		args = append(args, p, name)
+		args = append(args, p, name, 0)
 	}
 	if _, err := tx.ExecContext(ctx, "INSERT IGNORE INTO "+s.table+" (partition_id, name, position) VALUES "+
-		list("(?, ?, 0)", len(parts)), args...); err != nil {
+		stmt.Tuples(3, len(parts)), args...); err != nil {
 		return nil, err
 	}
-	args = append(args[:0], name)
-	for _, p := range parts {
-		args = append(args, p)
-	}
-	rows, err := tx.QueryContext(ctx, "SELECT partition_id, position FROM "+s.table+" FORCE INDEX (PRIMARY) WHERE name = ? AND partition_id IN ("+
-		list("?", len(parts))+") ORDER BY partition_id FOR UPDATE", args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	out := make(map[int]int64, len(parts))
-	for rows.Next() {
+	err := s.named(name).Lock(ctx, tx, "partition_id, position", parts, func(rows *sql.Rows) error {
 		var (
 			p   int
 			pos int64
 		)
 		if err := rows.Scan(&p, &pos); err != nil {
-			return nil, err
+			return err
 		}
 		out[p] = pos
-	}
-	return out, rows.Err()
+		return nil
+	})
+	return out, err
+}
+
+// named is the rows of a checkpoint, one per partition.
+func (s *Store) named(name string) stmt.KeyedRows {
+	return stmt.KeyedRows{Table: s.table, Key: "partition_id", Where: "name = ?", Args: []any{name}}
 }
 
 // Advance moves an existing checkpoint to pos, never back: re-applying an
@@ -122,27 +114,7 @@ func (s *Store) Advance(ctx context.Context, db DB, name string, partition int, 
 // statement, so all of them move or none: positions holds each partition's
 // position.
 func (s *Store) AdvanceAll(ctx context.Context, db DB, name string, positions map[int]int64) error {
-	if len(positions) == 0 {
-		return nil
-	}
-	parts := slices.Sorted(maps.Keys(positions))
-	args := make([]any, 0, 3*len(parts)+1)
-	for _, p := range parts {
-		args = append(args, p, positions[p])
-	}
-	args = append(args, name)
-	for _, p := range parts {
-		args = append(args, p)
-	}
-	_, err := db.ExecContext(ctx, "UPDATE "+s.table+" FORCE INDEX (PRIMARY) SET position = GREATEST(position, CASE partition_id"+
-		strings.Repeat(" WHEN ? THEN ?", len(parts))+" END), updated_at = UTC_TIMESTAMP(6) WHERE name = ? AND partition_id IN ("+
-		list("?", len(parts))+")", args...)
-	return err
-}
-
-// list is n copies of item, separated by commas.
-func list(item string, n int) string {
-	return strings.TrimSuffix(strings.Repeat(item+",", n), ",")
+	return s.named(name).Update(ctx, db, "position = GREATEST(position, {value}), updated_at = UTC_TIMESTAMP(6)", positions)
 }
 
 // Set puts a checkpoint at pos, whichever way that moves it, creating it

@@ -5,13 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/google/uuid"
 
 	"github.com/chatsys/chat/events"
+	"github.com/chatsys/chat/mysqldb/stmt"
 )
 
 // Status is what became of one record handed to Append.
@@ -172,32 +172,24 @@ func dedupe(recs []events.Record) ([]Status, []int) {
 // lock locks the batches' partition rows in ascending order, checks each
 // appender's epoch, and returns each batch's partition head.
 func (s *Store) lock(ctx context.Context, tx *sql.Tx, batches []Batch) ([]int64, error) {
-	args := make([]any, len(batches))
+	parts := make([]int, len(batches))
 	for b, batch := range batches {
-		args[b] = batch.Appender.partition
+		parts[b] = batch.Appender.partition
 	}
-	// FORCE INDEX: on a table this small the optimizer may prefer a scan,
-	// which would lock every partition's row, and every other writer's
-	// append and renewal would wait for this one.
-	rows, err := tx.QueryContext(ctx, "SELECT partition_id, head, epoch FROM "+s.partitions+" FORCE INDEX (PRIMARY)"+
-		" WHERE partition_id IN (?"+strings.Repeat(",?", len(args)-1)+") ORDER BY partition_id FOR UPDATE", args...)
-	if err != nil {
-		return nil, fmt.Errorf("lock partitions: %w", err)
-	}
-	defer rows.Close()
 	type row struct{ head, epoch int64 }
 	locked := make(map[int]row, len(batches))
-	for rows.Next() {
+	err := s.heads().Lock(ctx, tx, "partition_id, head, epoch", parts, func(rows *sql.Rows) error {
 		var (
 			p int
 			r row
 		)
 		if err := rows.Scan(&p, &r.head, &r.epoch); err != nil {
-			return nil, err
+			return err
 		}
 		locked[p] = r
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("lock partitions: %w", err)
 	}
 	heads := make([]int64, len(batches))
@@ -215,28 +207,23 @@ func (s *Store) lock(ctx context.Context, tx *sql.Tx, batches []Batch) ([]int64,
 	return heads, nil
 }
 
+// heads are the partitions' rows, which an append locks and moves. Locked
+// by primary key only: a scan would lock every partition's row, and every
+// other writer's append and renewal would wait for this one.
+func (s *Store) heads() stmt.KeyedRows {
+	return stmt.KeyedRows{Table: s.partitions, Key: "partition_id"}
+}
+
 // moveHeads moves each partition's head past what was inserted, in one
 // statement.
 func (s *Store) moveHeads(ctx context.Context, tx *sql.Tx, pieces []piece) error {
-	var (
-		cases strings.Builder
-		ids   []any
-		args  []any
-	)
+	to := make(map[int]int64, len(pieces))
 	for _, p := range pieces {
-		if len(p.recs) == 0 {
-			continue
+		if len(p.recs) > 0 {
+			to[p.partition] = p.head + int64(len(p.recs))
 		}
-		cases.WriteString(" WHEN ? THEN ?")
-		args = append(args, p.partition, p.head+int64(len(p.recs)))
-		ids = append(ids, p.partition)
 	}
-	if len(ids) == 0 {
-		return nil
-	}
-	_, err := tx.ExecContext(ctx, "UPDATE "+s.partitions+" FORCE INDEX (PRIMARY) SET head = CASE partition_id"+cases.String()+
-		" END WHERE partition_id IN (?"+strings.Repeat(",?", len(ids)-1)+")", append(args, ids...)...)
-	return err
+	return s.heads().Update(ctx, tx, "head = {value}", to)
 }
 
 // sortOut marks the records of fresh that are stored already (duplicates)
@@ -286,26 +273,16 @@ type streamKey struct {
 // existing returns which of the records' event ids are stored, and which
 // event owns each stored version of their streams.
 func existing(ctx context.Context, tx *sql.Tx, table string, recs []events.Record) (map[uuid.UUID]bool, map[streamKey]uuid.UUID, error) {
-	var q strings.Builder
 	args := make([]any, 0, 2*len(recs))
-	q.WriteString("SELECT event_id, stream_id, stream_version FROM " + table + " WHERE event_id IN (")
-	for i, r := range recs {
-		if i > 0 {
-			q.WriteByte(',')
-		}
-		q.WriteByte('?')
+	for _, r := range recs {
 		args = append(args, r.EventID[:])
 	}
-	q.WriteString(") OR stream_id IN (")
-	for i, r := range recs {
-		if i > 0 {
-			q.WriteByte(',')
-		}
-		q.WriteByte('?')
+	for _, r := range recs {
 		args = append(args, r.StreamID)
 	}
-	q.WriteString(")")
-	rows, err := tx.QueryContext(ctx, q.String(), args...)
+	q := "SELECT event_id, stream_id, stream_version FROM " + table + " WHERE event_id IN (" + stmt.Placeholders(len(recs)) +
+		") OR stream_id IN (" + stmt.Placeholders(len(recs)) + ")"
+	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, nil, err
 	}

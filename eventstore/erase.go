@@ -5,10 +5,10 @@ import (
 	"context"
 	"database/sql"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/chatsys/chat/events"
+	"github.com/chatsys/chat/mysqldb/stmt"
 )
 
 // A deleted message is erased from the log: the body of every event of its
@@ -46,7 +46,7 @@ func (s *Store) erase(ctx context.Context, tx *sql.Tx, pieces []piece) error {
 	if len(deletes) > 0 {
 		// A second delete of a stream (two raced) keeps the first's row.
 		if _, err := tx.ExecContext(ctx, "INSERT IGNORE INTO "+s.erasures+" (partition_id, stream_id, position) VALUES "+
-			tuples(3, len(deletes)/3), deletes...); err != nil {
+			stmt.Tuples(3, len(deletes)/3), deletes...); err != nil {
 			return err
 		}
 	}
@@ -77,8 +77,8 @@ func (s *Store) erase(ctx context.Context, tx *sql.Tx, pieces []piece) error {
 
 // deletedAmong adds to doomed the streams that the erasures table names.
 func (s *Store) deletedAmong(ctx context.Context, tx *sql.Tx, parts, streams []any, doomed map[string]bool) error {
-	return streamIDs(ctx, tx, "SELECT stream_id FROM "+s.erasures+" WHERE partition_id IN ("+marks(len(parts))+
-		") AND stream_id IN ("+marks(len(streams))+")", append(append([]any{}, parts...), streams...), func(id string) error {
+	return streamIDs(ctx, tx, "SELECT stream_id FROM "+s.erasures+" WHERE partition_id IN ("+stmt.Placeholders(len(parts))+
+		") AND stream_id IN ("+stmt.Placeholders(len(streams))+")", append(append([]any{}, parts...), streams...), func(id string) error {
 		doomed[id] = true
 		return nil
 	})
@@ -111,8 +111,8 @@ func (s *Store) eraseStored(ctx context.Context, tx *sql.Tx, parts []any, doomed
 		args = append(args, id)
 	}
 	args = append(args, events.TypeMessageCreated, events.TypeMessageEdited)
-	rows, err := tx.QueryContext(ctx, "SELECT partition_id, position, event_type, payload FROM "+s.table+" WHERE partition_id IN ("+marks(len(parts))+
-		") AND stream_id IN ("+marks(len(doomed))+") AND event_type IN (?,?)", args...)
+	rows, err := tx.QueryContext(ctx, "SELECT partition_id, position, event_type, payload FROM "+s.table+" WHERE partition_id IN ("+stmt.Placeholders(len(parts))+
+		") AND stream_id IN ("+stmt.Placeholders(len(doomed))+") AND event_type IN (?,?)", args...)
 	if err != nil {
 		return err
 	}
@@ -154,15 +154,6 @@ func (s *Store) eraseStored(ctx context.Context, tx *sql.Tx, parts []any, doomed
 	return nil
 }
 
-// marks is n comma-separated placeholders.
-func marks(n int) string { return "?" + strings.Repeat(",?", n-1) }
-
-// tuples is n tuples of width placeholders each.
-func tuples(width, n int) string {
-	t := "(" + marks(width) + ")"
-	return t + strings.Repeat(","+t, n-1)
-}
-
 // DeletedStreams calls fn with every deleted stream, in stream id order
 // within each partition.
 func (s *Store) DeletedStreams(ctx context.Context, fn func(streamID string) error) error {
@@ -173,11 +164,7 @@ func (s *Store) DeletedStreams(ctx context.Context, fn func(streamID string) err
 func (s *Store) Deleted(ctx context.Context, streams []string) (map[string]bool, error) {
 	out := map[string]bool{}
 	for chunk := range slices.Chunk(streams, 1000) {
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-		}
-		err := streamIDs(ctx, s.db, "SELECT stream_id FROM "+s.erasures+" WHERE stream_id IN ("+marks(len(chunk))+")", args, func(id string) error {
+		err := streamIDs(ctx, s.db, "SELECT stream_id FROM "+s.erasures+" WHERE stream_id IN ("+stmt.Placeholders(len(chunk))+")", stmt.Args(chunk), func(id string) error {
 			out[id] = true
 			return nil
 		})

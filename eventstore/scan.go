@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/chatsys/chat/catalog"
+	"github.com/chatsys/chat/mysqldb/stmt"
 )
 
 // streamsPerQuery is the most stream ids one query names.
@@ -17,12 +18,8 @@ const streamsPerQuery = 500
 // hundred streams a query.
 func (s *Store) CreatedStreams(ctx context.Context, q Querier, partition int, upTo int64, ids []string, fn func(streamID string) error) error {
 	for chunk := range slices.Chunk(ids, streamsPerQuery) {
-		args := make([]any, 0, len(chunk)+2)
-		args = append(args, partition, upTo)
-		for _, id := range chunk {
-			args = append(args, id)
-		}
-		query := "SELECT stream_id FROM " + s.table + " WHERE partition_id = ? AND position <= ? AND stream_version = 1 AND stream_id IN (" + marks(len(chunk)) + ")"
+		args := append([]any{partition, upTo}, stmt.Args(chunk)...)
+		query := "SELECT stream_id FROM " + s.table + " WHERE partition_id = ? AND position <= ? AND stream_version = 1 AND stream_id IN (" + stmt.Placeholders(len(chunk)) + ")"
 		if err := streamIDs(ctx, q, query, args, fn); err != nil {
 			return err
 		}

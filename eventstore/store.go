@@ -20,6 +20,7 @@ import (
 	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/internal/plainjson"
+	"github.com/chatsys/chat/mysqldb/stmt"
 )
 
 // Stored is a record as the event store keeps it.
@@ -306,15 +307,9 @@ type piece struct {
 // insert stores the pieces' records in one statement, each piece's at the
 // positions after its head.
 func insert(ctx context.Context, tx *sql.Tx, table string, pieces []piece) error {
-	var b strings.Builder
-	b.WriteString("INSERT INTO " + table + " (partition_id, position, event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, occurred_at) VALUES ")
 	var args []any
 	for _, p := range pieces {
 		for i, r := range p.recs {
-			if len(args) > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString("(?,?,?,?,?,?,?,?,?,?)")
 			meta, err := plainjson.Marshal(metadata{CorrelationID: r.CorrelationID})
 			if err != nil {
 				return err
@@ -325,7 +320,9 @@ func insert(ctx context.Context, tx *sql.Tx, table string, pieces []piece) error
 	if len(args) == 0 {
 		return nil
 	}
-	_, err := tx.ExecContext(ctx, b.String(), args...)
+	const width = 10
+	_, err := tx.ExecContext(ctx, "INSERT INTO "+table+" (partition_id, position, event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, occurred_at) VALUES "+
+		stmt.Tuples(width, len(args)/width), args...)
 	return err
 }
 

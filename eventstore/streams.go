@@ -2,9 +2,9 @@ package eventstore
 
 import (
 	"context"
-	"strings"
 
 	"github.com/chatsys/chat/events"
+	"github.com/chatsys/chat/mysqldb/stmt"
 )
 
 // StreamEvents calls fn with the events of eventType in the streams named,
@@ -15,13 +15,9 @@ func (s *Store) StreamEvents(ctx context.Context, streamIDs []string, eventType 
 	for len(streamIDs) > 0 {
 		ids := streamIDs[:min(chunk, len(streamIDs))]
 		streamIDs = streamIDs[len(ids):]
-		args := make([]any, 0, len(ids)+1)
-		for _, id := range ids {
-			args = append(args, id)
-		}
-		args = append(args, eventType)
+		args := append(stmt.Args(ids), eventType)
 		q := "SELECT stream_id, stream_version, event_type, schema_version, payload FROM " + s.table +
-			" WHERE stream_id IN (?" + strings.Repeat(",?", len(ids)-1) + ") AND event_type = ? ORDER BY stream_id, stream_version"
+			" WHERE stream_id IN (" + stmt.Placeholders(len(ids)) + ") AND event_type = ? ORDER BY stream_id, stream_version"
 		if err := s.scanRecords(ctx, q, args, fn); err != nil {
 			return err
 		}

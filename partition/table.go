@@ -5,10 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/chatsys/chat/catalog"
+	"github.com/chatsys/chat/mysqldb/stmt"
 )
 
 // ErrNotSetUp means the namespace has no partitions: it was not migrated.
@@ -105,11 +105,8 @@ func (t *Table) Acquire(ctx context.Context, partition int, owner string, ttl ti
 // row and waits for every append in flight.
 func (t *Table) Renew(ctx context.Context, owner string, partitions []int, ttl time.Duration) (map[int]Lease, error) {
 	if len(partitions) > 0 {
-		args := []any{ttl.Microseconds(), owner}
-		for _, p := range partitions {
-			args = append(args, p)
-		}
-		if _, err := t.db.ExecContext(ctx, "UPDATE "+t.partitions+" FORCE INDEX (PRIMARY) SET lease_until = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND WHERE owner = ? AND partition_id IN (?"+strings.Repeat(",?", len(partitions)-1)+")", args...); err != nil {
+		args := append([]any{ttl.Microseconds(), owner}, stmt.Args(partitions)...)
+		if _, err := t.db.ExecContext(ctx, "UPDATE "+t.partitions+" FORCE INDEX (PRIMARY) SET lease_until = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND WHERE owner = ? AND partition_id IN ("+stmt.Placeholders(len(partitions))+")", args...); err != nil {
 			return nil, err
 		}
 	}

@@ -2,7 +2,7 @@ package projections
 
 import (
 	"context"
-	"database/sql"
+	"errors"
 
 	"github.com/chatsys/chat/internal/groupcommit"
 )
@@ -10,8 +10,8 @@ import (
 // Applier applies the batches that the runners of one projection in a
 // process hand in at about the same time in one Apply: a process that
 // holds many partitions then pays one transaction per round for all of
-// them, not one each. A batch whose failure concerns it alone (see
-// Projection.Apply) fails alone; the others are applied without it.
+// them, not one each. A batch whose failure may concern it alone (a
+// BatchError) fails alone; the others are applied without it.
 type Applier struct {
 	proj  Projection
 	group *groupcommit.Group[sizedBatch, struct{}]
@@ -29,14 +29,17 @@ type sizedBatch struct {
 // partitions the process holds.
 const maxApplyBytes = 8 << 20
 
-// NewApplier returns an applier of proj, whose Apply runs on db.
-func NewApplier(proj Projection, db *sql.DB) *Applier {
+// NewApplier returns an applier of proj.
+func NewApplier(proj Projection) *Applier {
 	commit := func(ctx context.Context, items []sizedBatch) ([]struct{}, error) {
 		batches := make([][]Event, len(items))
 		for i, it := range items {
 			batches[i] = it.events
 		}
-		if err := proj.Apply(ctx, db, batches); err != nil {
+		if err := proj.Apply(ctx, batches); err != nil {
+			if _, alone := errors.AsType[*BatchError](err); alone {
+				return nil, groupcommit.Split(err)
+			}
 			return nil, err
 		}
 		return make([]struct{}, len(items)), nil

@@ -35,13 +35,13 @@ func TestBatchMustFollowCheckpoint(t *testing.T) {
 		return out
 	}
 	for _, p := range []projections.Projection{
-		projections.NewMySQL(cfg.Namespace),
-		projections.NewSearch(es, cfg.Namespace, testenv.Logger(t, slog.LevelWarn), nil),
+		projections.NewMySQL(db, cfg.Namespace),
+		newSearch(es, db, cfg.Namespace, testenv.Logger(t, slog.LevelWarn)),
 	} {
 		t.Run(p.Name(), func(t *testing.T) {
 			at := func(want int64) {
 				t.Helper()
-				if pos, err := p.Checkpoint(ctx, db, part); err != nil || pos != want {
+				if pos, err := p.Checkpoint(ctx, part); err != nil || pos != want {
 					t.Fatalf("checkpoint %d, %v; want %d", pos, err, want)
 				}
 			}
@@ -59,7 +59,7 @@ func TestBatchMustFollowCheckpoint(t *testing.T) {
 				{"the next batch", 7, len(envs), false, int64(len(envs))},
 			}
 			for _, s := range steps {
-				err := p.Apply(ctx, db, [][]projections.Event{batch(s.from, s.to)})
+				err := p.Apply(ctx, [][]projections.Event{batch(s.from, s.to)})
 				if moved := errors.Is(err, projections.ErrCheckpointMoved); moved != s.moved || (err != nil && !moved) {
 					t.Fatalf("%s: %v, want moved %v", s.name, err, s.moved)
 				}

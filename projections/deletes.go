@@ -4,8 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"strings"
 	"time"
+
+	"github.com/chatsys/chat/mysqldb/stmt"
 )
 
 // A deleted message keeps its row, without a body and with deleted_at, so
@@ -68,7 +69,7 @@ func (p *plan) uncountDeleted(ctx context.Context, tx *sql.Tx, m *MySQL, affecte
 			args = append(args, r[0], r[1], r[2])
 		}
 		rows, err := tx.QueryContext(ctx, "SELECT token, chat_number FROM "+m.t.Messages+" WHERE (token, chat_number, number) IN ("+
-			"(?,?,?)"+strings.Repeat(",(?,?,?)", len(chunk)-1)+") AND deleted_at IS NOT NULL", args...)
+			stmt.Tuples(3, len(chunk))+") AND deleted_at IS NOT NULL", args...)
 		if err != nil {
 			return err
 		}

@@ -5,14 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/chatsys/chat/catalog"
-	"github.com/chatsys/chat/internal/groupcommit"
+	"github.com/chatsys/chat/mysqldb/stmt"
 )
 
 // MySQL projects events into the read tables. Every statement is an upsert
@@ -20,33 +18,41 @@ import (
 // events of different streams were stored in; the partitions' positions move
 // in the same transaction, so each event is applied exactly once.
 type MySQL struct {
-	t catalog.ReadTables
+	db *sql.DB
+	t  catalog.ReadTables
+	// positions are the rows of <ns>_read_position, one per partition.
+	positions stmt.KeyedRows
 }
 
-// NewMySQL returns the MySQL projection of a namespace.
-func NewMySQL(namespace string) *MySQL { return &MySQL{t: catalog.New(namespace).ReadTables()} }
+// NewMySQL returns the MySQL projection of a namespace, into the read
+// tables of db.
+func NewMySQL(db *sql.DB, namespace string) *MySQL {
+	return newMySQLInto(db, catalog.New(namespace).ReadTables())
+}
 
 // newMySQLInto returns the projection into another set of read tables (a
 // replay builds one).
-func newMySQLInto(t catalog.ReadTables) *MySQL { return &MySQL{t: t} }
+func newMySQLInto(db *sql.DB, t catalog.ReadTables) *MySQL {
+	return &MySQL{db: db, t: t, positions: stmt.KeyedRows{Table: t.Position, Key: "id"}}
+}
 
 // Name implements Projection.
 func (*MySQL) Name() string { return "mysql" }
 
 // Checkpoint implements Projection.
-func (m *MySQL) Checkpoint(ctx context.Context, db *sql.DB, partition int) (int64, error) {
+func (m *MySQL) Checkpoint(ctx context.Context, partition int) (int64, error) {
 	var pos int64
-	err := db.QueryRowContext(ctx, "SELECT position FROM "+m.t.Position+" WHERE id = ?", partition).Scan(&pos)
+	err := m.db.QueryRowContext(ctx, "SELECT position FROM "+m.t.Position+" WHERE id = ?", partition).Scan(&pos)
 	return pos, err
 }
 
 // Apply implements Projection: all the batches in one transaction.
-func (m *MySQL) Apply(ctx context.Context, db *sql.DB, batches [][]Event) error {
+func (m *MySQL) Apply(ctx context.Context, batches [][]Event) error {
 	batches, parts, err := distinct(batches)
 	if err != nil || len(batches) == 0 {
 		return err
 	}
-	tx, err := db.BeginTx(ctx, nil)
+	tx, err := m.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -78,36 +84,29 @@ func (m *MySQL) Apply(ctx context.Context, db *sql.DB, batches [][]Event) error 
 	return tx.Commit()
 }
 
-// lock reads the positions of partitions, in ascending order, and locks
-// their rows. The row lock makes a second projector of a partition (a
-// writer that lost its lease and has not noticed yet) wait instead of
-// applying the same batch twice; ascending order keeps two processes that
-// lock some of the same rows from waiting for each other in a cycle. FORCE
-// INDEX: a scan of this small table would lock, and wait for, the rows of
-// every partition, other processes' included.
+// lock reads the positions of partitions and locks their rows (see
+// stmt.KeyedRows). The row lock makes a second projector of a partition
+// (a writer that lost its lease and has not noticed yet) wait instead of
+// applying the same batch twice.
 func (m *MySQL) lock(ctx context.Context, tx *sql.Tx, parts []int) (map[int]int64, error) {
-	rows, err := tx.QueryContext(ctx, "SELECT id, position FROM "+m.t.Position+" FORCE INDEX (PRIMARY) WHERE id IN ("+placeholders(len(parts))+") ORDER BY id FOR UPDATE", anys(parts)...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	at := make(map[int]int64, len(parts))
-	for rows.Next() {
+	err := m.positions.Lock(ctx, tx, "id, position", parts, func(rows *sql.Rows) error {
 		var (
 			part int
 			pos  int64
 		)
 		if err := rows.Scan(&part, &pos); err != nil {
-			return nil, err
+			return err
 		}
 		at[part] = pos
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	for _, part := range parts {
 		if _, ok := at[part]; !ok {
-			return nil, groupcommit.Split(fmt.Errorf("the position of partition %d: %w", part, sql.ErrNoRows))
+			return nil, ofBatch(fmt.Errorf("the position of partition %d: %w", part, sql.ErrNoRows))
 		}
 	}
 	return at, nil
@@ -115,15 +114,7 @@ func (m *MySQL) lock(ctx context.Context, tx *sql.Tx, parts []int) (map[int]int6
 
 // move sets the partitions' positions (to, by partition) in one statement.
 func (m *MySQL) move(ctx context.Context, tx *sql.Tx, to map[int]int64) error {
-	parts := slices.Sorted(maps.Keys(to))
-	args := make([]any, 0, 3*len(parts))
-	for _, part := range parts {
-		args = append(args, part, to[part])
-	}
-	args = append(args, anys(parts)...)
-	_, err := tx.ExecContext(ctx, "UPDATE "+m.t.Position+" FORCE INDEX (PRIMARY) SET position = CASE id"+strings.Repeat(" WHEN ? THEN ?", len(parts))+
-		" END, updated_at = UTC_TIMESTAMP(6) WHERE id IN ("+placeholders(len(parts))+")", args...)
-	return err
+	return m.positions.Update(ctx, tx, "position = {value}, updated_at = UTC_TIMESTAMP(6)", to)
 }
 
 // ofRows marks as concerning some batches only an error the server gave
@@ -134,7 +125,7 @@ func (m *MySQL) move(ctx context.Context, tx *sql.Tx, to map[int]int64) error {
 func ofRows(err error) error {
 	var me *mysql.MySQLError
 	if errors.As(err, &me) && (string(me.SQLState[:2]) == "22" || string(me.SQLState[:2]) == "23") {
-		return groupcommit.Split(err)
+		return ofBatch(err)
 	}
 	return err
 }
@@ -282,6 +273,5 @@ func fits(rows []row) int {
 
 // statement is head, n tuples of width placeholders, and tail.
 func statement(head string, width, n int, tail string) string {
-	tuple := "(?" + strings.Repeat(",?", width-1) + ")"
-	return head + tuple + strings.Repeat(","+tuple, n-1) + tail
+	return head + stmt.Tuples(width, n) + tail
 }

@@ -95,8 +95,8 @@ func TestFoldIsOrderIndependent(t *testing.T) {
 		if _, err := mysqldb.Migrate(ctx, db, ns, 1); err != nil {
 			t.Fatal(err)
 		}
-		proj := projections.NewMySQL(ns)
-		if _, err := proj.Checkpoint(ctx, db, 0); err != nil {
+		proj := projections.NewMySQL(db, ns)
+		if _, err := proj.Checkpoint(ctx, 0); err != nil {
 			t.Fatal(err)
 		}
 		token := "abcdefghijklmnopqrstuvwxyz"
@@ -111,12 +111,12 @@ func TestFoldIsOrderIndependent(t *testing.T) {
 				pos++
 				b = append(b, projections.Event{Position: pos, Envelope: e})
 			}
-			if err := proj.Apply(ctx, db, [][]projections.Event{b}); err != nil {
+			if err := proj.Apply(ctx, [][]projections.Event{b}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		// Applying a batch again is a no-op: the checkpoint has passed it.
-		if err := proj.Apply(ctx, db, [][]projections.Event{{{Position: 1, Envelope: envs[0]}}}); err != nil {
+		if err := proj.Apply(ctx, [][]projections.Event{{{Position: 1, Envelope: envs[0]}}}); err != nil {
 			t.Fatal(err)
 		}
 		got := snapshot(t, readmodel.NewQueries(db, ns), token)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/chatsys/chat/events"
-	"github.com/chatsys/chat/internal/groupcommit"
 )
 
 // plan is the events of the batches applied at once, turned into a few
@@ -43,14 +42,14 @@ func (p *plan) addBatch(batch []Event, pos int64) (int64, error) {
 		return 0, nil // applied already
 	}
 	if batch[0].Position > pos+1 {
-		return 0, groupcommit.Split(fmt.Errorf("%w: partition %d at %d, batch from %d", ErrCheckpointMoved, part, pos, batch[0].Position))
+		return 0, ofBatch(fmt.Errorf("%w: partition %d at %d, batch from %d", ErrCheckpointMoved, part, pos, batch[0].Position))
 	}
 	for _, e := range batch {
 		if e.Position <= pos {
 			continue
 		}
 		if err := p.add(e); err != nil {
-			return 0, groupcommit.Split(fmt.Errorf("partition %d: %w", part, err))
+			return 0, ofBatch(fmt.Errorf("partition %d: %w", part, err))
 		}
 	}
 	return last, nil

@@ -86,7 +86,7 @@ func (rp *Replay) MySQL(ctx context.Context) error {
 	live, next, old := names.ReadTables(), names.ReadTablesCopy("_next"), names.ReadTablesCopy("_old")
 	return rp.run(ctx, target{
 		name: "mysql",
-		proj: newMySQLInto(next),
+		proj: newMySQLInto(rp.db, next),
 		prepare: func(ctx context.Context, lock *mysqldb.Lock, partitions int) error {
 			var exists int
 			err := lock.Conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?", next.Position).Scan(&exists)
@@ -140,7 +140,7 @@ func (rp *Replay) Search(ctx context.Context) error {
 		return err
 	}
 	version := current + 1
-	proj := NewSearch(rp.es, rp.namespace, rp.log, nil)
+	proj := NewSearch(SearchConfig{Index: rp.es, DB: rp.db, Store: rp.store, Namespace: rp.namespace, Log: rp.log})
 	proj.target = ix.VersionName(version)
 	proj.checkpoint = "search-replay"
 	return rp.run(ctx, target{
@@ -206,7 +206,7 @@ func (rp *Replay) run(ctx context.Context, t target) error {
 	positions := make([]int64, len(heads))
 	resumed := int64(0)
 	for p := range positions {
-		if positions[p], err = t.proj.Checkpoint(ctx, rp.db, p); err != nil {
+		if positions[p], err = t.proj.Checkpoint(ctx, p); err != nil {
 			return err
 		}
 		resumed += positions[p]
@@ -259,7 +259,7 @@ func (rp *Replay) apply(ctx context.Context, t target, positions []int64, slack 
 // applyAll applies the batches in, moving positions on.
 func (rp *Replay) applyAll(ctx context.Context, t target, positions []int64, in <-chan readBatch) error {
 	for b := range in {
-		if err := t.proj.Apply(ctx, rp.db, [][]Event{b.events}); err != nil {
+		if err := t.proj.Apply(ctx, [][]Event{b.events}); err != nil {
 			return err
 		}
 		positions[b.events[0].Partition] = b.events[len(b.events)-1].Position

@@ -1,6 +1,3 @@
-// Package projections folds the event log into the read side: the runner
-// that tails a partition of the log for a projection, the MySQL and search
-// projections, and replay, which rebuilds one while the system serves.
 package projections
 
 import (
@@ -19,34 +16,6 @@ import (
 	"github.com/chatsys/chat/internal/pause"
 )
 
-// Event is one stored event, decoded.
-type Event struct {
-	Partition  int
-	Position   int64
-	RecordedAt time.Time
-	events.Envelope
-}
-
-// Projection is one read model folded from the event log, partition by
-// partition.
-type Projection interface {
-	// Name identifies the projection's checkpoints.
-	Name() string
-	// Checkpoint returns the position of the last event of partition
-	// applied.
-	Checkpoint(ctx context.Context, db *sql.DB, partition int) (int64, error)
-	// Apply applies batches of distinct partitions, each in position
-	// order, in one go, and records each one's last position as its
-	// partition's checkpoint, all or nothing, so that no event is applied
-	// twice or skipped. Applying a batch again, or at once from two
-	// processes, changes nothing more. An error that may concern some of
-	// the batches only (one that no longer follows on from its checkpoint,
-	// an event a fold cannot apply) is marked with groupcommit.Split, so
-	// that an Applier applies each batch alone; one that concerns them all
-	// alike (the database is down) is not.
-	Apply(ctx context.Context, db *sql.DB, batches [][]Event) error
-}
-
 // Runner tails one partition of the event store and feeds a projection. It
 // runs in the process that holds the partition's writer lease, which wakes
 // it when it appends.
@@ -57,7 +26,6 @@ type Runner struct {
 	store     *eventstore.Store
 	reader    *Reader
 	codec     *events.Codec
-	db        *sql.DB
 	// watch tells the partition's head and whether a replay asks the
 	// projection to stand aside.
 	watch     *Watch
@@ -121,9 +89,9 @@ func NewRunnerMetrics(reg prometheus.Registerer) *RunnerMetrics {
 type RunnerConfig struct {
 	Store *eventstore.Store
 	Codec *events.Codec
-	// DB holds the projection's checkpoints.
-	DB *sql.DB
-	// Namespace scopes the checkpoints.
+	// DB and Namespace name the replays' pause flags, for the watch of a
+	// runner given none.
+	DB        *sql.DB
 	Namespace string
 	Metrics   *RunnerMetrics
 	Log       *slog.Logger
@@ -148,7 +116,7 @@ func NewRunner(proj Projection, partition int, cfg RunnerConfig) *Runner {
 	part := strconv.Itoa(partition)
 	applier := cfg.Applier
 	if applier == nil {
-		applier = NewApplier(proj, cfg.DB)
+		applier = NewApplier(proj)
 	} else if applier.proj != proj {
 		panic(fmt.Sprintf("projections: a runner of %s given an applier of %s", proj.Name(), applier.proj.Name()))
 	}
@@ -167,7 +135,6 @@ func NewRunner(proj Projection, partition int, cfg RunnerConfig) *Runner {
 		store:     cfg.Store,
 		reader:    reader,
 		codec:     cfg.Codec,
-		db:        cfg.DB,
 		watch:     watch,
 		batchSize: 1000,
 		// The partition's writer, in the same process, wakes the runner
@@ -247,7 +214,7 @@ func (r *Runner) Run(ctx context.Context) error {
 }
 
 func (r *Runner) project(ctx context.Context) error {
-	pos, err := r.proj.Checkpoint(ctx, r.db, r.partition)
+	pos, err := r.proj.Checkpoint(ctx, r.partition)
 	if err != nil {
 		return err
 	}

@@ -7,14 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chatsys/chat/catalog"
 	"github.com/chatsys/chat/checkpoint"
 	"github.com/chatsys/chat/events"
-	"github.com/chatsys/chat/internal/groupcommit"
+	"github.com/chatsys/chat/eventstore"
 	"github.com/chatsys/chat/redact"
 	"github.com/chatsys/chat/searchindex"
 )
@@ -33,37 +32,52 @@ type Search struct {
 	es          *searchindex.Client
 	index       *searchindex.Index
 	target      string // the index or alias written to
+	db          *sql.DB
 	checkpoint  string // its name among the checkpoints
 	checkpoints *checkpoint.Store
 	parked      string
-	events      string // the event store's table, for what earlier batches held
+	store       *eventstore.Store // for what earlier batches held
 	codec       *events.Codec
 	log         *slog.Logger
 	parkedCount prometheus.Counter
 	bulkBytes   int // maxBulkBytes; tests make it smaller
 }
 
+// SearchConfig is what the search projection writes to and reads from.
+type SearchConfig struct {
+	Index *searchindex.Client
+	// DB holds the projection's checkpoints and the events the index
+	// refused (<ns>_search_parked).
+	DB *sql.DB
+	// Store is the event log, where the projection reads what earlier
+	// batches held of the messages of a batch.
+	Store      *eventstore.Store
+	Namespace  string
+	Log        *slog.Logger
+	Registerer prometheus.Registerer
+}
+
 // NewSearch returns the search projection of a namespace.
-func NewSearch(es *searchindex.Client, namespace string, log *slog.Logger, reg prometheus.Registerer) *Search {
-	names := catalog.New(namespace)
-	index := searchindex.NewIndex(es, namespace)
+func NewSearch(cfg SearchConfig) *Search {
+	index := searchindex.NewIndex(cfg.Index, cfg.Namespace)
 	s := &Search{
-		es:          es,
+		es:          cfg.Index,
 		index:       index,
 		target:      index.Alias,
+		db:          cfg.DB,
 		checkpoint:  "search",
-		checkpoints: checkpoint.New(namespace),
-		parked:      names.SearchParked(),
-		events:      names.Events(),
+		checkpoints: checkpoint.New(cfg.Namespace),
+		parked:      catalog.New(cfg.Namespace).SearchParked(),
+		store:       cfg.Store,
 		codec:       events.NewCodec(),
-		log:         log,
+		log:         cfg.Log,
 		bulkBytes:   maxBulkBytes,
 		parkedCount: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "chat_search_parked_total", Help: "Events the search projection could never index (see the search_parked table).",
 		}),
 	}
-	if reg != nil {
-		reg.MustRegister(s.parkedCount)
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(s.parkedCount)
 	}
 	return s
 }
@@ -72,13 +86,13 @@ func NewSearch(es *searchindex.Client, namespace string, log *slog.Logger, reg p
 func (*Search) Name() string { return "search" }
 
 // Checkpoint implements Projection. It also makes sure the index exists.
-func (s *Search) Checkpoint(ctx context.Context, db *sql.DB, partition int) (int64, error) {
+func (s *Search) Checkpoint(ctx context.Context, partition int) (int64, error) {
 	if s.target == s.index.Alias {
 		if err := s.index.Ensure(ctx); err != nil {
 			return 0, err
 		}
 	}
-	return s.checkpoints.Ensure(ctx, db, s.checkpoint, partition)
+	return s.checkpoints.Ensure(ctx, s.db, s.checkpoint, partition)
 }
 
 type pendingDoc struct {
@@ -116,7 +130,7 @@ func messageDoc(ev events.Event) (d searchindex.Document, created, ok bool, err 
 // Apply implements Projection: the documents of all the batches go in one
 // series of bulk requests, then every partition's checkpoint moves in one
 // transaction.
-func (s *Search) Apply(ctx context.Context, db *sql.DB, batches [][]Event) error {
+func (s *Search) Apply(ctx context.Context, batches [][]Event) error {
 	batches, parts, err := distinct(batches)
 	if err != nil || len(batches) == 0 {
 		return err
@@ -124,31 +138,31 @@ func (s *Search) Apply(ctx context.Context, db *sql.DB, batches [][]Event) error
 	docs := map[string]*pendingDoc{}
 	var order []string
 	for _, batch := range batches {
-		ids, err := s.documents(ctx, db, batch, docs)
+		ids, err := s.documents(ctx, batch, docs)
 		if err != nil {
 			return err
 		}
 		order = append(order, ids...)
 	}
 	if len(order) > 0 {
-		if err := s.bulk(ctx, db, docs, order); err != nil {
+		if err := s.bulk(ctx, docs, order); err != nil {
 			return err
 		}
 	}
-	return s.advance(ctx, db, batches, parts)
+	return s.advance(ctx, batches, parts)
 }
 
 // documents adds to docs the documents of one partition's batch, and
 // returns the ids of those to index. A message's events are all in one
 // partition, so no other batch holds its document.
-func (s *Search) documents(ctx context.Context, db *sql.DB, batch []Event, docs map[string]*pendingDoc) ([]string, error) {
+func (s *Search) documents(ctx context.Context, batch []Event, docs map[string]*pendingDoc) ([]string, error) {
 	part := batch[0].Partition
 	// One document per message: the newest version in the batch.
 	var order []string
 	for _, e := range batch {
 		d, created, ok, err := messageDoc(e.Event)
 		if err != nil {
-			return nil, groupcommit.Split(fmt.Errorf("partition %d: event at position %d: %w", part, e.Position, err))
+			return nil, ofBatch(fmt.Errorf("partition %d: event at position %d: %w", part, e.Position, err))
 		}
 		if !ok {
 			continue
@@ -171,7 +185,7 @@ func (s *Search) documents(ctx context.Context, db *sql.DB, batch []Event, docs 
 	if len(order) == 0 {
 		return nil, nil
 	}
-	if err := s.complete(ctx, db, part, docs, order, batch[0].Position); err != nil {
+	if err := s.complete(ctx, part, docs, order, batch[0].Position); err != nil {
 		return nil, err
 	}
 	// A message whose create is not applied yet gets no document: it
@@ -194,8 +208,8 @@ func (s *Search) documents(ctx context.Context, db *sql.DB, batch []Event, docs 
 // advance moves each partition's checkpoint past its batch, unless one no
 // longer follows on from its batch: a replay put a rebuilt index live with
 // its own positions meanwhile, and the runner must start again from there.
-func (s *Search) advance(ctx context.Context, db *sql.DB, batches [][]Event, parts []int) error {
-	tx, err := db.BeginTx(ctx, nil)
+func (s *Search) advance(ctx context.Context, batches [][]Event, parts []int) error {
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -208,7 +222,7 @@ func (s *Search) advance(ctx context.Context, db *sql.DB, batches [][]Event, par
 	for _, batch := range batches {
 		part := batch[0].Partition
 		if pos := at[part]; pos < batch[0].Position-1 {
-			return groupcommit.Split(fmt.Errorf("%w: partition %d at %d, batch from %d", ErrCheckpointMoved, part, pos, batch[0].Position))
+			return ofBatch(fmt.Errorf("%w: partition %d at %d, batch from %d", ErrCheckpointMoved, part, pos, batch[0].Position))
 		}
 		to[part] = batch[len(batch)-1].Position
 	}
@@ -222,53 +236,30 @@ func (s *Search) advance(ctx context.Context, db *sql.DB, batches [][]Event, par
 // the same messages: whether the create was among them (usually it was, for
 // an edit), and a newer version than the batch holds (an edit stored before
 // its create, or edits stored out of order), whose body the document must
-// keep. It looks the streams up by the unique (stream_id, stream_version)
-// index; most messages of a batch are new, so most find nothing, and a
+// keep. Most messages of a batch are new, so most find nothing, and a
 // payload is read only for the rare newer version.
-func (s *Search) complete(ctx context.Context, db *sql.DB, partition int, docs map[string]*pendingDoc, order []string, before int64) error {
+func (s *Search) complete(ctx context.Context, partition int, docs map[string]*pendingDoc, order []string, before int64) error {
 	byStream := make(map[string]*pendingDoc, len(order))
+	streams := make([]string, len(order))
+	for i, id := range order {
+		streams[i] = docs[id].stream
+		byStream[docs[id].stream] = docs[id]
+	}
 	newest := map[string]int64{}
-	const chunk = 1000
-	for start := 0; start < len(order); start += chunk {
-		ids := order[start:min(start+chunk, len(order))]
-		args := make([]any, 0, len(ids)+4)
-		args = append(args, events.TypeMessageCreated, events.TypeMessageDeleted)
-		for _, id := range ids {
-			byStream[docs[id].stream] = docs[id]
-			args = append(args, docs[id].stream)
+	err := s.store.Versions(ctx, partition, before, streams, func(v eventstore.StreamVersion) error {
+		d := byStream[v.StreamID]
+		d.created = d.created || v.Type == events.TypeMessageCreated
+		d.deleted = d.deleted || v.Type == events.TypeMessageDeleted
+		if v.Version > d.version && v.Version > newest[v.StreamID] {
+			newest[v.StreamID] = v.Version
 		}
-		args = append(args, partition, before)
-		rows, err := db.QueryContext(ctx, "SELECT stream_id, stream_version, event_type = ?, event_type = ? FROM "+s.events+
-			" WHERE stream_id IN (?"+strings.Repeat(",?", len(ids)-1)+") AND partition_id = ? AND position < ?", args...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var (
-				stream          string
-				version         int64
-				create, deletes bool
-			)
-			if err := rows.Scan(&stream, &version, &create, &deletes); err != nil {
-				rows.Close()
-				return err
-			}
-			d := byStream[stream]
-			d.created = d.created || create
-			d.deleted = d.deleted || deletes
-			if version > d.version && version > newest[stream] {
-				newest[stream] = version
-			}
-		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	for stream, version := range newest {
-		if err := s.load(ctx, db, byStream[stream], version); err != nil {
+		if err := s.load(ctx, byStream[stream], version); err != nil {
 			return err
 		}
 	}
@@ -277,20 +268,17 @@ func (s *Search) complete(ctx context.Context, db *sql.DB, partition int, docs m
 
 // load sets the document to the message's body at a version stored
 // earlier. What it finds wrong there is the partition's alone.
-func (s *Search) load(ctx context.Context, db *sql.DB, d *pendingDoc, version int64) error {
-	r := events.Record{StreamID: d.stream, StreamVersion: version}
-	var pos int64
-	err := db.QueryRowContext(ctx, "SELECT position, event_type, schema_version, payload FROM "+s.events+" WHERE stream_id = ? AND stream_version = ?",
-		d.stream, version).Scan(&pos, &r.Type, &r.SchemaVersion, &r.Data)
+func (s *Search) load(ctx context.Context, d *pendingDoc, version int64) error {
+	st, err := s.store.Version(ctx, d.stream, version)
 	if errors.Is(err, sql.ErrNoRows) {
-		err = groupcommit.Split(err)
+		err = ofBatch(err)
 	}
 	if err != nil {
 		return fmt.Errorf("read %s version %d: %w", redact.Tokens(d.stream), version, err)
 	}
-	env, err := s.codec.Decode(r)
+	env, err := s.codec.Decode(st.Record)
 	if err != nil {
-		return groupcommit.Split(fmt.Errorf("partition %d: event at position %d: %w", d.partition, pos, err))
+		return ofBatch(fmt.Errorf("partition %d: event at position %d: %w", d.partition, st.Position, err))
 	}
 	switch ev := env.Event.(type) {
 	case events.MessageCreated:
@@ -300,9 +288,9 @@ func (s *Search) load(ctx context.Context, db *sql.DB, d *pendingDoc, version in
 	case events.MessageDeleted:
 		d.doc.Body = ""
 	default:
-		return groupcommit.Split(fmt.Errorf("partition %d: event at position %d: a %s in message stream %s", d.partition, pos, r.Type, redact.Tokens(d.stream)))
+		return ofBatch(fmt.Errorf("partition %d: event at position %d: a %s in message stream %s", d.partition, st.Position, st.Type, redact.Tokens(d.stream)))
 	}
-	d.version, d.position = version, pos
+	d.version, d.position = version, st.Position
 	return nil
 }
 
@@ -316,7 +304,7 @@ const maxBulkBytes = 4 << 20
 // newer one: done. An item that failed for a transient reason fails the
 // Apply, to be retried; one that can never succeed is parked with its
 // reason.
-func (s *Search) bulk(ctx context.Context, db *sql.DB, docs map[string]*pendingDoc, order []string) error {
+func (s *Search) bulk(ctx context.Context, docs map[string]*pendingDoc, order []string) error {
 	var (
 		b    searchindex.Bulk
 		sent []*pendingDoc
@@ -324,11 +312,11 @@ func (s *Search) bulk(ctx context.Context, db *sql.DB, docs map[string]*pendingD
 	for i, id := range order {
 		d := docs[id]
 		if err := b.Index(s.target, id, d.version, d.doc); err != nil {
-			return groupcommit.Split(fmt.Errorf("partition %d: document %s: %w", d.partition, redact.Tokens(id), err))
+			return ofBatch(fmt.Errorf("partition %d: document %s: %w", d.partition, redact.Tokens(id), err))
 		}
 		sent = append(sent, d)
 		if b.Len() >= s.bulkBytes || i == len(order)-1 {
-			if err := s.send(ctx, db, docs, sent, &b); err != nil {
+			if err := s.send(ctx, docs, sent, &b); err != nil {
 				return err
 			}
 			b.Reset()
@@ -339,7 +327,7 @@ func (s *Search) bulk(ctx context.Context, db *sql.DB, docs map[string]*pendingD
 }
 
 // send makes one bulk request of the documents sent.
-func (s *Search) send(ctx context.Context, db *sql.DB, docs map[string]*pendingDoc, sent []*pendingDoc, b *searchindex.Bulk) error {
+func (s *Search) send(ctx context.Context, docs map[string]*pendingDoc, sent []*pendingDoc, b *searchindex.Bulk) error {
 	failed, err := s.es.Send(ctx, b, false)
 	if err != nil {
 		return err
@@ -351,7 +339,7 @@ func (s *Search) send(ctx context.Context, db *sql.DB, docs map[string]*pendingD
 		case f.Status == http.StatusTooManyRequests || f.Status >= 500:
 			transient = fmt.Errorf("elasticsearch: bulk item %s: %d %s: %s", f.ID, f.Status, f.Type, f.Reason)
 		default:
-			if err := s.park(ctx, db, f, refused(f, docs, sent)); err != nil {
+			if err := s.park(ctx, f, refused(f, docs, sent)); err != nil {
 				return err
 			}
 		}
@@ -373,13 +361,13 @@ func refused(f searchindex.Failure, docs map[string]*pendingDoc, sent []*pending
 
 // park records a document the index can never take, under its partition
 // and the position of its event.
-func (s *Search) park(ctx context.Context, db *sql.DB, f searchindex.Failure, d *pendingDoc) error {
+func (s *Search) park(ctx context.Context, f searchindex.Failure, d *pendingDoc) error {
 	if d == nil {
 		return fmt.Errorf("elasticsearch: bulk item %s: %d %s: a document not sent", redact.Tokens(f.ID), f.Status, f.Type)
 	}
 	reason := fmt.Sprintf("%d %s: %s", f.Status, f.Type, f.Reason)
 	s.log.Error("parking a message the search index refused", "document_id", redact.Tokens(f.ID), "partition", d.partition, "position", d.position, "reason", redact.Tokens(reason))
 	s.parkedCount.Inc()
-	_, err := db.ExecContext(ctx, "INSERT IGNORE INTO "+s.parked+" (partition_id, position, document_id, reason) VALUES (?, ?, ?, ?)", d.partition, d.position, f.ID, reason)
+	_, err := s.db.ExecContext(ctx, "INSERT IGNORE INTO "+s.parked+" (partition_id, position, document_id, reason) VALUES (?, ?, ?, ?)", d.partition, d.position, f.ID, reason)
 	return err
 }

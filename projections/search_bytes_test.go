@@ -45,10 +45,10 @@ func TestSearchBulkIsBoundedInBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	search := projections.NewSearch(es, cfg.Namespace, testenv.Logger(t, slog.LevelWarn), nil)
+	search := newSearch(es, db, cfg.Namespace, testenv.Logger(t, slog.LevelWarn))
 	const capBytes = 64 << 10
 	projections.SetBulkBytes(search, capBytes)
-	if _, err := search.Checkpoint(ctx, db, 0); err != nil {
+	if _, err := search.Checkpoint(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
 
@@ -61,7 +61,7 @@ func TestSearchBulkIsBoundedInBytes(t *testing.T) {
 			Event: events.MessageCreated{Token: token, ChatNumber: 1, Number: i, Body: body},
 		}})
 	}
-	if err := search.Apply(ctx, db, [][]projections.Event{batch}); err != nil {
+	if err := search.Apply(ctx, [][]projections.Event{batch}); err != nil {
 		t.Fatal(err)
 	}
 	sizes.mu.Lock()

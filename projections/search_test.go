@@ -130,10 +130,10 @@ func TestSearchFoldIsOrderIndependent(t *testing.T) {
 
 		// Project in batches of one size, then apply the last batch again
 		// (as after a crash before the checkpoint moved).
-		search := projections.NewSearch(es, ns, slog.New(slog.DiscardHandler), nil)
-		tables := projections.NewMySQL(ns)
+		search := newSearch(es, db, ns, slog.New(slog.DiscardHandler))
+		tables := projections.NewMySQL(db, ns)
 		for _, p := range []projections.Projection{search, tables} {
-			if _, err := p.Checkpoint(ctx, db, 0); err != nil {
+			if _, err := p.Checkpoint(ctx, 0); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -145,12 +145,12 @@ func TestSearchFoldIsOrderIndependent(t *testing.T) {
 		for start := 0; start < len(log); start += size {
 			last = log[start:min(start+size, len(log))]
 			for _, p := range []projections.Projection{search, tables} {
-				if err := p.Apply(ctx, db, [][]projections.Event{last}); err != nil {
+				if err := p.Apply(ctx, [][]projections.Event{last}); err != nil {
 					t.Fatalf("round %d: %s: %v", round, p.Name(), err)
 				}
 			}
 		}
-		if err := search.Apply(ctx, db, [][]projections.Event{last}); err != nil {
+		if err := search.Apply(ctx, [][]projections.Event{last}); err != nil {
 			t.Fatal(err)
 		}
 		got := indexed(t, cfg.ElasticsearchURL, index.Alias)

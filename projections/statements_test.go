@@ -92,13 +92,13 @@ func TestLargeBatchesFoldAlike(t *testing.T) {
 				if _, err := mysqldb.Migrate(ctx, db, ns, 1); err != nil {
 					t.Fatal(err)
 				}
-				proj := projections.NewMySQL(ns)
+				proj := projections.NewMySQL(db, ns)
 				for start := 0; start < len(log); start += batch {
 					var b []projections.Event
 					for j, e := range log[start:min(start+batch, len(log))] {
 						b = append(b, projections.Event{Position: int64(start + j + 1), Envelope: e})
 					}
-					if err := proj.Apply(ctx, db, [][]projections.Event{b}); err != nil {
+					if err := proj.Apply(ctx, [][]projections.Event{b}); err != nil {
 						t.Fatal(err)
 					}
 				}

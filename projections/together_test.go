@@ -65,12 +65,17 @@ func openSearch(t *testing.T, url string) *searchindex.Client {
 	return es
 }
 
+// newSearch returns the search projection of namespace ns.
+func newSearch(es *searchindex.Client, db *sql.DB, ns string, log *slog.Logger) *projections.Search {
+	return projections.NewSearch(projections.SearchConfig{Index: es, DB: db, Store: eventstore.New(db, ns), Namespace: ns, Log: log})
+}
+
 // positions returns every partition's checkpoint of a projection.
-func positions(t *testing.T, db *sql.DB, proj projections.Projection) []int64 {
+func positions(t *testing.T, proj projections.Projection) []int64 {
 	t.Helper()
 	out := make([]int64, partitions)
 	for p := range out {
-		pos, err := proj.Checkpoint(context.Background(), db, p)
+		pos, err := proj.Checkpoint(context.Background(), p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -134,7 +139,7 @@ func TestMySQLAppliesPartitionsTogether(t *testing.T) {
 	migrated(t, db, nil, ref)
 	want := make([]string, partitions)
 	for p := range logs {
-		if err := projections.NewMySQL(ref).Apply(ctx, db, [][]projections.Event{span(p, logs[p], 1, int(n))}); err != nil {
+		if err := projections.NewMySQL(db, ref).Apply(ctx, [][]projections.Event{span(p, logs[p], 1, int(n))}); err != nil {
 			t.Fatal(err)
 		}
 		want[p] = appView(t, readmodel.NewQueries(db, ref), tokenOf(p))
@@ -150,9 +155,9 @@ func TestMySQLAppliesPartitionsTogether(t *testing.T) {
 		t.Run(s.name, func(t *testing.T) {
 			ns := fmt.Sprintf("%s_s%d", cfg.Namespace, i)
 			migrated(t, db, nil, ns)
-			proj, q := projections.NewMySQL(ns), readmodel.NewQueries(db, ns)
+			proj, q := projections.NewMySQL(db, ns), readmodel.NewQueries(db, ns)
 			for p, to := range s.before {
-				if err := proj.Apply(ctx, db, [][]projections.Event{span(p, logs[p], 1, to)}); err != nil {
+				if err := proj.Apply(ctx, [][]projections.Event{span(p, logs[p], 1, to)}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -160,11 +165,11 @@ func TestMySQLAppliesPartitionsTogether(t *testing.T) {
 			for p := range before {
 				before[p] = appView(t, q, tokenOf(p))
 			}
-			err := proj.Apply(ctx, db, s.batchesOf(logs))
+			err := proj.Apply(ctx, s.batchesOf(logs))
 			if moved := errors.Is(err, projections.ErrCheckpointMoved); moved != s.moved || (err != nil && !moved) {
 				t.Fatalf("Apply: %v, want moved %v", err, s.moved)
 			}
-			if got := positions(t, db, proj); !slices.Equal(got, s.want) {
+			if got := positions(t, proj); !slices.Equal(got, s.want) {
 				t.Errorf("positions %v, want %v", got, s.want)
 			}
 			for p := range partitions {
@@ -220,18 +225,18 @@ func TestSearchAppliesPartitionsTogether(t *testing.T) {
 		t.Run(s.name, func(t *testing.T) {
 			ns := fmt.Sprintf("%s_s%d", cfg.Namespace, i)
 			migrated(t, db, es, ns)
-			search := projections.NewSearch(es, ns, testenv.Logger(t, slog.LevelWarn), nil)
-			positions(t, db, search) // creates the index
+			search := newSearch(es, db, ns, testenv.Logger(t, slog.LevelWarn))
+			positions(t, search) // creates the index
 			for p, to := range s.before {
-				if err := search.Apply(ctx, db, [][]projections.Event{span(p, logs[p], 1, to)}); err != nil {
+				if err := search.Apply(ctx, [][]projections.Event{span(p, logs[p], 1, to)}); err != nil {
 					t.Fatal(err)
 				}
 			}
-			err := search.Apply(ctx, db, s.batchesOf(logs))
+			err := search.Apply(ctx, s.batchesOf(logs))
 			if moved := errors.Is(err, projections.ErrCheckpointMoved); moved != s.moved || (err != nil && !moved) {
 				t.Fatalf("Apply: %v, want moved %v", err, s.moved)
 			}
-			if got := positions(t, db, search); !slices.Equal(got, s.want) {
+			if got := positions(t, search); !slices.Equal(got, s.want) {
 				t.Errorf("checkpoints %v, want %v", got, s.want)
 			}
 			if s.moved {
@@ -266,7 +271,7 @@ func newGate(p projections.Projection) *gate {
 	return &gate{Projection: p, entered: make(chan struct{}), release: make(chan struct{})}
 }
 
-func (g *gate) Apply(ctx context.Context, db *sql.DB, batches [][]projections.Event) error {
+func (g *gate) Apply(ctx context.Context, batches [][]projections.Event) error {
 	var parts []int
 	for _, b := range batches {
 		parts = append(parts, b[0].Partition)
@@ -279,7 +284,7 @@ func (g *gate) Apply(ctx context.Context, db *sql.DB, batches [][]projections.Ev
 		close(g.entered)
 		<-g.release
 	})
-	return g.Projection.Apply(ctx, db, batches)
+	return g.Projection.Apply(ctx, batches)
 }
 
 // TestApplierAppliesTheOthers: runners hand their partitions' batches to
@@ -301,17 +306,17 @@ func TestApplierAppliesTheOthers(t *testing.T) {
 		// rather than starting beyond its checkpoint.
 		refused bool
 	}{
-		{"mysql", history, func(ns string) projections.Projection { return projections.NewMySQL(ns) }, false},
-		{"mysql_refused", history, func(ns string) projections.Projection { return projections.NewMySQL(ns) }, true},
+		{"mysql", history, func(ns string) projections.Projection { return projections.NewMySQL(db, ns) }, false},
+		{"mysql_refused", history, func(ns string) projections.Projection { return projections.NewMySQL(db, ns) }, true},
 		{"search", searchHistory, func(ns string) projections.Projection {
-			return projections.NewSearch(es, ns, testenv.Logger(t, slog.LevelWarn), nil)
+			return newSearch(es, db, ns, testenv.Logger(t, slog.LevelWarn))
 		}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := cfg.Namespace + "_" + tc.name
 			migrated(t, db, es, ns)
 			proj := tc.proj(ns)
-			positions(t, db, proj)
+			positions(t, proj)
 			logs := make([][]events.Envelope, partitions)
 			for p := range logs {
 				logs[p] = tc.history(tokenOf(p))
@@ -322,12 +327,12 @@ func TestApplierAppliesTheOthers(t *testing.T) {
 			if tc.refused {
 				logs[bad][0].Event = events.ApplicationCreated{Token: tokenOf(bad), Name: strings.Repeat("x", 300)}
 				badFrom, badAt = 1, 0
-			} else if err := proj.Apply(ctx, db, [][]projections.Event{span(bad, logs[bad], 1, 4)}); err != nil {
+			} else if err := proj.Apply(ctx, [][]projections.Event{span(bad, logs[bad], 1, 4)}); err != nil {
 				t.Fatal(err)
 			}
 
 			g := newGate(proj)
-			applier := projections.NewApplier(g, db)
+			applier := projections.NewApplier(g)
 			errs := make([]error, partitions)
 			var wg sync.WaitGroup
 			apply := func(p, from int) {
@@ -360,7 +365,7 @@ func TestApplierAppliesTheOthers(t *testing.T) {
 					t.Errorf("partition %d: %v, want moved %v", p, err, !tc.refused)
 				}
 			}
-			if got, want := positions(t, db, proj), []int64{n, badAt, n, n}; !slices.Equal(got, want) {
+			if got, want := positions(t, proj), []int64{n, badAt, n, n}; !slices.Equal(got, want) {
 				t.Errorf("checkpoints %v, want %v", got, want)
 			}
 			g.mu.Lock()
@@ -398,7 +403,7 @@ func TestRunnersShareAnApplier(t *testing.T) {
 		if _, err := testenv.Appender(t, db, cfg.Namespace, p).Append(ctx, recs); err != nil {
 			t.Fatal(err)
 		}
-		if err := projections.NewMySQL(ref).Apply(ctx, db, [][]projections.Event{span(p, envs, 1, len(envs))}); err != nil {
+		if err := projections.NewMySQL(db, ref).Apply(ctx, [][]projections.Event{span(p, envs, 1, len(envs))}); err != nil {
 			t.Fatal(err)
 		}
 		want[p] = appView(t, readmodel.NewQueries(db, ref), tokenOf(p))
@@ -408,12 +413,12 @@ func TestRunnersShareAnApplier(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	g := newGate(projections.NewMySQL(cfg.Namespace))
+	g := newGate(projections.NewMySQL(db, cfg.Namespace))
 	close(g.release)
 	rcfg := projections.RunnerConfig{
 		Store: store, Codec: codec, DB: db, Namespace: cfg.Namespace,
 		Metrics: projections.NewRunnerMetrics(nil), Log: testenv.Logger(t, slog.LevelWarn),
-		Applier: projections.NewApplier(g, db),
+		Applier: projections.NewApplier(g),
 		Reader:  projections.NewReader(store),
 		Watch:   projections.NewWatch(store, db, cfg.Namespace),
 	}
@@ -426,7 +431,7 @@ func TestRunnersShareAnApplier(t *testing.T) {
 		r.Notify()
 	}
 	testenv.Eventually(t, 30*time.Second, "every partition projected to its head", func() bool {
-		return slices.Equal(positions(t, db, g), heads)
+		return slices.Equal(positions(t, g), heads)
 	})
 	// Appended with no runner woken: the poll finds it.
 	late, err := codec.Encode(events.Envelope{EventID: uuid.New(), StreamVersion: 1, OccurredAt: events.Now(),
@@ -439,7 +444,7 @@ func TestRunnersShareAnApplier(t *testing.T) {
 	}
 	heads[0]++
 	testenv.Eventually(t, 30*time.Second, "the late event projected by the poll", func() bool {
-		return slices.Equal(positions(t, db, g), heads)
+		return slices.Equal(positions(t, g), heads)
 	})
 	stop()
 	wg.Wait()
@@ -498,7 +503,7 @@ func TestAppliesWaitForNoOtherPartition(t *testing.T) {
 		name string
 		do   func() error
 	}{
-		{"mysql", func() error { return projections.NewMySQL(ns).Apply(ctx, db, batches) }},
+		{"mysql", func() error { return projections.NewMySQL(db, ns).Apply(ctx, batches) }},
 		{"checkpoints", func() error {
 			tx, err := db.BeginTx(ctx, nil)
 			if err != nil {

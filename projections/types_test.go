@@ -39,3 +39,17 @@ func TestSearchFoldHandlesEveryType(t *testing.T) {
 		t.Error("an unknown event type was folded without an error")
 	}
 }
+
+// TestRegistryFoldHandlesEveryType is the same walk through the registry's
+// fold.
+func TestRegistryFoldHandlesEveryType(t *testing.T) {
+	t.Parallel()
+	for _, ev := range events.NewCodec().Examples() {
+		if _, err := registration([]Event{{Position: 1, Envelope: events.Envelope{Event: ev}}}); err != nil {
+			t.Errorf("%s: %v", ev.EventType(), err)
+		}
+	}
+	if _, err := registration([]Event{{Position: 1, Envelope: events.Envelope{Event: otherEvent{}}}}); err == nil {
+		t.Error("an unknown event type was folded without an error")
+	}
+}

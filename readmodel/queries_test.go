@@ -40,7 +40,7 @@ func TestPagesReadInSlices(t *testing.T) {
 			all = append(all, n)
 		}
 	}
-	if err := projections.NewMySQL(cfg.Namespace).Apply(ctx, db, [][]projections.Event{batch}); err != nil {
+	if err := projections.NewMySQL(db, cfg.Namespace).Apply(ctx, [][]projections.Event{batch}); err != nil {
 		t.Fatal(err)
 	}
 	q := readmodel.NewQueries(db, cfg.Namespace)

@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/chatsys/chat/apperr"
+	"github.com/chatsys/chat/mysqldb/stmt"
 	"github.com/chatsys/chat/searchindex"
 )
 
@@ -96,12 +97,9 @@ func (q *Queries) messagesByNumber(token string, chat int64, numbers []int64) fu
 
 // someMessages reads the given messages of a chat.
 func (q *Queries) someMessages(ctx context.Context, token string, chat int64, numbers []int64) (map[int64]Message, error) {
-	args := []any{token, chat}
-	for _, n := range numbers {
-		args = append(args, n)
-	}
+	args := append([]any{token, chat}, stmt.Args(numbers)...)
 	rows, err := q.db.QueryContext(ctx, "SELECT number, body, created_at, updated_at FROM "+q.messages+
-		" WHERE token = ? AND chat_number = ? AND number IN (?"+strings.Repeat(",?", len(numbers)-1)+") AND created_at IS NOT NULL", args...)
+		" WHERE token = ? AND chat_number = ? AND number IN ("+stmt.Placeholders(len(numbers))+") AND created_at IS NOT NULL", args...)
 	if err != nil {
 		return nil, unavailable(err)
 	}

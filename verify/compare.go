@@ -5,7 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
-	"strings"
+
+	"github.com/chatsys/chat/mysqldb/stmt"
 )
 
 // found is a row of a read table.
@@ -39,11 +40,7 @@ const tokensPerQuery = 500
 // the log that no row stands for.
 func compareRows[K comparable](ctx context.Context, conn *sql.Conn, t table[K], tokens []string, checked *int, diff func(string)) error {
 	for chunk := range slices.Chunk(tokens, tokensPerQuery) {
-		args := make([]any, len(chunk))
-		for i, token := range chunk {
-			args[i] = token
-		}
-		err := scan(ctx, conn, fmt.Sprintf(t.query, strings.TrimSuffix(strings.Repeat("?,", len(chunk)), ",")), args, func(rows *sql.Rows) error {
+		err := scan(ctx, conn, fmt.Sprintf(t.query, stmt.Placeholders(len(chunk))), stmt.Args(chunk), func(rows *sql.Rows) error {
 			k, got, err := t.scan(rows)
 			if err != nil || !t.holds(k) {
 				return err

@@ -115,7 +115,7 @@ func checkPartitions(ctx context.Context, db *sql.DB, cfg config.Config, c *chec
 // partitionFinding judges a partition: its projections' lag behind its
 // head, and whether a worker holds its lease.
 func partitionFinding(ctx context.Context, db *sql.DB, namespace string, p partition.Status) finding {
-	readAt, err := projections.NewMySQL(namespace).Checkpoint(ctx, db, p.Partition)
+	readAt, err := projections.NewMySQL(db, namespace).Checkpoint(ctx, p.Partition)
 	if err != nil {
 		return fail(err.Error(), "")
 	}

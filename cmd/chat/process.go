@@ -36,7 +36,6 @@ import (
 	"github.com/chatsys/chat/readmodel"
 	"github.com/chatsys/chat/recovery"
 	"github.com/chatsys/chat/rediscluster"
-	"github.com/chatsys/chat/registry"
 	"github.com/chatsys/chat/searchindex"
 	"github.com/chatsys/chat/wakeup"
 )
@@ -334,17 +333,19 @@ func (p *process) buildWorkers(d deps) {
 	}
 	mysqlCfg := runnerCfg
 	mysqlCfg.Applied = p.wakeChats
-	search := projections.NewSearch(d.es, p.cfg.Namespace, p.log, p.reg)
+	search := projections.NewSearch(projections.SearchConfig{
+		Index: d.es, DB: p.db, Store: store, Namespace: p.cfg.Namespace, Log: p.log, Registerer: p.reg,
+	})
 	projs := []projections.Projection{
-		projections.NewMySQL(p.cfg.Namespace),
+		projections.NewMySQL(p.db, p.cfg.Namespace),
 		search,
-		registry.New(d.numbers, d.limits, p.cfg.Namespace),
+		projections.NewRegistry(d.numbers, d.limits, p.db, p.cfg.Namespace),
 	}
 	// One applier per projection, shared by the runners of every partition
 	// this process holds, so that their batches commit together.
 	appliers := make([]*projections.Applier, len(projs))
 	for i, proj := range projs {
-		appliers[i] = projections.NewApplier(proj, p.db)
+		appliers[i] = projections.NewApplier(proj)
 	}
 	writer := ingest.NewWriter(ingest.WriterConfig{
 		Consumers: ingest.ConsumersPerPartition(p.cfg.StoreConsumers, d.names.Partitions),

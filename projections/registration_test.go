@@ -1,4 +1,4 @@
-package registry
+package projections
 
 import (
 	"reflect"
@@ -6,26 +6,23 @@ import (
 
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/numbering"
-	"github.com/chatsys/chat/projections"
 )
 
-type unknownEvent struct{ events.ChatCreated }
-
-func (unknownEvent) EventType() string { return "Unknown" }
-
-func TestFold(t *testing.T) {
+// TestRegistration: the registry's fold takes a batch's creates and deletes
+// in log order, and stops at a type it does not know.
+func TestRegistration(t *testing.T) {
 	t.Parallel()
 	const a, b = "aaaaaaaaaaaaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbbbbbbbb"
-	batch := func(evs ...events.Event) []projections.Event {
-		out := make([]projections.Event, len(evs))
+	batch := func(evs ...events.Event) []Event {
+		out := make([]Event, len(evs))
 		for i, ev := range evs {
-			out[i] = projections.Event{Position: int64(i + 1), Envelope: events.Envelope{Event: ev}}
+			out[i] = Event{Position: int64(i + 1), Envelope: events.Envelope{Event: ev}}
 		}
 		return out
 	}
 	tests := []struct {
 		name    string
-		batch   []projections.Event
+		batch   []Event
 		want    numbering.Registration
 		wantErr bool
 	}{
@@ -48,11 +45,11 @@ func TestFold(t *testing.T) {
 		), want: numbering.Registration{Deleted: []numbering.Message{{Token: a, Chat: 2, Number: 1}, {Token: b, Chat: 1, Number: 7}}}},
 		{name: "an unknown type stops the fold", batch: batch(
 			events.ApplicationCreated{Token: a, Name: "a"},
-			unknownEvent{},
+			otherEvent{},
 		), wantErr: true},
 	}
 	for _, tc := range tests {
-		got, err := Fold(tc.batch)
+		got, err := registration(tc.batch)
 		if (err != nil) != tc.wantErr {
 			t.Errorf("%s: err = %v, want error %v", tc.name, err, tc.wantErr)
 			continue
@@ -62,17 +59,6 @@ func TestFold(t *testing.T) {
 		}
 		if !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
-		}
-	}
-}
-
-// TestFoldHandlesEveryType walks the codec's registry: a type added there
-// without a branch in the registry's fold fails here.
-func TestFoldHandlesEveryType(t *testing.T) {
-	t.Parallel()
-	for _, ev := range events.NewCodec().Examples() {
-		if _, err := Fold([]projections.Event{{Position: 1, Envelope: events.Envelope{Event: ev}}}); err != nil {
-			t.Errorf("%s: %v", ev.EventType(), err)
 		}
 	}
 }

@@ -1,8 +1,7 @@
-package registry_test
+package projections_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -20,11 +19,7 @@ import (
 	"github.com/chatsys/chat/numbering"
 	"github.com/chatsys/chat/projections"
 	"github.com/chatsys/chat/ratelimit"
-	"github.com/chatsys/chat/registry"
 )
-
-// partitions is how many partitions the namespaces of these tests have.
-const partitions = 4
 
 // strangeEvent is a type no fold knows.
 type strangeEvent struct{ events.ChatCreated }
@@ -81,26 +76,12 @@ func registered(t *testing.T, numbers *numbering.Store, token string) bool {
 	return known > 0
 }
 
-// checkpoints returns every partition's registry checkpoint.
-func checkpoints(t *testing.T, db *sql.DB, proj *registry.Projection) []int64 {
-	t.Helper()
-	out := make([]int64, partitions)
-	for p := range out {
-		pos, err := proj.Checkpoint(context.Background(), db, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[p] = pos
-	}
-	return out
-}
-
-// TestApplyRegistersPartitionsTogether: one Apply of batches of several
+// TestRegistryAppliesPartitionsTogether: one Apply of batches of several
 // partitions registers the creates of all of them and moves every
 // partition's checkpoint; one batch holding an event the fold does not know
 // fails it, and nothing is registered or moved. Handed to one Applier at
 // once, the other batches are registered without that one.
-func TestApplyRegistersPartitionsTogether(t *testing.T) {
+func TestRegistryAppliesPartitionsTogether(t *testing.T) {
 	t.Parallel()
 	cfg := testenv.Config(t)
 	db := testenv.DB(t, cfg)
@@ -129,8 +110,8 @@ func TestApplyRegistersPartitionsTogether(t *testing.T) {
 			if _, err := mysqldb.Migrate(ctx, db, ns, partitions); err != nil {
 				t.Fatal(err)
 			}
-			proj := registry.New(numbers, ratelimit.NewStore(rdb, ns), ns)
-			checkpoints(t, db, proj) // as a runner starts: they exist from then on
+			proj := projections.NewRegistry(numbers, ratelimit.NewStore(rdb, ns), db, ns)
+			positions(t, proj) // as a runner starts: they exist from then on
 			token := func(p int) string { return strings.Repeat(string(rune('a'+p)), 25) + string(rune('2'+i)) }
 			var batches [][]projections.Event
 			for p := range 3 {
@@ -139,16 +120,16 @@ func TestApplyRegistersPartitionsTogether(t *testing.T) {
 
 			var errs []error
 			if tc.together {
-				errs = applyTogether(proj, db, batches)
+				errs = applyTogether(proj, batches)
 			} else {
-				errs = []error{proj.Apply(ctx, db, batches)}
+				errs = []error{proj.Apply(ctx, batches)}
 			}
 			for j, err := range errs {
 				if fails := slices.Contains(tc.failing, j); (err != nil) != fails {
 					t.Errorf("call %d: %v, want an error %v", j, err, fails)
 				}
 			}
-			if got := checkpoints(t, db, proj); !slices.Equal(got, tc.want) {
+			if got := positions(t, proj); !slices.Equal(got, tc.want) {
 				t.Errorf("checkpoints %v, want %v", got, tc.want)
 			}
 			for p := range partitions {
@@ -161,11 +142,11 @@ func TestApplyRegistersPartitionsTogether(t *testing.T) {
 }
 
 // applyTogether hands each batch to one Applier at once, as the runners of
-// a process do, and returns each one's error. The first is held until the
+// a process do, and returns each one's error. The last is held until the
 // others queue behind it, so that these are applied together.
-func applyTogether(proj projections.Projection, db *sql.DB, batches [][]projections.Event) []error {
-	g := &gate{Projection: proj, entered: make(chan struct{}), release: make(chan struct{})}
-	applier := projections.NewApplier(g, db)
+func applyTogether(proj projections.Projection, batches [][]projections.Event) []error {
+	g := newGate(proj)
+	applier := projections.NewApplier(g)
 	errs := make([]error, len(batches))
 	var wg sync.WaitGroup
 	apply := func(i int) {
@@ -188,32 +169,17 @@ func applyTogether(proj projections.Projection, db *sql.DB, batches [][]projecti
 	return errs
 }
 
-// gate is a projection that holds its first Apply until released.
-type gate struct {
-	projections.Projection
-	entered, release chan struct{}
-	once             sync.Once
-}
-
-func (g *gate) Apply(ctx context.Context, db *sql.DB, batches [][]projections.Event) error {
-	g.once.Do(func() {
-		close(g.entered)
-		<-g.release
-	})
-	return g.Projection.Apply(ctx, db, batches)
-}
-
-// TestApplyRecordsOverrides: a stored ApplicationLimitsSet becomes the
+// TestRegistryRecordsOverrides: a stored ApplicationLimitsSet becomes the
 // application's override in Redis, the newest version kept whatever order
 // the batches come in.
-func TestApplyRecordsOverrides(t *testing.T) {
+func TestRegistryRecordsOverrides(t *testing.T) {
 	t.Parallel()
 	cfg := testenv.Config(t)
 	db := testenv.DB(t, cfg)
 	rdb := testenv.Redis(t, cfg)
 	limits := ratelimit.NewStore(rdb, cfg.Namespace)
-	proj := registry.New(numbering.New(rdb, cfg.Namespace), limits, cfg.Namespace)
-	checkpoints(t, db, proj)
+	proj := projections.NewRegistry(numbering.New(rdb, cfg.Namespace), limits, db, cfg.Namespace)
+	positions(t, proj)
 	token := strings.Repeat("o", 26)
 	set := func(pos, version, commands int64) projections.Event {
 		return projections.Event{Partition: 0, Position: pos, Envelope: events.Envelope{
@@ -223,7 +189,7 @@ func TestApplyRecordsOverrides(t *testing.T) {
 	}
 	ctx := context.Background()
 	for _, batch := range [][]projections.Event{{set(1, 3, 30)}, {set(2, 2, 20)}} {
-		if err := proj.Apply(ctx, db, [][]projections.Event{batch}); err != nil {
+		if err := proj.Apply(ctx, [][]projections.Event{batch}); err != nil {
 			t.Fatal(err)
 		}
 	}
