@@ -438,7 +438,7 @@ func createIndex(c *gin.Context) {
 	}
 	if aliases, ok := body["aliases"].(map[string]any); ok {
 		for a := range aliases {
-			_ = core.ZINC_INDEX_ALIAS_LIST.AddIndexesToAlias(a, []string{name})
+			addAlias(a, []string{name})
 		}
 	}
 	c.JSON(http.StatusOK, gin.H{"acknowledged": true, "shards_acknowledged": true, "index": name})
@@ -718,7 +718,17 @@ func updateAliases(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"acknowledged": true, "errors": false})
 }
 
+// aliasAdds makes each addAlias a read of the alias and an add of what it
+// lacks in one step: ZincSearch appends an index to an alias again when
+// asked twice, and an alias that names its index twice has, to the write
+// path, two indexes and no write index. Two requests that put the same
+// alias at once (each partition's projector makes sure of its index) did
+// exactly that.
+var aliasAdds sync.Mutex
+
 func addAlias(alias string, indexes []string) {
+	aliasAdds.Lock()
+	defer aliasAdds.Unlock()
 	have, _ := core.ZINC_INDEX_ALIAS_LIST.GetIndexesForAlias(alias)
 	var add []string
 	for _, n := range indexes {
