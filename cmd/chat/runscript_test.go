@@ -269,7 +269,7 @@ func TestRunScriptStartsTheStandIn(t *testing.T) {
 		})
 
 		if round == 1 {
-			out := runSession(t, readmeBlock(t, "## Quick start (local services)", 1), url, "*Hello*")
+			out := runSession(t, readmeBlock(t, "## Quick start", 2), url, "*Hello*")
 			m := regexp.MustCompile(`"token":"([^"]+)"`).FindStringSubmatch(out)
 			if m == nil {
 				t.Fatalf("no token in the session's output:\n%s", out)
