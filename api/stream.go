@@ -176,22 +176,12 @@ func (s *server) stream(ctx context.Context, st *sse, start streamStart) {
 	heartbeat := time.NewTicker(s.streams.heartbeat)
 	defer heartbeat.Stop()
 	live := false
-	sent := func(occurred time.Time) {
-		s.streams.latency.Observe(time.Since(occurred).Seconds())
-		s.streams.delivered.Inc()
-	}
+	var occurred []time.Time // of the changes in the write at hand
+	sent := func(at time.Time) { occurred = append(occurred, at) }
 	for {
 		st.buf.Reset()
-		var (
-			next    int64
-			changed <-chan struct{}
-			ok      bool
-		)
-		if live {
-			next, changed, ok = f.after(cursor, &st.buf, sent)
-		} else {
-			next, changed, ok = f.after(cursor, &st.buf, func(time.Time) { s.streams.delivered.Inc() })
-		}
+		occurred = occurred[:0]
+		next, changed, ok := f.after(cursor, &st.buf, sent)
 		if !ok {
 			// Behind the feed: catch up from the read tables.
 			var err error
@@ -215,6 +205,14 @@ func (s *server) stream(ctx context.Context, st *sse, start streamStart) {
 		if st.buf.Len() > 0 {
 			if st.write(st.buf.Bytes()) != nil || st.flushed() != nil {
 				return
+			}
+			// Counted once written; timed only when live, not for what
+			// a resuming client was sent of its past.
+			s.streams.delivered.Add(float64(len(occurred)))
+			if live {
+				for _, at := range occurred {
+					s.streams.latency.Observe(time.Since(at).Seconds())
+				}
 			}
 		}
 		cursor, live = next, true
@@ -244,20 +242,22 @@ func (s *server) catchUp(ctx context.Context, st *sse, start streamStart, cursor
 		return cursor, nil
 	}
 	st.buf.Reset()
+	n := 0
 	err = got.Each(ctx, func(c readmodel.Change) error {
 		cursor = c.Position
-		s.streams.delivered.Inc()
+		n++
 		return appendEvent(&st.buf, changeEvent(c), c.Position, messageOut(c.Message))
 	})
 	if err != nil {
 		return cursor, err
 	}
-	if st.buf.Len() == 0 {
+	if n == 0 {
 		return cursor, nil
 	}
 	if err := st.write(st.buf.Bytes()); err != nil {
 		return cursor, err
 	}
+	s.streams.delivered.Add(float64(n))
 	return cursor, st.flushed()
 }
 
