@@ -76,7 +76,12 @@ return redis.call('HSETNX', KEYS[1], 'n', 0)`)
 
 // run runs a script with the epoch key of its keys' slot appended to them.
 func (s *Store) run(ctx context.Context, script *redis.Script, keys []string, args ...any) (int64, error) {
-	n, err := script.Run(ctx, s.rdb, append(keys, s.names.EpochKeyOf(keys[0])), args...).Int64()
+	return outcome(script.Run(ctx, s.rdb, append(keys, s.names.EpochKeyOf(keys[0])), args...).Int64())
+}
+
+// outcome reads a numbering script's answer: its negative answers are the
+// command side's refusals.
+func outcome(n int64, err error) (int64, error) {
 	switch {
 	case err != nil:
 		return 0, fmt.Errorf("redis: %w", err)

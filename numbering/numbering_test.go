@@ -12,6 +12,7 @@ import (
 	"github.com/chatsys/chat/config"
 	"github.com/chatsys/chat/internal/testenv"
 	"github.com/chatsys/chat/numbering"
+	"github.com/chatsys/chat/rediscluster"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -106,60 +107,90 @@ func testNumbering(t *testing.T, cfg config.Config) {
 	}
 }
 
-// TestReservationsTogether: reservations of several counters made at once,
-// some of a counter that does not exist, hand out each existing counter's
-// numbers 1..n once each, and fail only the unknown counter's callers.
+// TestReservationsTogether: reservations of many counters made at once (the
+// chats of several applications, so of several slots and, on a cluster,
+// several masters), some of a chat that does not exist, hand out each
+// existing chat's numbers 1..n once each, and fail only the unknown chat's
+// callers. Then the scripts are flushed from every master, as a restart or
+// a promoted replica leaves them, and reservations go on from n+1.
 func TestReservationsTogether(t *testing.T) {
-	t.Parallel()
-	cfg := testenv.Config(t)
-	s := numbering.New(testenv.Redis(t, cfg), cfg.Namespace)
-	ctx := context.Background()
-	const token = "abcdefghijklmnopqrstuvwxyz"
-	if err := s.ApplicationConfirmed(ctx, token); err != nil {
-		t.Fatal(err)
+	for _, b := range testenv.RedisBackends() {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			cfg := testenv.ConfigOn(t, b.URL(t))
+			rdb := testenv.Redis(t, cfg)
+			s := numbering.New(rdb, cfg.Namespace)
+			ctx := context.Background()
+			tokens := []string{"abcdefghijklmnopqrstuvwxyz", "bcdefghijklmnopqrstuvwxyza", "cdefghijklmnopqrstuvwxyzab"}
+			for _, token := range tokens {
+				if err := s.ApplicationConfirmed(ctx, token); err != nil {
+					t.Fatal(err)
+				}
+				for chat := int64(1); chat <= 3; chat++ {
+					if err := s.ChatConfirmed(ctx, token, chat); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			reserveAtOnce(t, s, tokens, 100, 1)
+			err := rediscluster.ForEachMaster(ctx, rdb, func(ctx context.Context, m rediscluster.Master) error {
+				return m.Client.ScriptFlush(ctx).Err()
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			reserveAtOnce(t, s, tokens, 100, 101)
+		})
 	}
-	for chat := int64(1); chat <= 3; chat++ {
-		if err := s.ChatConfirmed(ctx, token, chat); err != nil {
-			t.Fatal(err)
-		}
+}
+
+// reserveAtOnce reserves perChat numbers in chats 1 to 3 of each token, and
+// as many in its chat 4, which does not exist, all at once, and checks that
+// each chat got from..from+perChat-1 once each and chat 4 only refusals.
+func reserveAtOnce(t *testing.T, s *numbering.Store, tokens []string, perChat int, from int64) {
+	t.Helper()
+	type chatOf struct {
+		token string
+		chat  int64
 	}
-	const perChat = 300
 	var (
 		mu      sync.Mutex
-		got     = map[int64][]int64{}
+		got     = map[chatOf][]int64{}
 		unknown int
 		wg      sync.WaitGroup
 	)
-	for i := range 4 * perChat {
-		chat := int64(1 + i%4) // chat 4 was never confirmed
+	for i := range 4 * perChat * len(tokens) {
+		c := chatOf{tokens[i%len(tokens)], int64(1 + i/len(tokens)%4)}
 		wg.Go(func() {
-			n, err := s.ReserveMessageNumber(ctx, token, chat)
+			n, err := s.ReserveMessageNumber(context.Background(), c.token, c.chat)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
-			case chat == 4 && errors.Is(err, commands.ErrUnknown):
+			case c.chat == 4 && errors.Is(err, commands.ErrUnknown):
 				unknown++
 			case err != nil:
-				t.Errorf("chat %d: %v", chat, err)
+				t.Errorf("%v: %v", c, err)
 			default:
-				got[chat] = append(got[chat], n)
+				got[c] = append(got[c], n)
 			}
 		})
 	}
 	wg.Wait()
-	if unknown != perChat {
-		t.Errorf("%d reservations in the unknown chat refused, want %d", unknown, perChat)
+	if want := perChat * len(tokens); unknown != want {
+		t.Errorf("%d reservations in unknown chats refused, want %d", unknown, want)
 	}
-	for chat := int64(1); chat <= 3; chat++ {
-		nums := got[chat]
-		sort.Slice(nums, func(i, j int) bool { return nums[i] < nums[j] })
-		for i, n := range nums {
-			if n != int64(i+1) {
-				t.Fatalf("chat %d's numbers are not 1..%d once each: %v", chat, perChat, nums)
+	for _, token := range tokens {
+		for chat := int64(1); chat <= 3; chat++ {
+			nums := got[chatOf{token, chat}]
+			sort.Slice(nums, func(i, j int) bool { return nums[i] < nums[j] })
+			for i, n := range nums {
+				if n != from+int64(i) {
+					t.Fatalf("chat %d of %s: numbers are not %d..%d once each: %v", chat, token, from, from+int64(perChat)-1, nums)
+				}
 			}
-		}
-		if len(nums) != perChat {
-			t.Errorf("chat %d: %d numbers, want %d", chat, len(nums), perChat)
+			if len(nums) != perChat {
+				t.Errorf("chat %d of %s: %d numbers, want %d", chat, token, len(nums), perChat)
+			}
 		}
 	}
 }
