@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -152,6 +153,9 @@ func (q *fakeQueries) Message(_ context.Context, token string, chat, number int6
 	if !ok {
 		return m, apperr.NotFound("message not found")
 	}
+	if m.Deleted() {
+		return m, apperr.MessageDeleted()
+	}
 	return m, nil
 }
 
@@ -204,13 +208,21 @@ func (q *fakeQueries) Messages(_ context.Context, token string, chat int64, _ re
 	if !ok {
 		return readmodel.List[readmodel.Message]{}, apperr.NotFound("chat not found")
 	}
+	// A deleted message keeps its place but is not counted, so the list
+	// runs to the highest number held, as last_message_number does.
+	last := c.MessagesCount
+	for k, m := range q.messages {
+		if strings.HasPrefix(k, fmt.Sprint(token, "/", chat, "/")) {
+			last = max(last, m.Number)
+		}
+	}
 	var messages []readmodel.Message
-	for n := int64(1); n <= c.MessagesCount; n++ {
+	for n := int64(1); n <= last; n++ {
 		if m, ok := q.messages[fmt.Sprint(token, "/", chat, "/", n)]; ok {
 			messages = append(messages, m)
 		}
 	}
-	return readmodel.ListOf(c.MessagesCount, c.MessagesCount, messages...), nil
+	return readmodel.ListOf(c.MessagesCount, last, messages...), nil
 }
 
 // fakeSearch records what it was asked and finds total results.

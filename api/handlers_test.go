@@ -115,6 +115,56 @@ func TestDeletesAnswer204(t *testing.T) {
 	}
 }
 
+// TestDeletedMessagesRead: a deleted message reads as 404 message_deleted
+// by both routes, while lists keep its number's place with deleted_at and
+// no body, so that page p still holds numbers p*per_page-per_page+1 to
+// p*per_page; X-Total-Count counts the messages not deleted.
+func TestDeletedMessagesRead(t *testing.T) {
+	t.Parallel()
+	const at = `"created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z"`
+	deletedAt := readTime.Add(time.Hour)
+	tests := []struct {
+		what, path string
+		status     int
+		answer     string // the body, or the error's code
+		header     map[string]string
+	}{
+		{"the message", "/applications/" + apiToken + "/chats/1/messages/2", 404, "message_deleted", nil},
+		{"the seed's message", "/messages/" + apiToken + "/1/2", 404, "message_deleted", nil},
+		{"a list", "/applications/" + apiToken + "/chats/1/messages", 200,
+			`[{"number":1,"chat_number":1,"body":"hello",` + at + `},` +
+				`{"number":2,"chat_number":1,"created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T01:00:00Z","deleted_at":"2026-01-01T01:00:00Z"},` +
+				`{"number":3,"chat_number":1,"body":"later",` + at + `}]`,
+			map[string]string{"X-Total-Count": "2"}},
+		{"the seed's list", "/chats/" + apiToken + "/1/messages?per_page=1", 200, "", map[string]string{
+			"X-Total-Count": "2",
+			"Link":          `</chats/` + apiToken + `/1/messages?page=1&per_page=1>; rel="first", </chats/` + apiToken + `/1/messages?page=3&per_page=1>; rel="last", </chats/` + apiToken + `/1/messages?page=2&per_page=1>; rel="next"`,
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.what, func(t *testing.T) {
+			t.Parallel()
+			a := newTestAPI(false)
+			a.reads.chats[apiToken+"/1"] = readmodel.Chat{Number: 1, Name: "general", MessagesCount: 2, CreatedAt: readTime, UpdatedAt: readTime}
+			a.reads.messages[apiToken+"/1/2"] = readmodel.Message{ChatNumber: 1, Number: 2, CreatedAt: readTime, UpdatedAt: deletedAt, DeletedAt: deletedAt}
+			a.reads.messages[apiToken+"/1/3"] = readmodel.Message{ChatNumber: 1, Number: 3, Body: "later", CreatedAt: readTime, UpdatedAt: readTime}
+			w := a.call("GET", tc.path, "")
+			got := strings.TrimSpace(w.Body.String())
+			if w.Code >= 400 {
+				got = errorCode(w)
+			}
+			if w.Code != tc.status || tc.answer != "" && got != tc.answer {
+				t.Errorf("answered %d %s; want %d %s", w.Code, got, tc.status, tc.answer)
+			}
+			for name, want := range tc.header {
+				if w.Header().Get(name) != want {
+					t.Errorf("%s: %q, want %q", name, w.Header().Get(name), want)
+				}
+			}
+		})
+	}
+}
+
 // TestCreatesAnswer201WithLocation: a create answers 201, a Location that
 // reads the new resource back, and the resource as it will read; each route
 // hands the command what the request said.
