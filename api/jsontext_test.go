@@ -55,6 +55,13 @@ func TestBodiesAreTakenAsSentOrRefused(t *testing.T) {
 			}
 		}
 	}
+	// Within a field the route does not read, too: any key an object gives
+	// twice, and text that is not UTF-8, name the field that holds them.
+	messages := "/applications/" + apiToken + "/chats/1/messages"
+	bad = append(bad,
+		request{"POST", messages, `{"body":"hi","meta":{"k":1,"K":2}}`, "meta"},
+		request{"POST", messages, `{"body":"hi","meta":[{"t":"a` + "\xff" + `b"}]}`, "meta"},
+	)
 	for _, r := range bad {
 		a := newTestAPI(false)
 		w := a.call(r.method, r.path, r.body)
