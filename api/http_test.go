@@ -46,23 +46,30 @@ func send(t *testing.T, srv *httptest.Server, method, path string) (*http.Respon
 }
 
 // TestHeadWhereverGet: every route served by GET answers HEAD with the
-// status and headers GET answers, and no body.
+// status and headers GET answers, and no body; so does a path GET is
+// refused on, to the Content-Length of the refusal.
 func TestHeadWhereverGet(t *testing.T) {
 	t.Parallel()
 	a := newTestAPI(true)
 	srv := httptest.NewServer(a.h)
 	defer srv.Close()
+	want := map[string]int{ // by path, GET's status
+		"/applications": http.StatusMethodNotAllowed,
+		"/messages/1":   http.StatusMethodNotAllowed,
+		"/no/such/path": http.StatusNotFound,
+	}
 	for r := range oaWalk(t, a.h) {
 		// A stream's GET never ends: its HEAD is the stream's headers alone.
-		if r.method != http.MethodGet || strings.HasSuffix(r.path, "/stream") {
-			continue
+		if r.method == http.MethodGet && !strings.HasSuffix(r.path, "/stream") {
+			want[routedPath(r.path)] = http.StatusOK
 		}
-		path := routedPath(r.path)
+	}
+	for path, status := range want {
 		t.Run(path, func(t *testing.T) {
 			get, _ := send(t, srv, http.MethodGet, path)
 			head, body := send(t, srv, http.MethodHead, path)
-			if head.StatusCode != get.StatusCode || get.StatusCode != http.StatusOK {
-				t.Errorf("HEAD %d, GET %d; want both 200", head.StatusCode, get.StatusCode)
+			if head.StatusCode != get.StatusCode || get.StatusCode != status {
+				t.Errorf("HEAD %d, GET %d; want both %d", head.StatusCode, get.StatusCode, status)
 			}
 			if body != "" {
 				t.Errorf("HEAD answered a body: %q", body)
@@ -95,6 +102,8 @@ func TestMethodNotAllowedListsWhatIsServed(t *testing.T) {
 		}
 	}
 	order := []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+	// Methods no route serves, some unknown to the router.
+	others := []string{http.MethodOptions, http.MethodTrace, "PROPFIND", "FOO"}
 	for route, methods := range served {
 		var want []string
 		for _, m := range order {
@@ -103,7 +112,7 @@ func TestMethodNotAllowedListsWhatIsServed(t *testing.T) {
 			}
 		}
 		path := routedPath(route)
-		for _, m := range order {
+		for _, m := range append(order, others...) {
 			if slices.Contains(methods, m) {
 				continue
 			}
@@ -114,6 +123,14 @@ func TestMethodNotAllowedListsWhatIsServed(t *testing.T) {
 			if got := resp.Header.Get("Allow"); got != strings.Join(want, ", ") {
 				t.Errorf("%s %s: Allow %q; want %q", m, path, got, strings.Join(want, ", "))
 			}
+		}
+	}
+	// A path no route takes is not found, whatever the method: no 405
+	// with an Allow that lists nothing.
+	for _, m := range append(order, others...) {
+		resp, body := send(t, srv, m, "/no/such/path")
+		if resp.StatusCode != http.StatusNotFound || m != http.MethodHead && !strings.Contains(body, "not_found") || resp.Header["Allow"] != nil {
+			t.Errorf("%s /no/such/path: %d, Allow %q, %s; want 404 not_found", m, resp.StatusCode, resp.Header["Allow"], body)
 		}
 	}
 }

@@ -37,11 +37,17 @@ func decode(r *http.Request, dst any, optional bool) error {
 	if !ok {
 		return errors.New("the route decodes a body it did not read (readBody)")
 	}
-	if len(bytes.TrimSpace(body)) == 0 {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
 		if optional {
 			return nil
 		}
 		return apperr.InvalidJSON("the request body is empty; a JSON object is expected")
+	}
+	// null, an array or a scalar would decode as no field at all, or fail
+	// naming a Go type.
+	if trimmed[0] != '{' {
+		return apperr.InvalidJSON("the request body is not a JSON object")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(dst); err != nil {
@@ -55,8 +61,10 @@ func decode(r *http.Request, dst any, optional bool) error {
 		}
 		return apperr.InvalidJSON("the request body is not a valid JSON object: %v", err)
 	}
-	if dec.More() {
-		return apperr.InvalidJSON("the request body holds more than one JSON value")
+	// Only JSON white space may follow the object: More would not report
+	// a stray } or ].
+	if len(bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n")) != 0 {
+		return apperr.InvalidJSON("the request body holds more than a JSON object")
 	}
 	return checkText(body)
 }

@@ -1,12 +1,18 @@
 package api
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/chatsys/chat/commands"
+	"github.com/chatsys/chat/events"
 )
 
 // notText are strings in JSON bodies that encoding/json would decode to
@@ -49,6 +55,13 @@ func TestBodiesAreTakenAsSentOrRefused(t *testing.T) {
 			}
 		}
 	}
+	// Within a field the route does not read, too: any key an object gives
+	// twice, and text that is not UTF-8, name the field that holds them.
+	messages := "/applications/" + apiToken + "/chats/1/messages"
+	bad = append(bad,
+		request{"POST", messages, `{"body":"hi","meta":{"k":1,"K":2}}`, "meta"},
+		request{"POST", messages, `{"body":"hi","meta":[{"t":"a` + "\xff" + `b"}]}`, "meta"},
+	)
 	for _, r := range bad {
 		a := newTestAPI(false)
 		w := a.call(r.method, r.path, r.body)
@@ -78,6 +91,54 @@ func TestTextIsKeptAsSent(t *testing.T) {
 		got := a.cmd.received()
 		if w.Code != http.StatusCreated || len(got) != 1 || got[0].(commands.CreateMessage).Body != tc.want {
 			t.Errorf("%q: %d %s, commands %+v; want 201 with the body %q", tc.raw, w.Code, strings.TrimSpace(w.Body.String()), got, tc.want)
+		}
+	}
+}
+
+// correlations records the correlation id each message create carries.
+type correlations struct {
+	*fakeCommands
+	ids []string
+}
+
+func (c *correlations) CreateMessage(ctx context.Context, cmd commands.CreateMessage) (commands.Message, error) {
+	c.ids = append(c.ids, events.CorrelationID(ctx))
+	return c.fakeCommands.CreateMessage(ctx, cmd)
+}
+
+// TestRequestIDIsKeptAsSentOrReplaced: a client's X-Request-Id is echoed
+// and becomes the correlation id of the events as it was sent, or, when it
+// could not be kept so (over 128 bytes, not UTF-8), a new one is made.
+func TestRequestIDIsKeptAsSentOrReplaced(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		id   string
+		kept bool
+	}{
+		{"01a21c0e-d3b3-7aa1-a92e-3142f0695558", true},
+		{"<edit> & check", true},
+		{"gęślą 🙂", true},
+		{strings.Repeat("x", 128), true},
+		{strings.Repeat("x", 129), false},
+		{"a\xffb", false},
+		{"\xed\xa0\x80", false},
+	}
+	for _, tc := range tests {
+		cmd := &correlations{fakeCommands: &fakeCommands{}}
+		h := NewHandler(Deps{
+			Commands: cmd, Queries: newFakeQueries(),
+			Registry: prometheus.NewRegistry(), Log: slog.New(slog.DiscardHandler), MaxInFlight: 1, MaxReadsInFlight: 1,
+		})
+		req := httptest.NewRequest("POST", "/applications/"+apiToken+"/chats/1/messages", strings.NewReader(`{"body":"hi"}`))
+		req.Header.Set("X-Request-Id", tc.id)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		answered := w.Header().Get("X-Request-Id")
+		if w.Code != http.StatusCreated || len(cmd.ids) != 1 || cmd.ids[0] != answered || answered == "" {
+			t.Fatalf("X-Request-Id %q: %d, answered %q, correlation ids %q; want 201 with the answered id recorded", tc.id, w.Code, answered, cmd.ids)
+		}
+		if kept := answered == tc.id; kept != tc.kept {
+			t.Errorf("X-Request-Id %q: answered and recorded %q; want it kept: %v", tc.id, answered, tc.kept)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
@@ -24,10 +25,11 @@ func requestID(ctx context.Context) string {
 
 // requestID takes the client's X-Request-Id (when sane) or makes one, echoes
 // it, and makes it the correlation id of the events this request publishes.
+// Sane is at most 128 bytes of UTF-8: the events keep it as it was sent.
 func (s *server) requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
-		if id == "" || len(id) > 128 {
+		if id == "" || len(id) > 128 || !utf8.ValidString(id) {
 			id = uuid.Must(uuid.NewV7()).String()
 		}
 		w.Header().Set("X-Request-Id", id)

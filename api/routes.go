@@ -31,14 +31,22 @@ const (
 func (s *server) routes(reg *prometheus.Registry) http.Handler {
 	r := chi.NewRouter()
 	r.Use(s.recoverer, s.requestID, s.observe, s.boundTarget, headAsGet)
-	r.NotFound(func(w http.ResponseWriter, req *http.Request) {
+	notFound := func(w http.ResponseWriter, req *http.Request) {
 		markUnmatched(req)
-		s.writeError(w, req, apperr.NotFound("no route for %s %s", req.Method, req.URL.Path))
-	})
+		s.writeError(w, req, apperr.NotFound("no route for %s %s", answeredAs(req), req.URL.Path))
+	}
+	r.NotFound(notFound)
 	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
+		methods := allowed(r, req)
+		// The router sends a method it does not know (PROPFIND) here
+		// whatever the path: a path that serves no method has no route.
+		if len(methods) == 0 {
+			notFound(w, req)
+			return
+		}
 		markUnmatched(req)
-		w.Header().Set("Allow", strings.Join(allowed(r, req), ", "))
-		writeJSON(w, http.StatusMethodNotAllowed, errorBody{errorDetail{Code: "method_not_allowed", Message: req.Method + " is not allowed on " + req.URL.Path}})
+		w.Header().Set("Allow", strings.Join(methods, ", "))
+		writeJSON(w, http.StatusMethodNotAllowed, errorBody{errorDetail{Code: "method_not_allowed", Message: answeredAs(req) + " is not allowed on " + req.URL.Path}})
 	})
 
 	r.Get("/healthz", s.healthz)
@@ -93,6 +101,15 @@ func headAsGet(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// answeredAs is the method an answer names: a HEAD is answered as its GET
+// would be, to the Content-Length.
+func answeredAs(r *http.Request) string {
+	if r.Method == http.MethodHead {
+		return http.MethodGet
+	}
+	return r.Method
 }
 
 // allowed lists the methods the router serves on the request's path, for
