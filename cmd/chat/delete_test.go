@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -179,6 +180,100 @@ func TestDeletesSurviveRedisLoss(t *testing.T) {
 	}{{"PATCH", map[string]any{"body": "back"}}, {"DELETE", nil}} {
 		if r := s.call(t, c.method, base+"/1", c.body); r.Status != 404 || errorCode(t, r) != "message_deleted" {
 			t.Errorf("%s of the deleted message after the rebuild: %d %s", c.method, r.Status, r.Body)
+		}
+	}
+}
+
+// TestStreamDeleteCursor: a stream sends a delete at the cursor the read
+// tables hold it at, after the creates it follows: a client that resumes
+// just before it gets the delete again, as the message's first event, and
+// one that resumes at it gets nothing more of that message, as cursor reads
+// after the same cursors answer.
+func TestStreamDeleteCursor(t *testing.T) {
+	t.Parallel()
+	s := start(t, testenv.Config(t), true, true)
+	token := s.must(t, 201, "POST", "/applications", map[string]any{"name": "delete cursor"}).object(t)["token"].(string)
+	s.must(t, 201, "POST", "/applications/"+token+"/chats", nil)
+	base := "/applications/" + token + "/chats/1/messages"
+	for _, body := range []string{"one", "two", "three"} {
+		s.must(t, 201, "POST", base, map[string]any{"body": body})
+	}
+	s.eventually(t, "/applications/"+token+"/chats/1", func(r response) bool { return r.object(t)["messages_count"] == 3.0 })
+
+	stream, _ := openStream(t, s, base+"/stream?after=0", "")
+	creates := nextEvents(t, stream, 3, 10*time.Second)
+	if got := inAnyOrder(summary(creates)); got != "1:one 2:two 3:three" {
+		t.Fatalf("the creates: %s", got)
+	}
+	if r := s.call(t, "DELETE", base+"/2", nil); r.Status != http.StatusNoContent {
+		t.Fatalf("DELETE: %d %s", r.Status, r.Body)
+	}
+	del := nextEvents(t, stream, 1, 10*time.Second)[0]
+	if del.name != "delete" || del.number != 2 {
+		t.Fatalf("after the delete the stream sent %+v, want the delete of 2", del)
+	}
+	cursor := func(id string) int64 {
+		t.Helper()
+		n, err := strconv.ParseInt(id, 10, 64)
+		if err != nil {
+			t.Fatalf("event id %q: %v", id, err)
+		}
+		return n
+	}
+	for _, c := range creates {
+		if cursor(c.id) >= cursor(del.id) {
+			t.Errorf("the create of %d at %s, not before the delete at %s", c.number, c.id, del.id)
+		}
+	}
+	before := creates[len(creates)-1].id
+
+	// A cursor read after the same cursor: the numbers it lists and whether
+	// each is deleted.
+	read := func(after string) string {
+		t.Helper()
+		var items []struct {
+			Number    int64   `json:"number"`
+			DeletedAt *string `json:"deleted_at"`
+		}
+		s.must(t, 200, "GET", base+"?per_page=100&after="+after, nil).json(t, &items)
+		var out []string
+		for _, it := range items {
+			item := strconv.FormatInt(it.Number, 10)
+			if it.DeletedAt != nil {
+				item += ":(deleted)"
+			}
+			out = append(out, item)
+		}
+		return strings.Join(out, " ")
+	}
+	if got := read(before); got != "2:(deleted)" {
+		t.Errorf("a read after the event before the delete: %q, want the delete of 2", got)
+	}
+	if got := read(del.id); got != "" {
+		t.Errorf("a read after the delete: %q, want nothing", got)
+	}
+
+	// Just before the delete: the delete again, at the same cursor.
+	for _, tt := range []struct{ name, query, lastEventID string }{
+		{"Last-Event-ID", "", before},
+		{"after", "?after=" + before, ""},
+	} {
+		t.Run("before the delete by "+tt.name, func(t *testing.T) {
+			events, _ := openStream(t, s, base+"/stream"+tt.query, tt.lastEventID)
+			if got := nextEvents(t, events, 1, 10*time.Second)[0]; got.name != "delete" || got.number != 2 || got.id != del.id {
+				t.Errorf("resumed at %s: %+v; want the delete of 2 at %s", before, got, del.id)
+			}
+		})
+	}
+
+	// At the delete: nothing of 2 comes before a marker created after it.
+	resumed := map[string]<-chan sseEvent{}
+	resumed["Last-Event-ID"], _ = openStream(t, s, base+"/stream", del.id)
+	resumed["after"], _ = openStream(t, s, base+"/stream?after="+del.id, "")
+	s.must(t, 201, "POST", base, map[string]any{"body": "four"})
+	for name, events := range resumed {
+		if got := summary(nextEvents(t, events, 1, 10*time.Second)); got != "4:four" {
+			t.Errorf("resumed at the delete by %s: %s; want 4:four", name, got)
 		}
 	}
 }
