@@ -227,9 +227,16 @@ func markWritten(names ...string) {
 	lastWrite.Unlock()
 }
 
+// visibleWithin bounds waitVisible. ZincSearch's log consumer visits every
+// index's shards in one pass, and a pass can take tens of seconds while
+// other indexes are busy or closing (a close waits for the pass): a refresh
+// that gave up sooner answered before the writes were searchable, which
+// Elasticsearch's never does.
+const visibleWithin = 2 * time.Minute
+
 func waitVisible(names ...string) {
 	interval := config.Global.WalSyncInterval
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(visibleWithin)
 	for _, n := range names {
 		lastWrite.Lock()
 		at, ok := lastWrite.at[n]
@@ -247,7 +254,7 @@ func waitVisible(names ...string) {
 		// Once consumed, each shard's log keeps exactly its last entry.
 		for idx.GetWALSize() > uint64(idx.GetShardNum()) {
 			if time.Now().After(deadline) {
-				log.Warn().Str("index", n).Uint64("wal", idx.GetWALSize()).Msg("pending writes not consumed after 10s")
+				log.Warn().Str("index", n).Uint64("wal", idx.GetWALSize()).Msg("pending writes not consumed in time")
 				break
 			}
 			time.Sleep(interval / 4)
