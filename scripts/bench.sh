@@ -11,6 +11,8 @@
 #   scripts/bench.sh -rate 4000 -duration 5m # open loop
 #   BENCH_PROFILE=cpu.pprof scripts/bench.sh  # and CPU and allocation profiles of chat all
 #   BENCH_CHAT=/tmp/chat-old scripts/bench.sh # another build of chat, same load
+#   BENCH_PROCESS=serve scripts/bench.sh     # the accepting side alone: chat serve,
+#                                            # no writer, the queues unbounded
 #
 # Arguments are chatload's and come after the defaults, so they win.
 set -euo pipefail
@@ -26,6 +28,18 @@ export CHAT_MYSQL_DSN="root@tcp(127.0.0.1:3306)/chat_$ns?parseTime=true"
 export CHAT_ELASTICSEARCH_URL=${BENCH_SEARCH_URL:-http://127.0.0.1:1}
 export CHAT_LOG_LEVEL=${CHAT_LOG_LEVEL:-warn}
 [ -z "${BENCH_PROFILE:-}" ] || export CHAT_DEBUG_ADDR=127.0.0.1:$((port + 1))
+# BENCH_PROCESS=serve runs `chat serve` alone: what accepting a create costs
+# (HTTP, the number, the confirmed publish) without storing or projecting
+# it. Nothing becomes readable, so the probe and the read-back are off, and
+# the queues are declared unbounded so that the backlog does not refuse.
+process=${BENCH_PROCESS:-all}
+readback=(-probe 250ms -check-readable)
+ready=readyz
+case $process in
+  all) ;;
+  serve) export CHAT_STORE_QUEUE_BYTES=0; readback=(-probe 0); ready=healthz ;;
+  *) say "BENCH_PROCESS is all or serve, not $process"; exit 2 ;;
+esac
 
 mkdir -p bin
 "${GO:-go}" build -o bin/chat ./cmd/chat
@@ -50,10 +64,10 @@ cleanup() {
 trap cleanup EXIT
 
 "$chat" migrate >/dev/null
-"$chat" all 2>bin/bench-$ns.log &
+"$chat" "$process" 2>bin/bench-$ns.log &
 chat_pid=$!
 for _ in $(seq 1 100); do
-  curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+  curl -sf "http://127.0.0.1:$port/$ready" >/dev/null 2>&1 && break
   sleep 0.2
 done
 
@@ -62,7 +76,7 @@ procs="chat=$chat_pid"
 for p in "rabbitmq=$(pid_of beam.smp 'beam.smp.*rabbit')" "mariadb=$(pid_of mariadbd mysqld)" "redis=$(pgrep -o -f 'redis-server .*:6379' || true)"; do
   [ -n "${p#*=}" ] && procs="$procs,$p"
 done
-say "namespace $ns, chat all pid $chat_pid, CPU of $procs"
+say "namespace $ns, chat $process pid $chat_pid, CPU of $procs"
 
 if [ -n "${BENCH_PROFILE:-}" ]; then
   # A CPU profile of chat all over 15 s of the measured window.
@@ -70,4 +84,4 @@ if [ -n "${BENCH_PROFILE:-}" ]; then
    curl -s -o "$BENCH_PROFILE.allocs" "http://127.0.0.1:$((port + 1))/debug/pprof/allocs") &
 fi
 bin/chatload -url "http://127.0.0.1:$port" -concurrency 64 -apps 1 -chats 1 -duration 20s -warmup 5s \
-  -lag-sample 0 -probe 250ms -check-readable -cpu "$procs" "$@"
+  -lag-sample 0 "${readback[@]}" -cpu "$procs" "$@"
