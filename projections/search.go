@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -336,7 +337,7 @@ func (s *Search) send(ctx context.Context, docs map[string]*pendingDoc, sent []*
 	for _, f := range failed {
 		switch {
 		case f.Status == http.StatusConflict:
-		case f.Status == http.StatusTooManyRequests || f.Status >= 500:
+		case passing(f):
 			transient = fmt.Errorf("elasticsearch: bulk item %s: %d %s: %s", f.ID, f.Status, f.Type, f.Reason)
 		default:
 			if err := s.park(ctx, f, refused(f, docs, sent)); err != nil {
@@ -345,6 +346,25 @@ func (s *Search) send(ctx context.Context, docs map[string]*pendingDoc, sent []*
 		}
 	}
 	return transient
+}
+
+// passing reports whether a bulk item failed for a reason of the cluster or
+// the index rather than of the document, which a retry may find gone: the
+// cluster busy (429) or failing (5xx), the index made read-only (at the
+// disk's flood stage), closed or missing, or its alias without a write
+// index while it moves. Parking the document then would leave it out of
+// search for good; retrying holds the projection back, lag showing, until
+// the index takes it.
+func passing(f searchindex.Failure) bool {
+	switch {
+	case f.Status == http.StatusTooManyRequests || f.Status >= 500:
+		return true
+	case f.Type == "cluster_block_exception", f.Type == "index_closed_exception", f.Type == "index_not_found_exception":
+		return true
+	case f.Type == "illegal_argument_exception" && strings.Contains(f.Reason, "write index"):
+		return true
+	}
+	return false
 }
 
 // refused returns the document of a failed bulk item: the one its id
