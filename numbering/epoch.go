@@ -86,30 +86,6 @@ func (s *Store) Masters(ctx context.Context) ([]Master, error) {
 	return out, nil
 }
 
-// RunIDs reads each master's run id, by address: what changes when a master
-// restarts or a replica takes over, at the cost of one small answer per
-// master rather than an epoch per slot.
-func (s *Store) RunIDs(ctx context.Context) (map[string]string, error) {
-	var (
-		mu  sync.Mutex
-		out = map[string]string{}
-	)
-	err := rediscluster.ForEachMaster(ctx, s.rdb, func(ctx context.Context, m rediscluster.Master) error {
-		info, err := m.Client.Info(ctx, "server").Result()
-		if err != nil {
-			return fmt.Errorf("%s: %w", m.Addr, err)
-		}
-		mu.Lock()
-		out[m.Addr] = runID(info)
-		mu.Unlock()
-		return nil
-	})
-	if err != nil {
-		return nil, wrap(err)
-	}
-	return out, nil
-}
-
 func runID(info string) string {
 	for _, line := range strings.Split(info, "\n") {
 		if v, ok := strings.CutPrefix(line, "run_id:"); ok {

@@ -8,7 +8,6 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
-	"maps"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -154,43 +153,14 @@ type Lost struct {
 	Slots []int
 }
 
-// fullEvery is how often the watch reads every epoch while no master
-// changed.
-const fullEvery = 5 * time.Second
-
 func (r *Recovery) watch(ctx context.Context) error {
 	t := time.NewTicker(r.interval)
 	defer t.Stop()
 	// Redis being unreachable is logged when it starts and when it ends,
 	// not at every look.
 	unreachable := false
-	// Reading every slot's epoch is 16,384 keys: it is done when a master
-	// restarted or was replaced (its run id changed), and otherwise every
-	// fullEvery, for epochs lost without a restart (a flush, an eviction).
-	// Meanwhile a missing epoch refuses numbers on its own.
-	var (
-		runIDs   map[string]string
-		lastFull time.Time
-	)
 	for {
-		if runIDs != nil && time.Since(lastFull) < fullEvery {
-			if ids, err := r.numbers.RunIDs(ctx); err == nil && maps.Equal(ids, runIDs) {
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-t.C:
-				}
-				continue
-			}
-		}
 		masters, err := r.numbers.Masters(ctx)
-		runIDs, lastFull = nil, time.Now()
-		if err == nil {
-			runIDs = make(map[string]string, len(masters))
-			for _, m := range masters {
-				runIDs[m.Addr] = m.RunID
-			}
-		}
 		if (err != nil) != unreachable {
 			unreachable = err != nil
 			if unreachable {
@@ -219,7 +189,6 @@ func (r *Recovery) watch(ctx context.Context) error {
 		}
 		r.lostSlots.Set(float64(n))
 		if len(lost) > 0 {
-			runIDs = nil // look at every epoch again next time
 			if err := r.Rebuild(ctx, lost); err != nil {
 				return err
 			}
