@@ -225,7 +225,7 @@ func (r *Runner) project(ctx context.Context) error {
 	// many runners, and their idle queries would cost the database more
 	// than their batches. A poll reads only when the head moved past the
 	// checkpoint.
-	var measured time.Time
+	var measured, checked time.Time
 	idle := false
 	for {
 		if p, err := r.paused(ctx); err != nil {
@@ -256,9 +256,23 @@ func (r *Runner) project(ctx context.Context) error {
 		case <-ticker.C:
 			head, err := r.watch.Head(ctx, r.partition)
 			idle = err == nil && head <= pos
+			// A replay may have swapped in a copy behind pos (this runner
+			// applied its last events to the old tables before it saw the
+			// pause): with nothing new in the log, nothing else would
+			// bring those events into the copy.
+			if idle && time.Since(checked) >= checkIdleEvery {
+				checked = time.Now()
+				if cp, err := r.proj.Checkpoint(ctx, r.partition); err == nil && cp != pos {
+					return ErrCheckpointMoved
+				}
+			}
 		}
 	}
 }
+
+// checkIdleEvery is how often an idle runner reads its checkpoint to see
+// whether a replay moved it.
+const checkIdleEvery = 2 * time.Second
 
 // lookEvery is how old the heads and pause flags a watch answers with may
 // be; measureEvery is how often a runner measures its lag.
