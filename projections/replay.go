@@ -119,7 +119,10 @@ func (rp *Replay) MySQL(ctx context.Context) error {
 			for i, t := range live.All() {
 				pairs = append(pairs, t+" TO "+old.All()[i], next.All()[i]+" TO "+t)
 			}
-			if _, err := lock.Conn.ExecContext(ctx, "RENAME TABLE "+strings.Join(pairs, ", ")); err != nil {
+			if err := mysqldb.Retried(ctx, func(ctx context.Context) error {
+				_, err := lock.Conn.ExecContext(ctx, "RENAME TABLE "+strings.Join(pairs, ", "))
+				return err
+			}); err != nil {
 				return err
 			}
 			for _, t := range old.All() {
@@ -160,7 +163,9 @@ func (rp *Replay) Search(ctx context.Context) error {
 				}
 			}
 			for p := range partitions {
-				if err := rp.checkpoints.Reset(ctx, lock.Conn, proj.checkpoint, p); err != nil {
+				if err := mysqldb.Retried(ctx, func(ctx context.Context) error {
+					return rp.checkpoints.Reset(ctx, lock.Conn, proj.checkpoint, p)
+				}); err != nil {
 					return err
 				}
 			}
@@ -174,10 +179,14 @@ func (rp *Replay) Search(ctx context.Context) error {
 			// live projector would re-apply some events to the new index:
 			// harmless, as older versions are refused.
 			for p, pos := range positions {
-				if err := rp.checkpoints.Set(ctx, lock.Conn, "search", p, pos); err != nil {
+				if err := mysqldb.Retried(ctx, func(ctx context.Context) error {
+					return rp.checkpoints.Set(ctx, lock.Conn, "search", p, pos)
+				}); err != nil {
 					return err
 				}
-				if err := rp.checkpoints.Delete(ctx, lock.Conn, proj.checkpoint, p); err != nil {
+				if err := mysqldb.Retried(ctx, func(ctx context.Context) error {
+					return rp.checkpoints.Delete(ctx, lock.Conn, proj.checkpoint, p)
+				}); err != nil {
 					return err
 				}
 			}
@@ -222,10 +231,14 @@ func (rp *Replay) run(ctx context.Context, t target) error {
 	// projector that has not seen the pause yet is harmless: a projection
 	// refuses a batch that does not follow on from its checkpoint, so one
 	// that had got ahead of the copy starts again from the copy's positions.
-	if err := rp.checkpoints.Pause(ctx, lock.Conn, t.name); err != nil {
+	// The checkpoint rows are the live projectors' too, whose transactions
+	// lock them: a statement of the replay's may be a deadlock's victim.
+	if err := mysqldb.Retried(ctx, func(ctx context.Context) error { return rp.checkpoints.Pause(ctx, lock.Conn, t.name) }); err != nil {
 		return err
 	}
-	defer rp.checkpoints.Resume(context.WithoutCancel(ctx), lock.Conn, t.name)
+	defer func() {
+		_ = mysqldb.Retried(context.WithoutCancel(ctx), func(ctx context.Context) error { return rp.checkpoints.Resume(ctx, lock.Conn, t.name) })
+	}()
 	if err := rp.apply(ctx, t, positions, 0); err != nil {
 		return err
 	}

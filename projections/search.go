@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -42,6 +43,9 @@ type Search struct {
 	log         *slog.Logger
 	parkedCount prometheus.Counter
 	bulkBytes   int // maxBulkBytes; tests make it smaller
+	// ensured is set once the alias is known to exist, and cleared when
+	// the index refuses a write for a reason of its own (missing, say).
+	ensured atomic.Bool
 }
 
 // SearchConfig is what the search projection writes to and reads from.
@@ -86,12 +90,17 @@ func NewSearch(cfg SearchConfig) *Search {
 // Name implements Projection.
 func (*Search) Name() string { return "search" }
 
-// Checkpoint implements Projection. It also makes sure the index exists.
+// Checkpoint implements Projection. It also makes sure the index exists:
+// the first time, and after the index refused a write for a reason of its
+// own. Not every time: an idle runner reads its checkpoint every few
+// seconds, and a look at the alias during a replay's swap is a look at
+// what the swap is changing.
 func (s *Search) Checkpoint(ctx context.Context, partition int) (int64, error) {
-	if s.target == s.index.Alias {
+	if s.target == s.index.Alias && !s.ensured.Load() {
 		if err := s.index.Ensure(ctx); err != nil {
 			return 0, err
 		}
+		s.ensured.Store(true)
 	}
 	return s.checkpoints.Ensure(ctx, s.db, s.checkpoint, partition)
 }
@@ -307,7 +316,7 @@ const maxBulkBytes = 4 << 20
 // reason.
 func (s *Search) bulk(ctx context.Context, docs map[string]*pendingDoc, order []string) error {
 	var (
-		b    searchindex.Bulk
+		b    = searchindex.Bulk{ViaAlias: s.target == s.index.Alias}
 		sent []*pendingDoc
 	)
 	for i, id := range order {
@@ -339,6 +348,9 @@ func (s *Search) send(ctx context.Context, docs map[string]*pendingDoc, sent []*
 		case f.Status == http.StatusConflict:
 		case passing(f):
 			transient = fmt.Errorf("elasticsearch: bulk item %s: %d %s: %s", f.ID, f.Status, f.Type, f.Reason)
+			if f.Status < 500 && f.Status != http.StatusTooManyRequests {
+				s.ensured.Store(false) // the index or its alias: look again
+			}
 		default:
 			if err := s.park(ctx, f, refused(f, docs, sent)); err != nil {
 				return err

@@ -147,3 +147,64 @@ func TestSearchRetriesWhatTheIndexRefuses(t *testing.T) {
 		testenv.Eventually(t, testenv.SearchWait, c.name+": the retried document indexed", func() bool { return count(chat) == 1 })
 	}
 }
+
+// TestSearchWritesOnlyThroughItsAlias: with its alias gone (deleted by
+// hand, or for an instant while a replay swaps it, on a cluster that does
+// not swap atomically), a write does not create an index of the alias's
+// name, which would take the alias's place for good and hide every
+// document behind it. The Apply fails; the next start makes sure of the
+// alias again, and the retry indexes the document.
+func TestSearchWritesOnlyThroughItsAlias(t *testing.T) {
+	t.Parallel()
+	cfg := testenv.Config(t)
+	db := testenv.DB(t, cfg)
+	es, err := searchindex.Open(searchindex.Config{URL: cfg.ElasticsearchURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	search := newSearch(es, db, cfg.Namespace, testenv.Logger(t, slog.LevelError))
+	if _, err := search.Checkpoint(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	ix := searchindex.NewIndex(es, cfg.Namespace)
+	call := func(method, path string) int {
+		req, err := http.NewRequestWithContext(ctx, method, cfg.ElasticsearchURL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if status := call("DELETE", "/"+ix.VersionName(searchindex.Version)+"/_alias/"+ix.Alias); status != http.StatusOK {
+		t.Fatalf("delete the alias: %d", status)
+	}
+
+	const token = "abcdefghijklmnopqrstuvwxyz"
+	batch := []projections.Event{{Position: 1, Envelope: events.Envelope{
+		EventID: uuid.New(), StreamVersion: 1, OccurredAt: time.Now(),
+		Event: events.MessageCreated{Token: token, ChatNumber: 1, Number: 1, Body: "needle"},
+	}}}
+	if err := search.Apply(ctx, [][]projections.Event{batch}); err == nil {
+		t.Fatal("Apply through a missing alias succeeded")
+	}
+	if status := call("HEAD", "/"+ix.Alias); status != http.StatusNotFound {
+		t.Fatalf("HEAD /%s: %d after the write; want 404: no index took the alias's name", ix.Alias, status)
+	}
+	// A runner starts again from its checkpoint, which makes sure of the
+	// alias first.
+	if _, err := search.Checkpoint(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := search.Apply(ctx, [][]projections.Event{batch}); err != nil {
+		t.Fatalf("the retry: %v", err)
+	}
+	testenv.Eventually(t, testenv.SearchWait, "the retried document indexed", func() bool {
+		n, err := ix.Count(ctx, token, 1)
+		return err == nil && n == 1
+	})
+}

@@ -27,6 +27,12 @@ func DocumentID(token string, chat, number int64) string {
 // Bulk is the body of a bulk request: documents to index, written without
 // HTML escapes.
 type Bulk struct {
+	// ViaAlias makes every document's target have to be an alias: a write
+	// through an alias that is missing then fails (404
+	// index_not_found_exception) instead of creating an index of the
+	// alias's name, which would take the alias's place for good.
+	ViaAlias bool
+
 	buf bytes.Buffer
 	enc *json.Encoder
 }
@@ -39,6 +45,9 @@ func (b *Bulk) Index(index, id string, version int64, doc Document) error {
 		b.enc = plainjson.NewEncoder(&b.buf)
 	}
 	meta := map[string]any{"_index": index, "_id": id}
+	if b.ViaAlias {
+		meta["require_alias"] = true
+	}
 	if version > 0 {
 		meta["version"], meta["version_type"] = version, "external"
 	}

@@ -100,15 +100,16 @@ func TestReplayWhileServing(t *testing.T) {
 	// The last edits may still be on their way to either projection: wait
 	// until search and the read tables agree on which bodies are unedited.
 	var want, got []int64
+	var last response
 	deadline := time.Now().Add(testenv.SearchWait)
 	for {
 		want = allBefore(t, s, messages)
-		got, _ = searchNumbers(t, s, messages+"/search?q=before&per_page=1000")
+		got, last = searchNumbers(t, s, messages+"/search?q=before&per_page=1000")
 		if len(want) > 0 && sorted(got) == sorted(want) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("search finds %v for \"before\", the read tables have %v", got, want)
+			t.Fatalf("search finds %v for \"before\" (%d %s), the read tables have %v", got, last.Status, last.Body, want)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

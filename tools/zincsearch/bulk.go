@@ -23,7 +23,9 @@ import (
 //   - create fails with 409 when the document exists;
 //   - update merges "doc" into the current document (doc_as_upsert, upsert;
 //     404 document_missing_exception otherwise; scripts are unsupported);
-//   - a delete of a missing document is a 404 "not_found" item.
+//   - a delete of a missing document is a 404 "not_found" item;
+//   - with require_alias (the action's or the request's), a target that is
+//     not an alias is a 404 index_not_found_exception item, not a new index.
 func bulkHandler(c *gin.Context) {
 	start := time.Now()
 	target := c.Param("target")
@@ -131,6 +133,12 @@ func bulkHandler(c *gin.Context) {
 		if name == "" {
 			item(op, name, id, http.StatusBadRequest, "", errString("index is missing"), "action_request_validation_exception")
 			continue
+		}
+		if requireAlias(c, m) {
+			if _, ok := aliasIndexes(name); !ok {
+				item(op, name, id, http.StatusNotFound, "", errString("no such index ["+name+"] and [require_alias] request flag is [true] and ["+name+"] is not an alias"), "index_not_found_exception")
+				continue
+			}
 		}
 		if name, err = resolveWrite(name); err != nil {
 			item(op, name, id, http.StatusBadRequest, "", err, "illegal_argument_exception")
@@ -240,4 +248,14 @@ func errText(err error) string {
 		return "not a JSON object"
 	}
 	return err.Error()
+}
+
+// requireAlias reports whether an action must target an alias: its
+// require_alias, or else the request's.
+func requireAlias(c *gin.Context, meta map[string]any) bool {
+	if v, ok := meta["require_alias"].(bool); ok {
+		return v
+	}
+	v, ok := c.GetQuery("require_alias")
+	return ok && v != "false"
 }
