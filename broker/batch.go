@@ -9,6 +9,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
+	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/chatsys/chat/events"
 )
@@ -99,4 +100,11 @@ func decodeLine(line []byte) (events.Record, error) {
 		CorrelationID: w.CorrelationID,
 		Data:          w.Data,
 	}, nil
+}
+
+// DeliveryRecords reads the records of a delivery as Records does those of
+// a Watermill message, and returns the message's id with them.
+func DeliveryRecords(d amqp.Delivery) (id string, lines []Line) {
+	msg, _ := marshaler{}.Unmarshal(d) // it never fails
+	return msg.UUID, Records(msg)
 }

@@ -1,6 +1,6 @@
-// Package broker carries event records over RabbitMQ through Watermill: the
-// topology (and what the broker holds of it), the Watermill configuration,
-// and the mapping between records and Watermill messages.
+// Package broker carries event records over RabbitMQ: the topology (and
+// what the broker holds of it), the publisher (over Watermill's connection),
+// the writer's consumer, and the mapping between records and messages.
 package broker
 
 import (
@@ -117,7 +117,7 @@ func bindingFor(topic string) string {
 }
 
 // Heartbeat is the AMQP heartbeat timeout of the event store writer's
-// connections (ConsumerConfig). The broker gives a connection up after two
+// connections (Consume). The broker gives a connection up after two
 // heartbeats without a frame from it, and only then hands the deliveries it
 // held to another consumer: a frozen writer (a paused process, a stalled
 // VM) holds its deliveries about 4 s, under its partition's lease, where the
@@ -127,21 +127,12 @@ func bindingFor(topic string) string {
 // publishes in flight on it, whenever the broker stalls that long.
 const Heartbeat = 2 * time.Second
 
-// ConsumerConfig is cfg for the event store writer's connections: with a
-// short heartbeat, so that the broker soon notices a writer that stopped.
-func ConsumerConfig(cfg wamqp.Config) wamqp.Config {
-	dial := *cfg.Connection.AmqpConfig
-	dial.Heartbeat = Heartbeat
-	cfg.Connection.AmqpConfig = &dial
-	return cfg
-}
-
-// WatermillConfig is the one AMQP configuration of publishers and
-// subscribers: a durable topic exchange, durable queues, persistent
-// delivery, publisher confirms over a pool of channels, bounded prefetch.
+// WatermillConfig is the AMQP configuration of the publishers: a durable
+// topic exchange, durable queues, persistent delivery, publisher confirms
+// over a pool of channels. (The writer consumes with Consume.)
 // amqpURLs may name several nodes of one cluster (ParseNodes); each
 // connection, and each reconnect, goes to the next node that answers.
-func WatermillConfig(amqpURLs string, names Names, publishChannels int, prefetch int) (wamqp.Config, error) {
+func WatermillConfig(amqpURLs string, names Names, publishChannels int) (wamqp.Config, error) {
 	nodes, err := ParseNodes(amqpURLs)
 	if err != nil {
 		return wamqp.Config{}, err
@@ -175,9 +166,6 @@ func WatermillConfig(amqpURLs string, names Names, publishChannels int, prefetch
 			GenerateRoutingKey: func(topic string) string { return topic },
 			ConfirmDelivery:    true,
 			ChannelPoolSize:    publishChannels,
-		},
-		Consume: wamqp.ConsumeConfig{
-			Qos: wamqp.QosConfig{PrefetchCount: prefetch},
 		},
 		TopologyBuilder: existingQueues{},
 	}, nil

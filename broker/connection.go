@@ -32,6 +32,12 @@ func Dial(ctx context.Context, amqpURLs, name string) (*amqp.Connection, error) 
 }
 
 func dialNodes(ctx context.Context, amqpURLs, name string) (*amqp.Connection, error) {
+	return dialHeartbeat(ctx, amqpURLs, name, 0)
+}
+
+// dialHeartbeat is dialNodes with a heartbeat other than the client
+// library's default (0 keeps the default).
+func dialHeartbeat(ctx context.Context, amqpURLs, name string, heartbeat time.Duration) (*amqp.Connection, error) {
 	timeout := 5 * time.Second
 	if d, ok := ctx.Deadline(); ok {
 		timeout = time.Until(d)
@@ -48,7 +54,11 @@ func dialNodes(ctx context.Context, amqpURLs, name string) (*amqp.Connection, er
 	}
 	props := amqp.NewConnectionProperties()
 	props.SetClientConnectionName(name)
-	conn, err := nodes.Dial(timeout, props)
+	cfg := nodes.Config(timeout, props)
+	if heartbeat > 0 {
+		cfg.Heartbeat = heartbeat
+	}
+	conn, err := amqp.DialConfig(nodes.URI(), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to RabbitMQ: %w", err)
 	}

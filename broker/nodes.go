@@ -82,11 +82,6 @@ func (n *Nodes) Config(timeout time.Duration, props amqp.Table) amqp.Config {
 	return amqp.Config{Dial: n.dialer(timeout), Properties: props}
 }
 
-// Dial connects to the first node that answers, trying each once.
-func (n *Nodes) Dial(timeout time.Duration, props amqp.Table) (*amqp.Connection, error) {
-	return amqp.DialConfig(n.uri, n.Config(timeout, props))
-}
-
 // dialer ignores the address amqp091 took from the URI and tries each node
 // in turn, from the one after the last that answered.
 func (n *Nodes) dialer(timeout time.Duration) func(network, addr string) (net.Conn, error) {

@@ -25,7 +25,7 @@ func TestPublisherBatchesEveryRecordOnce(t *testing.T) {
 	t.Parallel()
 	cfg := testenv.ConfigOn(t, "", func(c *config.Config) { c.Partitions = 8 })
 	names := broker.NamesFor(cfg.Namespace, cfg.Partitions)
-	pub, err := broker.NewPublisher(testenv.Watermill(t, cfg, 2, 1), names, watermill.NopLogger{}, broker.PublisherConfig{Timeout: 10 * time.Second}, nil)
+	pub, err := broker.NewPublisher(testenv.Watermill(t, cfg, 2), names, watermill.NopLogger{}, broker.PublisherConfig{Timeout: 10 * time.Second}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

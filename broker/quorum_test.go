@@ -115,7 +115,7 @@ func TestClassicQueuesOfAnOlderRelease(t *testing.T) {
 	if err != nil || !got.Classic[names.Store] || !got.Classic[names.DeadStore] {
 		t.Fatalf("DeclareTopology: %v, classic %v; want both classic, kept", err, got.Classic)
 	}
-	if _, err := broker.WatermillConfig(cfg.AMQPURL, got, 1, 1); err != nil {
+	if _, err := broker.WatermillConfig(cfg.AMQPURL, got, 1); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 10*time.Second, "the parked message counted", func() bool {

@@ -226,10 +226,10 @@ func onChannel(conn *amqp.Connection, fn func(*amqp.Channel) error) error {
 // (406): an object declared again with other properties or arguments.
 func IsPreconditionFailed(err error) bool { return isCode(err, amqp.PreconditionFailed) }
 
-// existingQueues is the topology the subscribers use: the exchange, queues
+// existingQueues is the topology Watermill is given: the exchange, queues
 // and bindings are declared once, when a process starts (DeclareTopology),
-// so a subscriber only checks that its queue is there. Declaring it again
-// with arguments would be refused for a queue kept in an older shape.
+// so a queue is only checked to be there. Declaring it again with
+// arguments would be refused for a queue kept in an older shape.
 type existingQueues struct{}
 
 func (existingQueues) ExchangeDeclare(ch *amqp.Channel, exchange string, cfg wamqp.Config) error {

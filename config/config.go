@@ -33,11 +33,11 @@ type Config struct {
 	// PublishChannels is the number of AMQP channels the publisher sends on;
 	// each carries many messages awaiting their confirms.
 	PublishChannels int
-	// StoreConsumers is the number of broker subscriptions feeding the event
-	// store writer, shared by the partitions: each partition a process writes
-	// gets StoreConsumers / partitions of them, 8 at least. A partition's
-	// append batch is at most its share.
-	StoreConsumers int
+	// StorePrefetch is how many broker messages the event store writer
+	// holds unacknowledged, shared by the partitions: each partition a
+	// process writes gets StorePrefetch / partitions, 8 at least. A
+	// partition's append batch is at most its share.
+	StorePrefetch int
 	// StoreQueueBytes bounds the bytes of messages a partition's queue holds
 	// waiting for its writer; past it, publishes to it are refused and
 	// commands answer 503. 0 for no bound.
@@ -88,6 +88,13 @@ type Variable struct {
 	Help    string
 	set     func(c *Config, v string) error
 }
+
+// formerNames are the former names of renamed variables, read when the
+// variable is unset, so that a deployment's settings keep their effect.
+var formerNames = map[string]string{"CHAT_STORE_PREFETCH": "CHAT_STORE_CONSUMERS"}
+
+// Former is the variable's former name, "" when it has none.
+func (v Variable) Former() string { return formerNames[v.Name] }
 
 var namespacePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
 
@@ -140,7 +147,7 @@ func Variables() []Variable {
 		}},
 		{"CHAT_MYSQL_MAX_CONNS", "20", "most MySQL connections one process opens", intSetter(func(c *Config) *int { return &c.MySQLMaxConns }, 4, 1000)},
 		{"CHAT_PUBLISH_CHANNELS", "8", "AMQP channels the publisher sends on, each carrying many messages awaiting their confirms", intSetter(func(c *Config) *int { return &c.PublishChannels }, 1, 1000)},
-		{"CHAT_STORE_CONSUMERS", "512", "broker subscriptions feeding the event store writer, shared by the namespace's partitions (each gets at least 8); what they hold makes the append transactions", intSetter(func(c *Config) *int { return &c.StoreConsumers }, 1, 1000)},
+		{"CHAT_STORE_PREFETCH", "1024", "broker messages the event store writer holds unacknowledged, shared by the namespace's partitions (each at least 8); what they hold while an append commits makes the next append; CHAT_STORE_CONSUMERS, its former name, is read when it is unset", intSetter(func(c *Config) *int { return &c.StorePrefetch }, 1, 100000)},
 		{"CHAT_STORE_QUEUE_BYTES", "8388608", "most bytes of events a partition's queue holds waiting for its writer; past it, commands of that partition's applications answer 503 with Retry-After; set when a queue is declared (`chat migrate` declares an idle queue anew); 0: no bound", intSetter(func(c *Config) *int { return &c.StoreQueueBytes }, 0, 1<<30)},
 		{"CHAT_PARTITIONS", "16", "event log partitions of a namespace, fixed when `chat migrate` first migrates it (read by migrate only)", intSetter(func(c *Config) *int { return &c.Partitions }, 1, 1024)},
 		{"CHAT_MAX_IN_FLIGHT", "1024", "command requests served at once; more get 503", intSetter(func(c *Config) *int { return &c.MaxInFlight }, 1, 1000000)},
@@ -252,6 +259,9 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 	)
 	for _, v := range Variables() {
 		value, ok := lookup(v.Name)
+		if former := v.Former(); (!ok || value == "") && former != "" {
+			value, ok = lookup(former)
+		}
 		if !ok || value == "" {
 			value = v.Default
 		}

@@ -44,7 +44,7 @@ func TestInvalidValueNamesTheVariable(t *testing.T) {
 		{"CHAT_LOG_FORMAT", "xml"},
 		{"CHAT_LOG_LEVEL", "trace"},
 		{"CHAT_MYSQL_MAX_CONNS", "0"},
-		{"CHAT_STORE_CONSUMERS", "lots"},
+		{"CHAT_STORE_PREFETCH", "lots"},
 		{"CHAT_MAX_READS_IN_FLIGHT", "0"},
 		{"CHAT_SHUTDOWN_TIMEOUT", "-1s"},
 		{"CHAT_IDEMPOTENCY_KEYS", "0"},
@@ -56,6 +56,29 @@ func TestInvalidValueNamesTheVariable(t *testing.T) {
 				t.Errorf("Load = %v, want an error naming %s", err, tc.name)
 			}
 		})
+	}
+}
+
+// TestFormerNames: a renamed variable's former name still takes effect
+// when the variable is unset, and the new name wins when both are set.
+func TestFormerNames(t *testing.T) {
+	tests := []struct {
+		env  map[string]string
+		want int
+	}{
+		{nil, 1024},
+		{map[string]string{"CHAT_STORE_CONSUMERS": "64"}, 64},
+		{map[string]string{"CHAT_STORE_PREFETCH": "128"}, 128},
+		{map[string]string{"CHAT_STORE_PREFETCH": "128", "CHAT_STORE_CONSUMERS": "64"}, 128},
+	}
+	for _, tc := range tests {
+		c, err := Load(lookupFrom(tc.env))
+		if err != nil || c.StorePrefetch != tc.want {
+			t.Errorf("%v: StorePrefetch %d, %v; want %d", tc.env, c.StorePrefetch, err, tc.want)
+		}
+	}
+	if _, err := Load(lookupFrom(map[string]string{"CHAT_STORE_CONSUMERS": "lots"})); err == nil || !strings.HasPrefix(err.Error(), "CHAT_STORE_PREFETCH:") {
+		t.Errorf("a bad value under the former name: %v, want an error naming CHAT_STORE_PREFETCH", err)
 	}
 }
 

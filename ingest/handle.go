@@ -8,23 +8,20 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	amqp "github.com/rabbitmq/amqp091-go"
+
 	"github.com/chatsys/chat/broker"
 	"github.com/chatsys/chat/events"
 	"github.com/chatsys/chat/eventstore"
 	"github.com/chatsys/chat/redact"
 )
 
-// handle stores the records of one broker message: a batch message holds
-// many. A record that cannot be decoded, or that conflicts with a stored
-// one, is parked alone with its reason, once the others are committed (a
-// failed commit is retried before anything is parked, so that a retry does
-// not park a record twice); then the message is acknowledged.
-func (pw *partitionWriter) handle(msg *message.Message) ([]*message.Message, error) {
-	w := pw.w
-	lines := broker.Records(msg)
-	p := &pending{recs: make([]events.Record, 0, len(lines)), done: make(chan struct{})}
-	raws := make([][]byte, 0, len(lines))
-	var bad []parked
+// decode reads the records of one broker message: a batch message holds
+// many. A line that cannot be read is set aside, to be parked alone with
+// its reason once the others are committed.
+func (w *Writer) decode(m amqp.Delivery) *delivery {
+	id, lines := broker.DeliveryRecords(m)
+	d := &delivery{tag: m.DeliveryTag, id: id, recs: make([]events.Record, 0, len(lines)), raws: make([][]byte, 0, len(lines))}
 	for _, l := range lines {
 		err := l.Err
 		if err == nil {
@@ -32,36 +29,36 @@ func (pw *partitionWriter) handle(msg *message.Message) ([]*message.Message, err
 		}
 		if err != nil {
 			w.metrics.records.WithLabelValues("undecodable").Inc()
-			w.log.Error("parking undecodable event", "message_id", msg.UUID, "correlation_id", l.Record.CorrelationID, "err", redact.Tokens(err.Error()))
-			bad = append(bad, parked{l.Raw, err})
+			w.log.Error("parking undecodable event", "message_id", id, "correlation_id", l.Record.CorrelationID, "err", redact.Tokens(err.Error()))
+			d.bad = append(d.bad, parked{l.Raw, err})
 			continue
 		}
-		p.recs = append(p.recs, l.Record)
-		raws = append(raws, l.Raw)
+		d.recs = append(d.recs, l.Record)
+		d.raws = append(d.raws, l.Raw)
 	}
-	if len(p.recs) > 0 {
-		// The batcher serves pw.in until every consumer has returned, so
-		// neither send nor receive can be stranded.
-		pw.in <- p
-		<-p.done
-		if p.err != nil {
-			return nil, p.err
-		}
-	}
-	for i, st := range p.status {
+	return d
+}
+
+// parkRefused parks the lines of d that cannot be read and the records
+// that conflict with stored ones (status has a status per record), once
+// the others are committed and before d is acknowledged: a failed commit
+// is tried again before anything is parked, so nothing is parked twice.
+func (pw *partitionWriter) parkRefused(d *delivery, status []eventstore.Status) error {
+	bad := d.bad
+	for i, st := range status {
 		if st != eventstore.Conflict {
 			continue
 		}
-		r := p.recs[i]
-		w.log.Error("parking conflicting event", "event_id", r.EventID, "correlation_id", r.CorrelationID, "stream_id", redact.Tokens(r.StreamID), "stream_version", r.StreamVersion)
-		bad = append(bad, parked{raws[i], fmt.Errorf("%w: %s version %d", ErrConflict, r.StreamID, r.StreamVersion)})
+		r := d.recs[i]
+		pw.w.log.Error("parking conflicting event", "event_id", r.EventID, "correlation_id", r.CorrelationID, "stream_id", redact.Tokens(r.StreamID), "stream_version", r.StreamVersion)
+		bad = append(bad, parked{d.raws[i], fmt.Errorf("%w: %s version %d", ErrConflict, r.StreamID, r.StreamVersion)})
 	}
 	for _, b := range bad {
-		if err := pw.park(msg, b.raw, b.reason); err != nil {
-			return nil, err
+		if err := pw.park(d.id, b.raw, b.reason); err != nil {
+			return err
 		}
 	}
-	return nil, nil
+	return nil
 }
 
 // parkCheckTimeout bounds the look-up of whether a record to park is of a
@@ -76,7 +73,7 @@ type parked struct {
 
 // park publishes one record that can never be stored to the dead-letter
 // queue, with the reason, as Watermill's poison queue does a whole message.
-func (pw *partitionWriter) park(from *message.Message, raw []byte, reason error) error {
+func (pw *partitionWriter) park(messageID string, raw []byte, reason error) error {
 	dead, err := pw.w.deadPublisher()
 	if err != nil {
 		return err
@@ -93,7 +90,7 @@ func (pw *partitionWriter) park(from *message.Message, raw []byte, reason error)
 	}
 	msg := message.NewMessage(watermill.NewUUID(), raw)
 	msg.Metadata.Set(middleware.ReasonForPoisonedKey, reason.Error())
-	msg.Metadata.Set("message_id", from.UUID)
+	msg.Metadata.Set("message_id", messageID)
 	if err := dead.Publish(broker.DeadTopic, msg); err != nil {
 		return fmt.Errorf("park an event: %w", err)
 	}

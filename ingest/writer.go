@@ -13,8 +13,6 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v2/pkg/amqp"
-	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chatsys/chat/broker"
@@ -30,15 +28,18 @@ var ErrConflict = errors.New("stream version already taken by another event")
 
 // WriterConfig sizes the writer.
 type WriterConfig struct {
-	// Consumers is the number of broker subscriptions of each partition the
-	// writer writes. Each holds one unacknowledged message while its batch
-	// commits, so this is also the partition's largest batch.
-	Consumers int
+	// Prefetch is how many broker messages each partition's writer holds
+	// unacknowledged: what arrives while an append commits makes the next
+	// one, so this is also the partition's largest batch, in messages.
+	Prefetch int
 	// MaxBatchBytes bounds the payload bytes of a partition's batch and of
 	// one append transaction (its one INSERT), well under
 	// max_allowed_packet (16 MiB on MariaDB by default).
 	MaxBatchBytes int
-	// AMQP is the Watermill configuration to consume and park with.
+	// AMQPURL names the broker's nodes; Names its queues.
+	AMQPURL string
+	Names   broker.Names
+	// AMQP is the Watermill configuration to park with.
 	AMQP wamqp.Config
 
 	Store *eventstore.Store
@@ -51,7 +52,7 @@ type WriterConfig struct {
 // Writer consumes the partitions' queues and appends what they hold to the
 // event store in batches, acknowledging each message only after its batch
 // committed. It writes the partitions it is given leases on, each with its
-// own consumers, batches and positions; the batches of the partitions that
+// own consumer, batches and positions; the batches of the partitions that
 // are ready at the same time commit in one transaction, so that a process
 // pays about as many commits for many partitions as for one.
 type Writer struct {
@@ -67,13 +68,14 @@ type Writer struct {
 	dead   *wamqp.Publisher
 }
 
-// pending is the records of one broker message on their way into a batch:
-// once done is closed, status has a status per record, or err is set.
-type pending struct {
-	recs   []events.Record
-	status []eventstore.Status
-	err    error
-	done   chan struct{}
+// delivery is one broker message on its way into a batch: the records it
+// holds, and the lines of it that cannot be read.
+type delivery struct {
+	tag  uint64
+	id   string
+	recs []events.Record
+	raws [][]byte
+	bad  []parked
 }
 
 type writerMetrics struct {
@@ -186,80 +188,51 @@ func (w *Writer) deadPublisher() (*wamqp.Publisher, error) {
 }
 
 // Serve writes app's partition until ctx ends or the partition is taken
-// over (eventstore.ErrFenced): it consumes the partition's queue and
-// appends in batches. Messages in hand when it stops are finished (their
-// batch commits and they are acknowledged) or, if their batch failed,
-// given back to the queue. onAppend (optional) is called after every commit
-// that stored something, with the events stored, in position order.
+// over (eventstore.ErrFenced): it consumes the partition's queue on one
+// channel and appends in batches, acknowledging each batch's messages in
+// one frame once it is committed. When ctx ends it stops consuming and
+// finishes the messages in hand (their batches commit and they are
+// acknowledged); on a failure, what it holds goes back to the queue.
+// onAppend (optional) is called after every commit that stored something,
+// with the events stored, in position order.
 func (w *Writer) Serve(ctx context.Context, app *eventstore.Appender, onAppend func([]eventstore.Stored)) error {
-	dead, err := w.deadPublisher()
+	if _, err := w.deadPublisher(); err != nil {
+		return err
+	}
+	c, err := broker.Consume(ctx, broker.ConsumerOptions{
+		URLs: w.cfg.AMQPURL, Queue: w.cfg.Names.StoreQueue(app.Partition()), Prefetch: w.cfg.Prefetch,
+		Name: fmt.Sprintf("chat writer %s partition %d", w.cfg.Names.Exchange, app.Partition()),
+	})
 	if err != nil {
 		return err
 	}
-	part := partitionWriter{w: w, app: app, onAppend: onAppend, in: make(chan *pending, w.cfg.Consumers)}
-	handler, err := w.chain(dead, part.handle)
-	if err != nil {
-		return err
-	}
-	subs := make([]*wamqp.Subscriber, (w.cfg.Consumers+subscriptionsPerConnection-1)/subscriptionsPerConnection)
-	for i := range subs {
-		sub, err := wamqp.NewSubscriber(w.cfg.AMQP, w.wlog)
-		if err != nil {
-			return fmt.Errorf("connect subscriber: %w", err)
-		}
-		defer sub.Close()
-		subs[i] = sub
-	}
+	// Closing gives back to the queue whatever is not acknowledged.
+	defer c.Close()
+	stop := context.AfterFunc(ctx, c.Stop)
+	defer stop()
 
-	consumeCtx, stopConsuming := context.WithCancelCause(ctx)
-	defer stopConsuming(nil)
-
-	batcherDone := make(chan struct{})
-	stopBatcher := make(chan struct{})
+	part := partitionWriter{w: w, app: app, onAppend: onAppend, in: make(chan *delivery, w.cfg.Prefetch)}
+	quit := make(chan struct{})
+	readerDone := make(chan struct{})
 	go func() {
-		defer close(batcherDone)
-		part.batch(consumeCtx, stopBatcher, stopConsuming)
+		defer close(readerDone)
+		part.read(c.Deliveries(), quit)
 	}()
-
-	var consumers sync.WaitGroup
-	for i := 0; i < w.cfg.Consumers; i++ {
-		msgs, err := subs[i%len(subs)].Subscribe(consumeCtx, broker.PartitionTopic(app.Partition()))
-		if err != nil {
-			stopConsuming(err)
-			break
-		}
-		consumers.Add(1)
-		go func() {
-			defer consumers.Done()
-			for msg := range msgs {
-				if _, err := handler(msg); err != nil {
-					// Only a transient failure gets here (what can never
-					// be stored was parked). Each return spends one of the
-					// queue's deliveries: holding the message first spaces
-					// them, so the delivery limit outlasts hours of outage.
-					// A writer that lost its partition gives it back at
-					// once, to the new writer.
-					if !errors.Is(err, eventstore.ErrFenced) {
-						_ = pause.For(consumeCtx, returnDelay)
-					}
-					msg.Nack()
-				} else {
-					msg.Ack()
-				}
-			}
-		}()
-	}
-
-	<-consumeCtx.Done()
-	// Subscriptions finish the message in hand (its batch commits and it is
-	// acknowledged) and stop; then the batcher has nothing left.
-	consumers.Wait()
-	close(stopBatcher)
-	<-batcherDone
-	if err := context.Cause(consumeCtx); !errors.Is(err, context.Canceled) || ctx.Err() == nil {
+	err = part.write(ctx, c.Ack)
+	close(quit)
+	<-readerDone
+	if err != nil {
 		return err
 	}
-	return nil
+	if ctx.Err() != nil {
+		return nil
+	}
+	// The deliveries stopped without Stop: the broker closed the channel
+	// or cancelled the consumer (its queue deleted, say).
+	if err := c.Err(); err != nil {
+		return fmt.Errorf("consume partition %d: %w", app.Partition(), err)
+	}
+	return fmt.Errorf("consume partition %d: the broker cancelled the consumer", app.Partition())
 }
 
 // Run serves app's partition until ctx ends or the partition is taken over
@@ -285,59 +258,29 @@ type partitionWriter struct {
 	w        *Writer
 	app      *eventstore.Appender
 	onAppend func([]eventstore.Stored)
-	in       chan *pending
+	in       chan *delivery
 }
 
-// chain composes Watermill's middleware around handle: a panic becomes an
-// error, transient errors are retried with backoff (well under the broker's
-// consumer timeout), and what can never succeed is parked with its reason.
-func (w *Writer) chain(dead message.Publisher, handle message.HandlerFunc) (message.HandlerFunc, error) {
-	poison, err := middleware.PoisonQueueWithFilter(dead, broker.DeadTopic, permanent)
-	if err != nil {
-		return nil, err
-	}
-	retry := middleware.Retry{
-		MaxRetries:      5,
-		InitialInterval: 100 * time.Millisecond,
-		MaxInterval:     2 * time.Second,
-		Multiplier:      2,
-		ShouldRetry: func(p middleware.RetryParams) bool {
-			return !permanent(p.Err) && !errors.Is(p.Err, eventstore.ErrFenced)
-		},
-	}
-	h := middleware.Recoverer(handle)
-	h = retry.Middleware(h)
-	h = poison(h)
-	return h, nil
-}
-
-// permanent reports errors that no retry can cure.
-func permanent(err error) bool {
-	var panicked middleware.RecoveredPanicError
-	return errors.Is(err, events.ErrUndecodable) || errors.Is(err, ErrConflict) || errors.As(err, &panicked)
-}
-
-// ConsumersPerPartition is how many broker subscriptions each partition's
-// writer gets when total are shared among the partitions: its share, and
-// at least 8. What a process's partitions hold unacknowledged while an
-// append commits makes its next append transaction, so the total, not the
-// partition count, sizes the transactions; a partition's own few keep its
-// queue flowing.
-func ConsumersPerPartition(total, partitions int) int {
+// PrefetchPerPartition is how many unacknowledged messages each
+// partition's writer holds when total are shared among the partitions: its
+// share, and at least 8. What a process's partitions hold while an append
+// commits makes its next append transaction, so the total, not the
+// partition count, sizes the transactions.
+func PrefetchPerPartition(total, partitions int) int {
 	return max(8, total/max(partitions, 1))
 }
 
-// subscriptionsPerConnection spreads the subscriptions over several AMQP
-// connections: each connection has one reader and one writer goroutine,
-// which at thousands of deliveries and acks a second become a bottleneck.
-const subscriptionsPerConnection = 32
+// A batch whose append failed for a transient reason is tried again after
+// each of these pauses; then its messages are held a while before they go
+// back to the queue (at once on shutdown). Each return spends one of the
+// queue's deliveries: holding them first spaces the returns, so the
+// delivery limit outlasts hours of outage. The hold is well under the
+// broker's consumer timeout.
+var appendRetries = []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond, 1600 * time.Millisecond}
 
-// returnDelay is how long a consumer holds a message whose append failed
-// for a transient reason before it gives it back to the queue (at once on
-// shutdown): well under the broker's consumer timeout.
 const returnDelay = 30 * time.Second
 
-// Batching: how long the batcher waits for one more record, and in all.
+// Batching: how long the batcher waits for one more message, and in all.
 const (
 	lingerGap = 300 * time.Microsecond
 	maxLinger = 3 * time.Millisecond

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,11 +28,11 @@ import (
 // BenchmarkWriter measures how fast the writers drain full queues into the
 // event store: b.N MessageCreated events of 256 applications are published
 // first, then the partitions are written by 1, 2 or 4 writers (as many
-// `work` processes would: each its own connections, consumers and batches)
+// `work` processes would: each its own connections, channels and batches)
 // until all are stored. Reported as events/s, and the CPU the writers'
 // process, the database server and the broker spent per event. The
-// partition count comes from CHAT_PARTITIONS (4 when unset), the
-// subscriptions from CHAT_STORE_CONSUMERS:
+// partition count comes from CHAT_PARTITIONS (4 when unset), the prefetch
+// from CHAT_STORE_PREFETCH:
 //
 //	CHAT_PARTITIONS=16 go test ./ingest -run '^$' -bench Writer -benchtime 50000x
 func BenchmarkWriter(b *testing.B) {
@@ -47,7 +48,7 @@ func benchmarkWriter(b *testing.B, writerCount int) {
 	if _, err := broker.DeclareTopology(ctx, cfg.AMQPURL, names); err != nil {
 		b.Fatal(err)
 	}
-	amqpCfg := testenv.Watermill(b, cfg, 64, 2)
+	amqpCfg := testenv.Watermill(b, cfg, 64)
 	pub, err := broker.NewPublisher(amqpCfg, names, watermill.NopLogger{}, broker.PublisherConfig{Timeout: 10 * time.Second}, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -60,7 +61,10 @@ func benchmarkWriter(b *testing.B, writerCount int) {
 		tokens[i] = apptoken.New()
 	}
 	body := fmt.Sprintf("%064d", 0)
-	var wg sync.WaitGroup
+	var (
+		wg      sync.WaitGroup
+		refused atomic.Int64
+	)
 	next := make(chan int)
 	for w := 0; w < 64; w++ {
 		wg.Add(1)
@@ -70,7 +74,7 @@ func benchmarkWriter(b *testing.B, writerCount int) {
 				env, _ := events.New(events.MessageCreated{Token: tokens[i%len(tokens)], ChatNumber: 1, Number: int64(i/len(tokens) + 1), Body: body}, 1, "")
 				r, _ := codec.Encode(env)
 				if err := pub.Publish(ctx, r); err != nil {
-					b.Error(err)
+					refused.Add(1)
 				}
 			}
 		}()
@@ -80,25 +84,29 @@ func benchmarkWriter(b *testing.B, writerCount int) {
 	}
 	close(next)
 	wg.Wait()
+	// The writers would wait for them for ever.
+	if n := refused.Load(); n > 0 {
+		b.Fatalf("%d of %d events not published: a partition's queue holds at most %d bytes (CHAT_STORE_QUEUE_BYTES); publish fewer (-benchtime) or over more partitions", n, b.N, names.QueueBound)
+	}
 
 	db := testenv.DB(b, cfg)
 	store := eventstore.New(db, cfg.Namespace)
 	reg := prometheus.NewRegistry()
-	// Subscriptions per partition as `chat work` gives them, from
-	// CHAT_STORE_CONSUMERS or its default (the test configuration's is
+	// Prefetch per partition as `chat work` gives it, from
+	// CHAT_STORE_PREFETCH or its default (the test configuration's is
 	// smaller).
 	own, err := config.Load(os.LookupEnv)
 	if err != nil {
 		b.Fatal(err)
 	}
-	consumers := ingest.ConsumersPerPartition(own.StoreConsumers, cfg.Partitions)
+	prefetch := ingest.PrefetchPerPartition(own.StorePrefetch, cfg.Partitions)
 	ws := make([]*ingest.Writer, writerCount)
 	for i := range ws {
 		r := prometheus.Registerer(nil)
 		if i == 0 {
 			r = reg
 		}
-		ws[i] = ingest.NewWriter(ingest.WriterConfig{Consumers: consumers, AMQP: amqpCfg, Store: store, Codec: codec, Log: slog.New(slog.DiscardHandler), Registerer: r})
+		ws[i] = ingest.NewWriter(ingest.WriterConfig{Prefetch: prefetch, AMQPURL: cfg.AMQPURL, Names: names, AMQP: amqpCfg, Store: store, Codec: codec, Log: slog.New(slog.DiscardHandler), Registerer: r})
 		defer ws[i].Close()
 	}
 	runCtx, stop := context.WithCancel(ctx)

@@ -85,7 +85,7 @@ func TestMetrics(t *testing.T) {
 
 	// An event the writer cannot decode is parked: the dead queue's gauge
 	// shows it within the collector's cache period.
-	raw, err := wamqp.NewPublisher(testenv.Watermill(t, cfg, 0, 1), watermill.NopLogger{})
+	raw, err := wamqp.NewPublisher(testenv.Watermill(t, cfg, 0), watermill.NopLogger{})
 	if err != nil {
 		t.Fatal(err)
 	}

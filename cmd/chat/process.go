@@ -40,10 +40,6 @@ import (
 	"github.com/chatsys/chat/wakeup"
 )
 
-// storePrefetch is each event store subscription's prefetch: the next message
-// is on its way while the current one commits.
-const storePrefetch = 2
-
 // namesOf are the broker's names of cfg's namespace with parts partitions.
 func namesOf(cfg config.Config, parts int) broker.Names {
 	names := broker.NamesFor(cfg.Namespace, parts)
@@ -252,7 +248,7 @@ func (p *process) connect(ctx context.Context) (deps, error) {
 		return d, err
 	}
 	warnClassic(p.log, d.names)
-	if d.amqp, err = broker.WatermillConfig(p.cfg.AMQPURL, d.names, p.cfg.PublishChannels, storePrefetch); err != nil {
+	if d.amqp, err = broker.WatermillConfig(p.cfg.AMQPURL, d.names, p.cfg.PublishChannels); err != nil {
 		return d, fmt.Errorf("CHAT_AMQP_URL: %w", err)
 	}
 	d.codec = events.NewCodec()
@@ -348,8 +344,9 @@ func (p *process) buildWorkers(d deps) {
 		appliers[i] = projections.NewApplier(proj)
 	}
 	writer := ingest.NewWriter(ingest.WriterConfig{
-		Consumers: ingest.ConsumersPerPartition(p.cfg.StoreConsumers, d.names.Partitions),
-		AMQP:      broker.ConsumerConfig(d.amqp), Store: store, Codec: d.codec, Log: p.log, Registerer: p.reg,
+		Prefetch: ingest.PrefetchPerPartition(p.cfg.StorePrefetch, d.names.Partitions),
+		AMQPURL:  p.cfg.AMQPURL, Names: d.names, AMQP: d.amqp,
+		Store: store, Codec: d.codec, Log: p.log, Registerer: p.reg,
 	})
 	p.closers = append(p.closers, writer.Close)
 	// A partition's work: its writer, and its projectors, woken by its

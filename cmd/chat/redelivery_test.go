@@ -29,7 +29,7 @@ func publisher(t *testing.T, cfg config.Config) *broker.Publisher {
 	if _, err := broker.DeclareTopology(context.Background(), cfg.AMQPURL, names); err != nil {
 		t.Fatal(err)
 	}
-	pub, err := broker.NewPublisher(testenv.Watermill(t, cfg, 2, 1), names, watermill.NopLogger{}, broker.PublisherConfig{Timeout: 5 * time.Second}, nil)
+	pub, err := broker.NewPublisher(testenv.Watermill(t, cfg, 2), names, watermill.NopLogger{}, broker.PublisherConfig{Timeout: 5 * time.Second}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestRedeliveryAndConflicts(t *testing.T) {
 	}
 	undecodable := message.NewMessage("not-a-uuid", []byte("{"))
 	undecodable.Metadata.Set("event_type", "MessageCreated")
-	raw, err := wamqp.NewPublisher(testenv.Watermill(t, cfg, 0, 1), watermill.NopLogger{})
+	raw, err := wamqp.NewPublisher(testenv.Watermill(t, cfg, 0), watermill.NopLogger{})
 	if err != nil {
 		t.Fatal(err)
 	}

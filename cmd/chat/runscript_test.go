@@ -50,7 +50,7 @@ func runEnv(t *testing.T, cfg config.Config, extra ...string) (env []string, url
 		"CHAT_MYSQL_DSN="+cfg.MySQLDSN,
 		"CHAT_REDIS_URL="+cfg.RedisURL,
 		"CHAT_AMQP_URL="+cfg.AMQPURL,
-		"CHAT_STORE_CONSUMERS=16",
+		"CHAT_STORE_PREFETCH=32",
 		"CHAT_PUBLISH_CHANNELS=8",
 		"CHAT_SHUTDOWN_TIMEOUT=10s",
 		"BIN_DIR="+t.TempDir(),

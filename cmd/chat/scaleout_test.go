@@ -40,7 +40,7 @@ func TestScaleOutUnderFaults(t *testing.T) {
 		c.AMQPURL = rabbit.URLs()
 	})
 	cfg.PublishTimeout = 3 * time.Second
-	cfg.StoreConsumers = 64
+	cfg.StorePrefetch = 128
 	db := testenv.DB(t, cfg)
 
 	api := startBinary(t, cfg)

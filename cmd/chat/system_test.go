@@ -243,7 +243,7 @@ func startBinaryCommand(t *testing.T, cfg config.Config, command string) *system
 		"CHAT_NAMESPACE="+cfg.Namespace,
 		"CHAT_PUBLISH_TIMEOUT="+cfg.PublishTimeout.String(),
 		"CHAT_PUBLISH_CHANNELS="+strconv.Itoa(cfg.PublishChannels),
-		"CHAT_STORE_CONSUMERS="+strconv.Itoa(cfg.StoreConsumers),
+		"CHAT_STORE_PREFETCH="+strconv.Itoa(cfg.StorePrefetch),
 		"CHAT_STORE_QUEUE_BYTES="+strconv.Itoa(cfg.StoreQueueBytes),
 		"CHAT_LOG_LEVEL=warn",
 	)

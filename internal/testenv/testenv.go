@@ -66,7 +66,7 @@ func ConfigOn(t testing.TB, redisURL string, change ...func(*config.Config)) con
 	cfg.MySQLDSN = mc.FormatDSN()
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.LogLevel = "warn"
-	cfg.StoreConsumers = 32
+	cfg.StorePrefetch = 64
 	// Four partitions unless the environment asks for another count: a
 	// namespace of several, cheaper to set up and tear down than the default.
 	if _, set := os.LookupEnv("CHAT_PARTITIONS"); !set {
@@ -215,9 +215,9 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 
 // Watermill returns the processes' Watermill configuration of the
 // namespace's topology, for tests that publish or consume on their own.
-func Watermill(t testing.TB, cfg config.Config, publishChannels, prefetch int) wamqp.Config {
+func Watermill(t testing.TB, cfg config.Config, publishChannels int) wamqp.Config {
 	t.Helper()
-	c, err := broker.WatermillConfig(cfg.AMQPURL, broker.NamesFor(cfg.Namespace, cfg.Partitions), publishChannels, prefetch)
+	c, err := broker.WatermillConfig(cfg.AMQPURL, broker.NamesFor(cfg.Namespace, cfg.Partitions), publishChannels)
 	if err != nil {
 		t.Fatal(err)
 	}
