@@ -38,7 +38,7 @@ type PublisherConfig struct {
 	// the next one.
 	InFlight int
 	// Slots is how many batch messages may await their confirms at once
-	// over all the partitions (8 when 0): when the load is spread over
+	// over all the partitions (4 when 0): when the load is spread over
 	// many partitions, each waits its turn and sends more per message.
 	Slots int
 	// MaxBatchBytes bounds the payload of one batch message (1 MiB when 0);
