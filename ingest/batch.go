@@ -14,12 +14,20 @@ import (
 
 // read decodes the deliveries as they come and hands them to the batcher,
 // so that the next batch is decoded while one commits. It closes pw.in when
-// the deliveries end; quit stops it sooner.
+// the deliveries end; quit stops it sooner, also while it waits for one.
 func (pw *partitionWriter) read(deliveries <-chan amqp.Delivery, quit <-chan struct{}) {
 	defer close(pw.in)
-	for d := range deliveries {
+	for {
 		select {
-		case pw.in <- pw.w.decode(d):
+		case d, ok := <-deliveries:
+			if !ok {
+				return
+			}
+			select {
+			case pw.in <- pw.w.decode(d):
+			case <-quit:
+				return
+			}
 		case <-quit:
 			return
 		}
