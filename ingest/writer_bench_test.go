@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -113,7 +111,7 @@ func benchmarkWriter(b *testing.B, writerCount int) {
 	var writers sync.WaitGroup
 	b.ResetTimer()
 	start := time.Now()
-	cpu, dbCPU, brokerCPU := processCPU(os.Getpid()), processCPU(mysqldPID()), processCPU(pidOf("beam.smp"))
+	cpu, dbCPU, brokerCPU := testenv.ProcessCPU(os.Getpid()), testenv.ProcessCPU(testenv.DatabasePID()), testenv.ProcessCPU(testenv.BrokerPID())
 	for p := range cfg.Partitions {
 		app := testenv.Appender(b, db, cfg.Namespace, p)
 		w := ws[p%len(ws)]
@@ -131,7 +129,7 @@ func benchmarkWriter(b *testing.B, writerCount int) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	elapsed := time.Since(start)
-	cpu, dbCPU, brokerCPU = processCPU(os.Getpid())-cpu, processCPU(mysqldPID())-dbCPU, processCPU(pidOf("beam.smp"))-brokerCPU
+	cpu, dbCPU, brokerCPU = testenv.ProcessCPU(os.Getpid())-cpu, testenv.ProcessCPU(testenv.DatabasePID())-dbCPU, testenv.ProcessCPU(testenv.BrokerPID())-brokerCPU
 	b.StopTimer()
 	stop()
 	writers.Wait()
@@ -149,46 +147,4 @@ func benchmarkWriter(b *testing.B, writerCount int) {
 			b.ReportMetric(h.GetSampleSum()/float64(h.GetSampleCount()), "mean_"+strings.TrimPrefix(mf.GetName(), "chat_eventstore_"))
 		}
 	}
-}
-
-// processCPU is the user and system CPU time a process has used so far, 0
-// when it cannot be read.
-func processCPU(pid int) time.Duration {
-	if pid == 0 {
-		return 0
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// The fields after the command's closing parenthesis; utime and stime
-	// are the 14th and 15th of the line, in clock ticks (100 a second).
-	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-	if len(fields) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	return time.Duration(utime+stime) * 10 * time.Millisecond
-}
-
-// mysqldPID is the pid of the local database server, 0 when there is none
-// to be seen.
-func mysqldPID() int {
-	return max(pidOf("mariadbd"), pidOf("mysqld"))
-}
-
-// pidOf is the pid of the one process of that name, 0 when there is none
-// or several (a broker cluster's nodes: which one is not known).
-func pidOf(name string) int {
-	out, err := exec.Command("pidof", name).Output()
-	if err != nil {
-		return 0
-	}
-	pids := strings.Fields(string(out))
-	if len(pids) != 1 {
-		return 0
-	}
-	pid, _ := strconv.Atoi(pids[0])
-	return pid
 }
