@@ -10,6 +10,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/chatsys/chat/catalog"
+	"github.com/chatsys/chat/mysqldb"
 	"github.com/chatsys/chat/mysqldb/stmt"
 )
 
@@ -52,6 +53,16 @@ func (m *MySQL) Apply(ctx context.Context, batches [][]Event) error {
 	if err != nil || len(batches) == 0 {
 		return err
 	}
+	// A transaction the server undid for a lock (a deadlock with a
+	// replay's checkpoint writes, say) runs again at once, rather than
+	// failing the round and leaving the partitions to the runner's next
+	// try a second later.
+	return mysqldb.Retried(ctx, func(ctx context.Context) error { return m.apply(ctx, batches, parts) })
+}
+
+// apply applies distinct batches of the partitions parts (ascending) in
+// one transaction.
+func (m *MySQL) apply(ctx context.Context, batches [][]Event, parts []int) error {
 	tx, err := m.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
