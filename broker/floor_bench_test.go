@@ -123,20 +123,18 @@ func BenchmarkQuorumQueueFloor(b *testing.B) {
 // settle drops the confirms that came back from the front of confirms,
 // failing on a refusal.
 func settle(b *testing.B, confirms []*amqp.DeferredConfirmation) []*amqp.DeferredConfirmation {
-	n := 0
-	for n < len(confirms) {
+	for len(confirms) > 0 {
 		select {
-		case <-confirms[n].Done():
-			if !confirms[n].Acked() {
-				b.Fatal("the broker refused a message")
-			}
-			n++
-			continue
+		case <-confirms[0].Done():
 		default:
+			return confirms
 		}
-		break
+		if !confirms[0].Acked() {
+			b.Fatal("the broker refused a message")
+		}
+		confirms = confirms[1:]
 	}
-	return confirms[n:]
+	return confirms
 }
 
 // drain consumes queue as the event store's writer does, and sends on

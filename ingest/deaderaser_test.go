@@ -26,10 +26,8 @@ func TestDeadEraserErasesDeletedMessages(t *testing.T) {
 	cfg := testenv.Config(t)
 	ctx := context.Background()
 	db := testenv.DB(t, cfg)
+	// testenv declared the namespace's topology, and removes it.
 	names := broker.NamesFor(cfg.Namespace, cfg.Partitions)
-	if _, err := broker.DeclareTopology(ctx, cfg.AMQPURL, names); err != nil {
-		t.Fatal(err)
-	}
 	const token = "abcdefghijklmnopqrstuvwxyz"
 	codec := events.NewCodec()
 	rec := func(ev events.Event, version int64) events.Record {

@@ -38,11 +38,8 @@ func TestWriterServesItsLease(t *testing.T) {
 			cfg := testenv.Config(t)
 			ctx := context.Background()
 			db := testenv.DB(t, cfg)
+			// testenv declared the namespace's topology, and removes it.
 			names := broker.NamesFor(cfg.Namespace, cfg.Partitions)
-			if _, err := broker.DeclareTopology(ctx, cfg.AMQPURL, names); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = testenv.DeleteTopology(cfg.AMQPURL, names) })
 			amqpCfg := testenv.Watermill(t, cfg, 1)
 			pub, err := broker.NewPublisher(amqpCfg, names, watermill.NopLogger{}, broker.PublisherConfig{Timeout: 10 * time.Second}, nil)
 			if err != nil {
